@@ -1,0 +1,131 @@
+"""Contracts of the applications service: the intake message (HTTP body and NATS
+request on `ptsp.intake.application.<channel>`) and every event as it travels on
+JetStream (`ptsp.applications.<tag>`).
+
+Rules (DESIGN.md): frozen, kw_only, an explicit stable tag per event; change by adding
+fields with defaults only; an incompatible change is a new tag plus an upcaster.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+from contracts.common import ActorRef
+
+NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
+Text = Annotated[str, msgspec.Meta(max_length=20_000)]
+
+
+# -- intake -----------------------------------------------------------------------
+class Applicant(msgspec.Struct, frozen=True, kw_only=True):
+    name: NonEmpty
+    nik: Annotated[str, msgspec.Meta(pattern=r"^\d{16}$")] | None = None
+    email: Annotated[str, msgspec.Meta(pattern=r"^[^@\s]+@[^@\s]+$", max_length=254)] | None = None
+    phone: Annotated[str, msgspec.Meta(pattern=r"^\+?[0-9 ()-]{6,20}$")] | None = None
+
+
+class Business(msgspec.Struct, frozen=True, kw_only=True):
+    name: NonEmpty
+    kbli: Annotated[str, msgspec.Meta(pattern=r"^\d{5}$")]
+    scale: Literal["mikro", "kecil", "menengah", "besar"]
+    in_industrial_estate: bool
+    address: NonEmpty
+
+
+class ApplicationIntake(msgspec.Struct, frozen=True, kw_only=True):
+    channel: Literal["oss", "mpp_counter", "web_dpmptsp", "web_mpp"]
+    external_id: NonEmpty
+    service_code: NonEmpty
+    applicant: Applicant
+    business: Business
+    procedure_classification: int | None = None
+
+
+class IntakeAccepted(msgspec.Struct, frozen=True, kw_only=True):
+    id: str
+    tracking_number: str
+    status: str
+
+
+# -- events -----------------------------------------------------------------------
+class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    case_id: str
+    version: int
+    at: datetime
+    recorded_at: datetime
+    actor: ActorRef
+
+
+class Submitted(_Event, tag="application.submitted"):
+    channel: str
+    external_id: str
+    service_code: str
+    tracking_number: str
+    unit: str
+    sla_working_days: int
+    applicant: dict[str, Any]
+    business: dict[str, Any]
+
+
+class FileDeclaredComplete(_Event, tag="application.file_declared_complete"):
+    results: dict[str, bool]
+    note: str | None = None
+
+
+class FileReturnedForCorrection(_Event, tag="application.file_returned_for_correction"):
+    unmet: list[str]
+    results: dict[str, bool] | None = None
+    note: str | None = None
+
+
+class Resubmitted(_Event, tag="application.resubmitted"):
+    note: str | None = None
+
+
+class TechnicallyReviewed(_Event, tag="application.technically_reviewed"):
+    recommendation: Literal["approve", "reject"]
+    note: str
+
+
+class Decided(_Event, tag="application.decided"):
+    outcome: Literal["approve", "reject"]
+    reason: str
+
+
+class CertificateIssued(_Event, tag="application.certificate_issued"):
+    certificate: dict[str, Any]
+
+
+class CertificateRevoked(_Event, tag="application.certificate_revoked"):
+    reason: str
+
+
+class Withdrawn(_Event, tag="application.withdrawn"):
+    reason: str
+
+
+class Assigned(_Event, tag="application.assigned"):
+    officer: str
+
+
+class Escalated(_Event, tag="application.escalated"):
+    from_tier: str
+    to_tier: str
+    reason: str
+    automatic: bool = False
+
+
+ApplicationEvent = (
+    Submitted | FileDeclaredComplete | FileReturnedForCorrection | Resubmitted
+    | TechnicallyReviewed | Decided | CertificateIssued | CertificateRevoked | Withdrawn
+    | Assigned | Escalated
+)
+EVENT_TYPES: tuple[type[_Event], ...] = (
+    Submitted, FileDeclaredComplete, FileReturnedForCorrection, Resubmitted,
+    TechnicallyReviewed, Decided, CertificateIssued, CertificateRevoked, Withdrawn,
+    Assigned, Escalated,
+)
+decoder = msgspec.json.Decoder(ApplicationEvent)

@@ -1,0 +1,36 @@
+"""Domain event (inside eventsourcing) → contract Struct (on the wire and in history).
+
+Contract classes are named like the domain events they carry, so the mapping is by
+name; refactoring an aggregate's internals never changes what consumers see."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import msgspec
+
+from contracts.common import ActorRef
+
+
+class ContractRegistry:
+    def __init__(self, types: Iterable[type[msgspec.Struct]],
+                 enrich: Callable[[Any], dict[str, Any]] | None = None) -> None:
+        self.by_name = {t.__name__: t for t in types}
+        self.enrich = enrich or (lambda _e: {})
+
+    def tag_of(self, event: Any) -> str:
+        return self.by_name[type(event).__name__].__struct_config__.tag  # type: ignore[return-value]
+
+    def to_contract(self, event: Any) -> msgspec.Struct:
+        cls = self.by_name[type(event).__name__]
+        state = dict(vars(event))
+        actor = state.pop("actor")
+        fields = {
+            name: state[name] for name in cls.__struct_fields__ if name in state
+        }
+        fields.update(self.enrich(event))
+        return cls(case_id=str(event.originator_id), version=event.originator_version,
+                   recorded_at=event.timestamp, actor=ActorRef(**actor), **{
+                       k: v for k, v in fields.items()
+                       if k not in ("case_id", "version", "recorded_at", "actor")})

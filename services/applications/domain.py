@@ -1,0 +1,251 @@
+"""The licence application (permohonan) aggregate. Pure domain: no I/O, no wall clock.
+
+Lifecycle (API.md, DOMAIN.md):
+
+    submitted ─verify(all met)─▶ complete ─technical review─▶ reviewed ─decide─▶ approved ─issue─▶ issued
+        ▲   └─verify(any unmet)─▶ returned                                  └─▶ rejected
+        └──────── resubmit ─────────┘   (the office may also return a complete file: the
+                                         clock pauses until the applicant resubmits)
+
+The 7-working-day clock starts when the file is declared complete, pauses while a file
+the office returned after that is with the applicant, and stops at issuance or rejection.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.domain import event
+
+from services.kernel.cases import Case
+from services.kernel.errors import InvalidInput, RuleViolation
+from services.kernel.sla import Span
+
+NAMESPACE = uuid.UUID("6f1d1c3e-0a55-4d7e-9b0e-9e1f2b0c5a10")
+
+AWAITING_VERIFICATION = "awaiting_verification"
+RETURNED = "returned_for_correction"
+COMPLETE = "complete"
+REVIEWED = "reviewed"
+APPROVED = "approved"
+REJECTED = "rejected"
+ISSUED = "issued"
+WITHDRAWN = "withdrawn"
+FINAL = (REJECTED, ISSUED, WITHDRAWN)
+
+
+def application_id(channel: str, external_id: str) -> uuid.UUID:
+    """Intake is idempotent on (channel, external_id): the id is derived from it, so a
+    second submission collides with the first inside the event store."""
+    return uuid.uuid5(NAMESPACE, f"application:{channel}:{external_id}")
+
+
+def tracking_number(case_id: uuid.UUID) -> str:
+    """Short, readable, and derived from the id (so it needs no counter)."""
+    return f"PRM-{case_id.hex[:10].upper()}"
+
+
+class LicenceApplication(Case):
+    @staticmethod
+    def create_id(channel: str, external_id: str, **_: Any) -> uuid.UUID:
+        return application_id(channel, external_id)
+
+    @event("Submitted")
+    def __init__(self, channel: str, external_id: str, service_code: str,
+                 requirement_codes: list[str], sla_working_days: int, unit: str,
+                 applicant: dict[str, Any], business: dict[str, Any],
+                 actor: dict[str, Any], at: datetime) -> None:
+        self.channel = channel
+        self.external_id = external_id
+        self.service_code = service_code
+        self.requirement_codes = list(requirement_codes)
+        self.sla_working_days = sla_working_days
+        self.unit = unit
+        self.applicant = applicant
+        self.business = business
+        self.submitted_at = at
+        self.status = AWAITING_VERIFICATION
+        self.tier = "pelaksana"
+        self.tier_since = at
+        self.tier_history: list[dict[str, Any]] = []
+        self.assignee: str | None = None
+        self.verifications: list[dict[str, Any]] = []
+        self.clock: list[Span] = []
+        self.review: dict[str, Any] | None = None
+        self.decision: dict[str, Any] | None = None
+        self.certificate: dict[str, Any] | None = None
+        self.finished_at: datetime | None = None
+        self.withdrawal: dict[str, Any] | None = None
+        self.unmet: list[str] = []
+
+    @property
+    def tracking_number(self) -> str:
+        return tracking_number(self.id)
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status in FINAL
+
+    @property
+    def declared_complete_at(self) -> datetime | None:
+        return self.clock[0].start if self.clock else None
+
+    # -- verification -------------------------------------------------------------
+    def verify(self, results: dict[str, bool], note: str | None,
+               actor: dict[str, Any], at: datetime) -> None:
+        self.check_status("verification", AWAITING_VERIFICATION)
+        missing = [c for c in self.requirement_codes if c not in results]
+        unknown = [c for c in results if c not in self.requirement_codes]
+        if missing:
+            raise InvalidInput("results", f"no result for requirement(s) {', '.join(missing)}")
+        if unknown:
+            raise InvalidInput("results", f"unknown requirement code(s) {', '.join(unknown)}")
+        unmet = [c for c in self.requirement_codes if not results[c]]
+        if unmet:
+            self._returned(results=dict(results), unmet=unmet, note=note, actor=actor, at=at)
+        else:
+            self._declared_complete(results=dict(results), note=note, actor=actor, at=at)
+
+    @event("FileDeclaredComplete")
+    def _declared_complete(self, results: dict[str, bool], note: str | None,
+                           actor: dict[str, Any], at: datetime) -> None:
+        self.verifications.append({"at": at, "results": results, "complete": True, "note": note})
+        self.status = COMPLETE
+        if not self.clock:
+            self.clock.append(Span(start=at))
+
+    @event("FileReturnedForCorrection")
+    def _returned(self, results: dict[str, bool] | None, unmet: list[str], note: str | None,
+                  actor: dict[str, Any], at: datetime) -> None:
+        if results is not None:
+            self.verifications.append({"at": at, "results": results, "complete": False,
+                                       "note": note})
+        self.status = RETURNED
+        self.unmet = unmet
+        if self.clock and self.clock[-1].end is None:
+            self.clock[-1] = Span(start=self.clock[-1].start, end=at)
+
+    def return_for_correction(self, reason: str, unmet: list[str],
+                              actor: dict[str, Any], at: datetime) -> None:
+        """The office sends back a file it had declared complete (technical review found a
+        gap): the clock pauses while the file is with the applicant."""
+        self.check_status("return for correction", COMPLETE, REVIEWED)
+        if not reason.strip():
+            raise InvalidInput("reason", "say what the applicant must correct")
+        unknown = [c for c in unmet if c not in self.requirement_codes]
+        if unknown:
+            raise InvalidInput("unmet", f"unknown requirement code(s) {', '.join(unknown)}")
+        self.review = None
+        self._returned(results=None, unmet=list(unmet), note=reason, actor=actor, at=at)
+
+    def resubmit(self, note: str | None, actor: dict[str, Any], at: datetime) -> None:
+        self.check_status("resubmission", RETURNED)
+        self._resubmitted(note=note, actor=actor, at=at)
+
+    @event("Resubmitted")
+    def _resubmitted(self, note: str | None, actor: dict[str, Any], at: datetime) -> None:
+        self.status = AWAITING_VERIFICATION
+        if self.clock:  # returned after it was complete: resume, days used kept
+            self.clock.append(Span(start=at))
+
+    # -- review, decision, issuance ---------------------------------------------------
+    def review_technically(self, recommendation: str, note: str,
+                           actor: dict[str, Any], at: datetime) -> None:
+        self.check_status("technical review", COMPLETE)
+        if recommendation not in ("approve", "reject"):
+            raise InvalidInput("recommendation", "must be approve or reject")
+        self._reviewed(recommendation=recommendation, note=note, actor=actor, at=at)
+
+    @event("TechnicallyReviewed")
+    def _reviewed(self, recommendation: str, note: str, actor: dict[str, Any],
+                  at: datetime) -> None:
+        self.review = {"recommendation": recommendation, "note": note, "by": actor["id"], "at": at}
+        self.status = REVIEWED
+
+    def decide(self, outcome: str, reason: str, actor: dict[str, Any], at: datetime) -> None:
+        self.check_status("decision", REVIEWED)
+        if outcome not in ("approve", "reject"):
+            raise InvalidInput("outcome", "must be approve or reject")
+        if outcome == "reject" and not reason.strip():
+            raise InvalidInput("reason", "a rejection must give its reason")
+        self._decided(outcome=outcome, reason=reason, actor=actor, at=at)
+
+    @event("Decided")
+    def _decided(self, outcome: str, reason: str, actor: dict[str, Any], at: datetime) -> None:
+        self.decision = {"outcome": outcome, "reason": reason, "by": actor["id"], "at": at}
+        if outcome == "approve":
+            self.status = APPROVED
+        else:
+            self.status = REJECTED
+            self._stop_clock(at)
+
+    def issue(self, certificate: dict[str, Any], actor: dict[str, Any], at: datetime) -> None:
+        """`certificate` is built and signed by the service (see `certificate_payload`)."""
+        self.check_status("issuance", APPROVED, rule="issuance_requires_approval")
+        self._issued(certificate=certificate, actor=actor, at=at)
+
+    @event("CertificateIssued")
+    def _issued(self, certificate: dict[str, Any], actor: dict[str, Any], at: datetime) -> None:
+        self.certificate = dict(certificate)
+        self.status = ISSUED
+        self._stop_clock(at)
+
+    def revoke_certificate(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
+        self.check_status("certificate revocation", ISSUED)
+        assert self.certificate is not None
+        if self.certificate.get("revoked"):
+            raise RuleViolation("the certificate is already revoked", rule="already_revoked")
+        if not reason.strip():
+            raise InvalidInput("reason", "a revocation must give its reason")
+        self._revoked(reason=reason, actor=actor, at=at)
+
+    @event("CertificateRevoked")
+    def _revoked(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
+        assert self.certificate is not None
+        self.certificate = {**self.certificate, "revoked": {"reason": reason, "at": at}}
+
+    def withdraw(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
+        if self.is_closed:
+            raise RuleViolation(f"the application is already {self.status}",
+                                rule="case_closed", status=self.status)
+        if self.status == APPROVED:
+            raise RuleViolation("an approved application is only waiting for issuance",
+                                rule="approved_cannot_be_withdrawn", status=self.status)
+        self._withdrawn(reason=reason, actor=actor, at=at)
+
+    @event("Withdrawn")
+    def _withdrawn(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
+        self.withdrawal = {"reason": reason, "at": at, "by": actor["id"]}
+        self.status = WITHDRAWN
+        self._stop_clock(at)
+
+    # -- helpers -------------------------------------------------------------------
+    def _stop_clock(self, at: datetime) -> None:
+        if self.clock:
+            self.finished_at = at
+            if self.clock[-1].end is None:
+                self.clock[-1] = Span(start=self.clock[-1].start, end=at)
+
+    def check_status(self, step: str, *allowed: str, rule: str | None = None) -> None:
+        if self.status not in allowed:
+            raise RuleViolation(
+                f"{step} is not possible while the application is {self.status} "
+                f"(it needs: {' or '.join(allowed)})",
+                rule=rule or f"{step.replace(' ', '_')}_not_allowed_when_{self.status}",
+                status=self.status)
+
+
+def certificate_payload(app: LicenceApplication, number: str, nib: str,
+                        issued_at: datetime) -> dict[str, Any]:
+    """What the office signs: everything a reader of the certificate relies on."""
+    return {
+        "certificate_number": number,
+        "nib": nib,
+        "application_id": str(app.id),
+        "service_code": app.service_code,
+        "business_name": app.business.get("name"),
+        "kbli": app.business.get("kbli"),
+        "issued_at": issued_at.isoformat(),
+    }

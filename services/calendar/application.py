@@ -1,0 +1,56 @@
+"""The calendar service: keeps the office's corrections and hands every other service
+the current working-day calendar."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date
+from typing import Any
+
+from eventsourcing.application import AggregateNotFoundError
+
+from services.calendar.domain import OFFICE_CALENDAR_ID, OfficeCalendar
+from services.kernel.actors import Actor
+from services.kernel.clock import Clock
+from services.kernel.groupcommit import GroupCommitter
+from services.kernel.store import EventStoreApplication
+from services.kernel.workdays import WorkingCalendar
+
+
+class Calendars(EventStoreApplication):
+    name = "calendar"
+
+
+class CalendarService:
+    """`current` is cached: it is read on every SLA computation. Local changes refresh it
+    at once; `refresh()` (called periodically) picks up other processes' changes."""
+
+    def __init__(self, store: Calendars, committer: GroupCommitter, clock: Clock) -> None:
+        self.store = store
+        self.committer = committer
+        self.clock = clock
+        self.current = WorkingCalendar()
+        self._version = 0
+
+    def _load(self) -> OfficeCalendar | None:
+        try:
+            return self.store.repository.get(OFFICE_CALENDAR_ID)
+        except AggregateNotFoundError:
+            return None
+
+    async def refresh(self) -> WorkingCalendar:
+        office = await asyncio.to_thread(self._load)
+        if office is not None and office.version != self._version:
+            self.current, self._version = office.working_calendar(), office.version
+        return self.current
+
+    async def declare_day(self, day: date, kind: str, reason: str, actor: Actor) -> dict[str, Any]:
+        at, record = self.clock.now(), actor.as_record()
+        office = await asyncio.to_thread(self._load)
+        if office is None:
+            office = OfficeCalendar(actor=record, at=at)
+        office.declare_day(day, kind, reason, record, at)
+        await self.committer.save(office)
+        self.current, self._version = office.working_calendar(), office.version
+        return {"date": day.isoformat(), "kind": kind, "reason": reason,
+                "working_day": self.current.is_working_day(day)}

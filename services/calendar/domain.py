@@ -1,0 +1,46 @@
+"""The office's own calendar corrections: a holiday decreed late, a regional day off, a
+holiday revoked. Event-sourced, so every recomputation of deadlines it causes has a
+recorded reason and author. Pure domain."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from services.kernel.errors import InvalidInput
+from services.kernel.workdays import OfficeDay, WorkingCalendar
+
+OFFICE_CALENDAR_ID = uuid.uuid5(uuid.UUID("6f1d1c3e-0a55-4d7e-9b0e-9e1f2b0c5a10"), "office-calendar")
+
+
+class OfficeCalendar(Aggregate):
+    @staticmethod
+    def create_id(**_: Any) -> uuid.UUID:
+        return OFFICE_CALENDAR_ID
+
+    @event("Opened")
+    def __init__(self, actor: dict[str, Any], at: datetime) -> None:
+        self.days: dict[str, dict[str, Any]] = {}
+
+    def declare_day(self, day: date, kind: str, reason: str, actor: dict[str, Any],
+                    at: datetime) -> None:
+        if kind not in ("holiday", "working_day"):
+            raise InvalidInput("kind", "must be holiday or working_day")
+        if not reason.strip():
+            raise InvalidInput("reason", "a calendar correction must give its reason")
+        self._day_declared(date=day, kind=kind, reason=reason, actor=actor, at=at)
+
+    @event("DayDeclared")
+    def _day_declared(self, date: date, kind: str, reason: str, actor: dict[str, Any],
+                      at: datetime) -> None:
+        self.days[date.isoformat()] = {"kind": kind, "reason": reason, "at": at,
+                                       "by": actor["id"]}
+
+    def working_calendar(self) -> WorkingCalendar:
+        return WorkingCalendar(
+            OfficeDay(date=date.fromisoformat(d), kind=v["kind"], reason=v["reason"])
+            for d, v in self.days.items()
+        )

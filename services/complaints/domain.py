@@ -1,0 +1,426 @@
+"""The complaint (pengaduan) aggregate. Pure domain: no I/O, no wall clock.
+
+Lifecycle of a complaint (seed, Standar Pelayanan point 6; DOMAIN.md, API.md):
+
+    received ─classify─▶ classified ─analyse─▶ analysed ─choose_track─▶ in_resolution
+                                                   │  (approve_apip: by the head, before
+                                                   │   an `apip` track is chosen)
+    in_resolution ─respond─▶ answered ─notify_complainant─▶ (notified) ─close─▶ closed
+                                  └─report_to_superior (any number of times, after the answer)
+
+Escalation and assignment (tier by tier) are inherited from `Case` and allowed at any
+step until closure. The 14-working-day clock runs from `received_at` (the seed: "sejak
+diterimanya pengaduan") and stops at the answer.
+
+A submission that is late (more than 30 calendar days after the service), without the
+complainant's identity, or without a subject matter is a suggestion (saran/masukan):
+recorded, counted, no clock, no handling steps; it may be answered (an acknowledgement),
+and may be closed at any time; classification, analysis and tracks are refused
+(`not_a_complaint`). A suggestion that is only late may be reclassified as a
+complaint by an officer with a recorded reason.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from eventsourcing.domain import event
+
+from services.kernel.actors import COMPLAINT_CHANNELS, COMPLAINTS_UNIT, tier_above
+from services.kernel.cases import Case
+from services.kernel.clock import JAKARTA
+from services.kernel.errors import Forbidden, InvalidInput, RuleViolation
+from services.kernel.sla import Span
+
+NAMESPACE = uuid.UUID("0c7b3f52-5d0e-4b8a-a2f4-3e6a8d9c1b27")
+
+# The seed: at most 30 calendar days after the complainant received the service; 14
+# working days to answer.
+COMPLAINT_WINDOW_DAYS = 30
+RESPONSE_WORKING_DAYS = 14
+# A channel stamps `received_at` with its own clock: a minute ahead of ours is skew,
+# not a complaint from the future.
+CLOCK_SKEW = timedelta(minutes=1)
+
+COMPLAINT = "complaint"
+SUGGESTION = "suggestion"
+KINDS = (COMPLAINT, SUGGESTION)
+# Why a submission is a suggestion, in the order API.md lists them.
+LATE = "late"
+NO_IDENTITY = "no_identity"
+NO_SUBJECT_MATTER = "no_subject_matter"
+REASONS = (LATE, NO_IDENTITY, NO_SUBJECT_MATTER)
+
+# The components of the service standard (seed 6.5.c.2).
+PROBLEM_TYPES = ("requirements", "procedure", "time", "fee", "product", "facilities",
+                 "competence", "other")
+# Seed 6.6.d: clarification, confirmation, research or examination, investigation.
+HANDLING_PLANS = ("clarification", "confirmation", "examination", "investigation")
+# Seed 6.7 a-c.
+INTERNAL = "internal"
+TECHNICAL_TEAM = "technical_team"
+APIP = "apip"
+TRACKS = (INTERNAL, TECHNICAL_TEAM, APIP)
+DEFAULT_APIP_AUTHORITY = "kepala_dpmptsp"
+# Roles that may reclassify a late suggestion as a complaint.
+MAY_RECLASSIFY = ("officer", "supervisor", "head")
+
+RECEIVED = "received"
+CLASSIFIED = "classified"
+ANALYSED = "analysed"
+IN_RESOLUTION = "in_resolution"
+ANSWERED = "answered"
+CLOSED = "closed"
+STATUSES = (RECEIVED, CLASSIFIED, ANALYSED, IN_RESOLUTION, ANSWERED, CLOSED)
+
+
+def complaint_id(channel: str, external_id: str) -> uuid.UUID:
+    """Intake is idempotent on (channel, external_id): the id is derived from it, so a
+    second submission collides with the first inside the event store."""
+    return uuid.uuid5(NAMESPACE, f"complaint:{channel}:{external_id}")
+
+
+def tracking_number(case_id: uuid.UUID) -> str:
+    return f"ADU-{case_id.hex[:10].upper()}"
+
+
+def classify_intake(complainant: dict[str, Any] | None, subject_matter: str | None,
+                    service_received_on: date, received_at: datetime) -> list[str]:
+    """Why a submission is a suggestion rather than a complaint: every reason that
+    applies, in the order of `REASONS`; empty for a complaint. `received_at` must carry
+    a time zone: the 30 days are counted on Jakarta's calendar."""
+    reasons = []
+    received_on = received_at.astimezone(JAKARTA).date()
+    if (received_on - service_received_on).days > COMPLAINT_WINDOW_DAYS:
+        reasons.append(LATE)
+    if not _identified(complainant):
+        reasons.append(NO_IDENTITY)
+    if subject_matter is None or not subject_matter.strip():
+        reasons.append(NO_SUBJECT_MATTER)
+    return reasons
+
+
+def _identified(complainant: dict[str, Any] | None) -> bool:
+    """A name and a way to reach them (UU 25/2009 on a written complaint)."""
+    if not complainant:
+        return False
+
+    def given(key: str) -> bool:
+        value = complainant.get(key)
+        return isinstance(value, str) and bool(value.strip())
+
+    return given("name") and any(given(k) for k in ("phone", "email", "address"))
+
+
+class Complaint(Case):
+    @staticmethod
+    def create_id(channel: str, external_id: str, **_: Any) -> uuid.UUID:
+        return complaint_id(channel, external_id)
+
+    @classmethod
+    def receive(cls, channel: str, external_id: str, complainant: dict[str, Any] | None,
+                subject_matter: str | None, description: str, service_received_on: date,
+                received_at: datetime | None, related_application_id: str | None,
+                actor: dict[str, Any], at: datetime) -> Complaint:
+        """Record a submission and classify it. `at` is when the system records it;
+        `received_at` when the channel got it (a letter, a box opened later), default `at`."""
+        if channel not in COMPLAINT_CHANNELS:
+            raise InvalidInput("channel", f"must be one of {', '.join(COMPLAINT_CHANNELS)}")
+        if not external_id.strip():
+            raise InvalidInput("external_id", "must not be empty")
+        if complainant is not None and not isinstance(complainant, dict):
+            raise InvalidInput("complainant", "must be an object or null")
+        received_at = at if received_at is None else received_at
+        if received_at.tzinfo is None:
+            raise InvalidInput("received_at", "must carry a time zone offset")
+        if received_at > at + CLOCK_SKEW:
+            raise InvalidInput("received_at", "is in the future")
+        if service_received_on > received_at.astimezone(JAKARTA).date():
+            raise InvalidInput("service_received_on", "is after received_at")
+        reasons = classify_intake(complainant, subject_matter, service_received_on, received_at)
+        return cls(
+            channel=channel, external_id=external_id,
+            complainant=dict(complainant) if complainant is not None else None,
+            subject_matter=subject_matter, description=description,
+            service_received_on=service_received_on, received_at=received_at,
+            recorded_at=at, related_application_id=related_application_id,
+            kind=SUGGESTION if reasons else COMPLAINT, reasons=reasons,
+            sla_working_days=RESPONSE_WORKING_DAYS, actor=actor,
+        )
+
+    @event("Received")
+    def __init__(self, channel: str, external_id: str, complainant: dict[str, Any] | None,
+                 subject_matter: str | None, description: str, service_received_on: date,
+                 received_at: datetime, recorded_at: datetime,
+                 related_application_id: str | None, kind: str, reasons: list[str],
+                 sla_working_days: int, actor: dict[str, Any]) -> None:
+        self.channel = channel
+        self.external_id = external_id
+        self.complainant = complainant
+        self.subject_matter = subject_matter
+        self.description = description
+        self.service_received_on = service_received_on
+        self.received_at = received_at
+        self.recorded_at = recorded_at
+        self.related_application_id = related_application_id
+        self.kind = kind
+        # What intake found (kept for the record); `reasons` is the current answer and
+        # is emptied by a reclassification.
+        self.intake_reasons = list(reasons)
+        self.reasons = list(reasons)
+        self.sla_working_days = sla_working_days
+        self.unit = COMPLAINTS_UNIT
+        self.status = RECEIVED
+        self.tier = "pelaksana"
+        self.tier_since = recorded_at
+        self.tier_history: list[dict[str, Any]] = []
+        self.assignee: str | None = None
+        self.clock: list[Span] = [Span(start=received_at)] if kind == COMPLAINT else []
+        self.finished_at: datetime | None = None
+        self.reclassification: dict[str, Any] | None = None
+        self.classification: dict[str, Any] | None = None
+        self.analysis: dict[str, Any] | None = None
+        self.apip_approval: dict[str, Any] | None = None
+        self.track: str | None = None
+        self.agencies: list[str] = []
+        self.track_history: list[dict[str, Any]] = []
+        self.response: dict[str, Any] | None = None
+        self.notifications: list[dict[str, Any]] = []
+        self.superior_reports: list[dict[str, Any]] = []
+        self.closure: dict[str, Any] | None = None
+
+    @property
+    def tracking_number(self) -> str:
+        return tracking_number(self.id)
+
+    @property
+    def reason(self) -> str | None:
+        """The first reason it is a suggestion; None for a complaint."""
+        return self.reasons[0] if self.reasons else None
+
+    @property
+    def is_suggestion(self) -> bool:
+        return self.kind == SUGGESTION
+
+    @property
+    def is_closed(self) -> bool:
+        return self.status == CLOSED
+
+    # -- reclassification -----------------------------------------------------------
+    def reclassify(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
+        """An officer treats a late suggestion as a complaint after all (the seed says a
+        late one *may* be treated as a suggestion). The clock starts at `received_at`,
+        not now: the 14 working days run from receipt of the complaint, and the office
+        has had it since then; the time spent deciding is the office's, not the
+        complainant's."""
+        self.check_open("reclassification")
+        if actor.get("role") not in MAY_RECLASSIFY:
+            raise Forbidden("only an officer may reclassify a suggestion",
+                            rule="reclassification_requires_officer")
+        if not self.is_suggestion:
+            raise RuleViolation("it is already a complaint", rule="already_a_complaint")
+        if self.reasons != [LATE]:
+            raise RuleViolation(
+                "only a suggestion that is late and nothing else may become a complaint: "
+                f"this one is {', '.join(self.reasons)}",
+                rule="reclassification_only_when_only_late", reasons=self.reasons)
+        if self.status != RECEIVED:
+            raise RuleViolation(f"the suggestion is already {self.status}",
+                                rule=f"reclassification_not_allowed_when_{self.status}",
+                                status=self.status)
+        if not reason.strip():
+            raise InvalidInput("reason", "a reclassification must give its reason")
+        self._reclassified(reason=reason, actor=actor, at=at)
+
+    @event("Reclassified")
+    def _reclassified(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
+        self.reclassification = {"from_reasons": self.reasons, "reason": reason,
+                                 "by": actor["id"], "at": at}
+        self.kind = COMPLAINT
+        self.reasons = []
+        self.clock = [Span(start=self.received_at)]
+
+    # -- review and classification (seed 6.5.c) --------------------------------------
+    def classify(self, service_code: str, problem_type: str,
+                 actor: dict[str, Any], at: datetime) -> None:
+        self.check_step("classification", RECEIVED, complaint_only=True)
+        if not service_code.strip():
+            raise InvalidInput("service_code", "must name the service")
+        if problem_type not in PROBLEM_TYPES:
+            raise InvalidInput("problem_type", f"must be one of {', '.join(PROBLEM_TYPES)}")
+        self._classified(service_code=service_code, problem_type=problem_type,
+                         actor=actor, at=at)
+
+    @event("Classified")
+    def _classified(self, service_code: str, problem_type: str,
+                    actor: dict[str, Any], at: datetime) -> None:
+        self.classification = {"service_code": service_code, "problem_type": problem_type,
+                               "by": actor["id"], "at": at}
+        self.status = CLASSIFIED
+
+    # -- analysis (seed 6.6) --------------------------------------------------------------
+    def analyse(self, core_problem: str, standard_refs: list[str],
+                documents_checked: list[str], handling_plan: str,
+                actor: dict[str, Any], at: datetime) -> None:
+        self.check_step("analysis", CLASSIFIED, requires="classification", complaint_only=True)
+        if not core_problem.strip():
+            raise InvalidInput("core_problem", "formulate the core problem")
+        if not [r for r in standard_refs if r.strip()]:
+            raise InvalidInput("standard_refs",
+                               "link the complaint to the service standard, SOP or regulation")
+        if handling_plan not in HANDLING_PLANS:
+            raise InvalidInput("handling_plan", f"must be one of {', '.join(HANDLING_PLANS)}")
+        self._analysed(core_problem=core_problem, standard_refs=list(standard_refs),
+                       documents_checked=list(documents_checked), handling_plan=handling_plan,
+                       actor=actor, at=at)
+
+    @event("Analysed")
+    def _analysed(self, core_problem: str, standard_refs: list[str],
+                  documents_checked: list[str], handling_plan: str,
+                  actor: dict[str, Any], at: datetime) -> None:
+        self.analysis = {"core_problem": core_problem, "standard_refs": standard_refs,
+                         "documents_checked": documents_checked,
+                         "handling_plan": handling_plan, "by": actor["id"], "at": at}
+        self.status = ANALYSED
+
+    # -- resolution track (seed 6.7) -------------------------------------------------------
+    def approve_apip(self, reason: str, actor: dict[str, Any], at: datetime,
+                     authority: str | None = None) -> None:
+        """The head of DPMPTSP (or of the agency concerned, named by `authority`) approves
+        involving APIP (seed 6.7.c). Possible once the analysis is done, also after
+        another track was tried and failed."""
+        self.check_step("apip approval", ANALYSED, IN_RESOLUTION, requires="analysis",
+                        complaint_only=True)
+        if actor.get("role") != "head":
+            raise Forbidden("only the head may approve involving APIP",
+                            rule="apip_approval_requires_head")
+        if self.apip_approval is not None:
+            raise RuleViolation("APIP involvement is already approved",
+                                rule="apip_already_approved")
+        if not reason.strip():
+            raise InvalidInput("reason", "an approval must give its reason")
+        authority = DEFAULT_APIP_AUTHORITY if authority is None else authority
+        if not authority.strip():
+            raise InvalidInput("authority", "must name the approving head")
+        self._apip_approved(reason=reason, authority=authority, actor=actor, at=at)
+
+    @event("ApipInvolvementApproved")
+    def _apip_approved(self, reason: str, authority: str, actor: dict[str, Any],
+                       at: datetime) -> None:
+        self.apip_approval = {"reason": reason, "authority": authority, "by": actor["id"],
+                              "at": at}
+
+    def choose_track(self, track: str, agencies: list[str] | None,
+                     actor: dict[str, Any], at: datetime) -> None:
+        """After the analysis. The track may change until the answer (an internal
+        resolution that fails may go to the technical team or, approved, to APIP)."""
+        self.check_step("track", ANALYSED, IN_RESOLUTION, requires="analysis",
+                        complaint_only=True)
+        if track not in TRACKS:
+            raise InvalidInput("track", f"must be one of {', '.join(TRACKS)}")
+        agencies = [a for a in (agencies or []) if a.strip()]
+        if track == TECHNICAL_TEAM and not agencies:
+            raise InvalidInput("agencies", "name the technical team or agencies involved")
+        if track == INTERNAL and agencies:
+            raise InvalidInput("agencies", "an internal resolution involves no other agency")
+        if track == APIP and self.apip_approval is None:
+            raise RuleViolation("involving APIP needs the approval of the head",
+                                rule="apip_requires_head_approval")
+        if self.track == track and self.agencies == agencies:
+            raise RuleViolation(f"the track is already {track}", rule="track_unchanged")
+        self._track_chosen(track=track, agencies=agencies, actor=actor, at=at)
+
+    @event("TrackChosen")
+    def _track_chosen(self, track: str, agencies: list[str], actor: dict[str, Any],
+                      at: datetime) -> None:
+        self.track = track
+        self.agencies = agencies
+        self.track_history.append({"track": track, "agencies": agencies, "by": actor["id"],
+                                   "at": at})
+        self.status = IN_RESOLUTION
+
+    # -- answer and follow-up (seed 6.4, 6.8) --------------------------------------------
+    def respond(self, text: str, actor: dict[str, Any], at: datetime) -> None:
+        """The answer: stops a complaint's clock. A suggestion may be answered (an
+        acknowledgement) straight away; it has no clock to stop."""
+        self.check_open("response")
+        if self.response is not None:
+            raise RuleViolation("the complaint is already answered", rule="already_answered")
+        if not self.is_suggestion:
+            self.check_step("response", IN_RESOLUTION, requires="track")
+        if not text.strip():
+            raise InvalidInput("text", "the answer must not be empty")
+        self._responded(text=text, actor=actor, at=at)
+
+    @event("Responded")
+    def _responded(self, text: str, actor: dict[str, Any], at: datetime) -> None:
+        self.response = {"text": text, "by": actor["id"], "at": at}
+        self.status = ANSWERED
+        if self.clock:
+            self.finished_at = at
+            if self.clock[-1].end is None:
+                self.clock[-1] = Span(start=self.clock[-1].start, end=at)
+
+    def notify_complainant(self, channel: str, actor: dict[str, Any], at: datetime) -> None:
+        """The result was told to the complainant (again, if by several channels)."""
+        self.check_step("notification", ANSWERED, requires="response")
+        if channel not in COMPLAINT_CHANNELS:
+            raise InvalidInput("channel", f"must be one of {', '.join(COMPLAINT_CHANNELS)}")
+        self._complainant_notified(channel=channel, actor=actor, at=at)
+
+    @event("ComplainantNotified")
+    def _complainant_notified(self, channel: str, actor: dict[str, Any], at: datetime) -> None:
+        self.notifications.append({"channel": channel, "by": actor["id"], "at": at})
+
+    def report_to_superior(self, text: str, actor: dict[str, Any], at: datetime) -> None:
+        """A written report of the result to the tier above (each level reports to the
+        one above it, so there may be several)."""
+        self.check_step("superior report", ANSWERED, requires="response")
+        if not text.strip():
+            raise InvalidInput("text", "the report must not be empty")
+        self._reported_to_superior(text=text, to_tier=tier_above(self.tier), actor=actor, at=at)
+
+    @event("ReportedToSuperior")
+    def _reported_to_superior(self, text: str, to_tier: str | None, actor: dict[str, Any],
+                              at: datetime) -> None:
+        self.superior_reports.append({"text": text, "from_tier": self.tier, "to_tier": to_tier,
+                                      "by": actor["id"], "at": at})
+
+    def close(self, note: str | None, actor: dict[str, Any], at: datetime) -> None:
+        """A complaint closes once answered and the complainant told; a suggestion at any
+        time. The report to the superior is not a condition (the seed asks for it, but it
+        is the office's internal duty, not the complainant's outcome)."""
+        self.check_open("closure")
+        if not self.is_suggestion:
+            self.check_step("closure", ANSWERED, requires="response")
+            if not self.notifications:
+                raise RuleViolation("tell the complainant the result before closing",
+                                    rule="closure_requires_notification")
+        self._closed(note=note, actor=actor, at=at)
+
+    @event("Closed")
+    def _closed(self, note: str | None, actor: dict[str, Any], at: datetime) -> None:
+        self.closure = {"note": note, "by": actor["id"], "at": at}
+        self.status = CLOSED
+
+    # -- guards ---------------------------------------------------------------------
+    def check_step(self, step: str, *allowed: str, requires: str | None = None,
+                   complaint_only: bool = False) -> None:
+        """The seed's steps run in order. Too early: `<step>_requires_<previous step>`;
+        already past it: `<step>_not_allowed_when_<status>`."""
+        self.check_open(step)
+        if complaint_only and self.is_suggestion:
+            raise RuleViolation(f"{step} is a step of complaint handling: this is a suggestion",
+                                rule="not_a_complaint", reasons=self.reasons)
+        if self.status in allowed:
+            return
+        name = step.replace(" ", "_")
+        too_early = STATUSES.index(self.status) < min(STATUSES.index(s) for s in allowed)
+        raise RuleViolation(
+            f"{step} is not possible while the complaint is {self.status} "
+            f"(it needs: {' or '.join(allowed)})",
+            rule=f"{name}_requires_{requires}" if too_early and requires
+            else f"{name}_not_allowed_when_{self.status}",
+            status=self.status)

@@ -1,0 +1,74 @@
+"""What every case (application or complaint) has: a tier on the ladder, an assignee,
+and escalation one tier at a time. Pure domain, shared by both case types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from services.kernel.actors import TIERS, tier_rank
+from services.kernel.errors import InvalidInput, RuleViolation
+
+# Roles that may move a case more than one tier at once (API.md: "needs a supervisor or
+# head token").
+MAY_SKIP_TIERS = ("supervisor", "head")
+
+
+class Case(Aggregate):
+    """Base aggregate. Subclasses set `tier`, `assignee` and `tier_since` in __init__ and
+    define `is_closed`. (No class-level annotations: eventsourcing would take them for
+    constructor arguments.)"""
+
+    @property
+    def is_closed(self) -> bool:
+        raise NotImplementedError  # pragma: no cover - every case type defines it
+
+    # -- assignment ---------------------------------------------------------------
+    def assign(self, officer: str, actor: dict[str, Any], at: datetime) -> None:
+        self.check_open("assignment")
+        if not officer.strip():
+            raise InvalidInput("officer", "must name the officer")
+        self._assigned(officer=officer, actor=actor, at=at)
+
+    @event("Assigned")
+    def _assigned(self, officer: str, actor: dict[str, Any], at: datetime) -> None:
+        self.assignee = officer
+
+    # -- escalation ---------------------------------------------------------------
+    def escalate(self, to_tier: str, reason: str, actor: dict[str, Any], at: datetime,
+                 automatic: bool = False) -> None:
+        """Move the case up the ladder. One tier at a time, each with a written report
+        (`reason`) to the tier above; more than one tier needs a supervisor or head."""
+        self.check_open("escalation")
+        if to_tier not in TIERS:
+            raise InvalidInput("to_tier", f"must be one of {', '.join(TIERS)}")
+        if not reason.strip():
+            raise InvalidInput("reason", "an escalation needs a written report to the tier above")
+        step = tier_rank(to_tier) - tier_rank(self.tier)
+        if step <= 0:
+            raise RuleViolation(
+                f"escalation must move up: the case is at {self.tier}",
+                rule="escalation_must_move_up", tier=self.tier)
+        if step > 1 and actor.get("role") not in MAY_SKIP_TIERS:
+            raise RuleViolation(
+                f"escalating from {self.tier} to {to_tier} skips a tier: only a supervisor "
+                "or the head may do that", rule="tier_skip_needs_supervisor", tier=self.tier)
+        self._escalated(from_tier=self.tier, to_tier=to_tier, reason=reason,
+                        automatic=automatic, actor=actor, at=at)
+
+    @event("Escalated")
+    def _escalated(self, from_tier: str, to_tier: str, reason: str, automatic: bool,
+                   actor: dict[str, Any], at: datetime) -> None:
+        self.tier_history.append({"tier": from_tier, "from": self.tier_since, "to": at})
+        self.tier = to_tier
+        self.tier_since = at
+        # The case goes to the tier above: whoever held it below no longer does.
+        self.assignee = None
+
+    # -- guards -------------------------------------------------------------------
+    def check_open(self, step: str) -> None:
+        if self.is_closed:
+            raise RuleViolation(f"{step} is not possible: the case is closed",
+                                rule="case_closed")

@@ -1,0 +1,83 @@
+"""Settings, read once. Nothing else in the project reads the environment.
+
+Every field can be set by an environment variable named in its comment; the `ptsp`
+command's flags override them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "ptsp"
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    """PTSP_DATA_DIR: embedded Postgres and NATS data, the office keys, checkpoints."""
+    database_url: str | None = None
+    """DATABASE_URL: an external Postgres; unset, `ptsp up` starts its own."""
+    nats_url: str | None = None
+    """NATS_URL: an external JetStream server; unset, `ptsp up` starts its own."""
+    host: str = "127.0.0.1"
+    """PTSP_HOST: the interface the HTTP server listens on."""
+    port: int = 8000
+    """PTSP_PORT: the HTTP port."""
+    public_url: str | None = None
+    """PTSP_PUBLIC_URL: the base URL printed on certificates (QR); default http://HOST:PORT."""
+    simulated_clock: datetime | None = None
+    """PTSP_SIMULATED_CLOCK: start the whole system on a simulated clock at this time."""
+    catalogue: Path | None = None
+    """PTSP_CATALOGUE: a JSON file of extra service catalogue rows."""
+    at_risk_ratio: float = 0.8
+    """PTSP_AT_RISK_RATIO: share of the working days used from which a clock is at risk."""
+    token_ttl_hours: float = 24 * 7
+    """PTSP_TOKEN_TTL_HOURS: how long a token from `ptsp token` stays valid (real time)."""
+    max_body_bytes: int = 1024 * 1024
+    """Requests over this get 413 (API.md: 1 MiB)."""
+    group_commit_max: int = 64
+    """PTSP_GROUP_COMMIT_MAX: most commands written in one event-store transaction."""
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        s = cls()
+        if v := env.get("PTSP_DATA_DIR"):
+            s = replace(s, data_dir=Path(v))
+        if v := env.get("DATABASE_URL"):
+            s = replace(s, database_url=v)
+        if v := env.get("NATS_URL"):
+            s = replace(s, nats_url=v)
+        if v := env.get("PTSP_HOST"):
+            s = replace(s, host=v)
+        if v := env.get("PTSP_PORT"):
+            s = replace(s, port=int(v))
+        if v := env.get("PTSP_PUBLIC_URL"):
+            s = replace(s, public_url=v)
+        if v := env.get("PTSP_SIMULATED_CLOCK"):
+            s = replace(s, simulated_clock=datetime.fromisoformat(v))
+        if v := env.get("PTSP_CATALOGUE"):
+            s = replace(s, catalogue=Path(v))
+        if v := env.get("PTSP_AT_RISK_RATIO"):
+            s = replace(s, at_risk_ratio=float(v))
+        if v := env.get("PTSP_TOKEN_TTL_HOURS"):
+            s = replace(s, token_ttl_hours=float(v))
+        if v := env.get("PTSP_GROUP_COMMIT_MAX"):
+            s = replace(s, group_commit_max=int(v))
+        return s
+
+    def with_(self, **changes: object) -> Settings:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"

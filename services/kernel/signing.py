@@ -1,0 +1,64 @@
+"""The office's Ed25519 key: signs certificates (tanda tangan elektronik) and, later,
+audit checkpoints. The private key lives in a file outside the database."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+
+def canonical_json(payload: Any) -> bytes:
+    """Sorted keys, no whitespace: the same bytes for the same data, on every machine."""
+    return msgspec.json.encode(payload, order="sorted")
+
+
+def b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class OfficeKey:
+    def __init__(self, private_key: Ed25519PrivateKey) -> None:
+        self._private = private_key
+        self.public: Ed25519PublicKey = private_key.public_key()
+        raw = self.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        self.key_id = hashlib.sha256(raw).hexdigest()[:16]
+        self.public_b64 = b64url(raw)
+
+    @classmethod
+    def load_or_create(cls, path: Path) -> OfficeKey:
+        if path.exists():
+            key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+            if not isinstance(key, Ed25519PrivateKey):
+                raise ValueError(f"{path} is not an Ed25519 private key")
+            return cls(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        key = Ed25519PrivateKey.generate()
+        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                serialization.NoEncryption())
+        # Create with 0600 from the start: the key must never be world-readable.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(pem)
+        return cls(key)
+
+    def sign(self, payload: Any) -> str:
+        return b64url(self._private.sign(canonical_json(payload)))
+
+    def verify(self, payload: Any, signature: str) -> bool:
+        try:
+            self.public.verify(unb64url(signature), canonical_json(payload))
+            return True
+        except (InvalidSignature, ValueError):
+            return False

@@ -1,0 +1,69 @@
+"""The state of a legal clock, computed from when it ran. Pure: the caller passes `now`.
+
+A clock runs in spans (an application's clock pauses while the office has returned the
+file to the applicant). Days used are kept across a pause; after a resumption the
+deadline is the remaining working days counted from the resumption.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+import msgspec
+
+from services.kernel.workdays import WorkingCalendar
+
+SlaState = Literal["not_started", "running", "at_risk", "paused", "met", "breached"]
+AT_RISK_RATIO = 0.8
+
+
+@dataclass(frozen=True)
+class Span:
+    start: datetime
+    end: datetime | None = None
+
+
+class Sla(msgspec.Struct, kw_only=True):
+    started_at: datetime | None
+    due_at: datetime | None
+    state: SlaState
+    working_days_used: int
+    working_days_limit: int
+    finished_at: datetime | None = None
+
+
+def sla_of(
+    spans: Sequence[Span],
+    limit: int,
+    calendar: WorkingCalendar,
+    now: datetime,
+    finished_at: datetime | None = None,
+    at_risk_ratio: float = AT_RISK_RATIO,
+) -> Sla:
+    """`finished_at` is when the obligation was discharged (certificate issued, decision
+    of rejection, answer given); the clock is then `met` or `breached` for good."""
+    if not spans:
+        return Sla(started_at=None, due_at=None, state="not_started",
+                   working_days_used=0, working_days_limit=limit)
+    used_before_last = sum(
+        calendar.working_days_between(s.start, s.end) for s in spans[:-1] if s.end is not None
+    )
+    last = spans[-1]
+    due_at = calendar.deadline(last.start, limit - used_before_last)
+    until = finished_at or last.end or now
+    used = used_before_last + calendar.working_days_between(last.start, until)
+    common = dict(started_at=spans[0].start, working_days_used=used, working_days_limit=limit,
+                  finished_at=finished_at)
+    if finished_at is not None:
+        return Sla(due_at=due_at, state="met" if finished_at < due_at else "breached", **common)
+    if last.end is not None:
+        # Paused with the applicant; a deadline already passed before the pause stays breached.
+        return Sla(due_at=None, state="breached" if last.end >= due_at else "paused", **common)
+    if now >= due_at:
+        return Sla(due_at=due_at, state="breached", **common)
+    if used >= at_risk_ratio * limit:
+        return Sla(due_at=due_at, state="at_risk", **common)
+    return Sla(due_at=due_at, state="running", **common)

@@ -1,0 +1,65 @@
+"""Event store wiring: eventsourcing on Postgres, configured from a DATABASE_URL."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, unquote, urlparse
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import JSONTranscoder, Transcoding
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+def eventsourcing_env(database_url: str, pool_size: int = 5) -> dict[str, str]:
+    """Translate a DATABASE_URL into eventsourcing's POSTGRES_* settings. A unix socket
+    directory may be given as `?host=/dir` (as libpq allows)."""
+    url = urlparse(database_url)
+    if url.scheme not in ("postgres", "postgresql"):
+        raise ValueError(f"DATABASE_URL must be a postgresql:// URL, not {url.scheme}://")
+    query = parse_qs(url.query)
+    host = query.get("host", [url.hostname or "127.0.0.1"])[0]
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": unquote(url.path.lstrip("/")) or "postgres",
+        "POSTGRES_HOST": host,
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": unquote(url.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(url.password or ""),
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": "10",
+        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_PRE_PING": "y",
+        # A writer waits at most this long for the events table lock before giving up.
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "CREATE_TABLE": "y",
+    }
+
+
+class EventStoreApplication(Application):
+    """Base of every eventsourcing Application in the project: dates transcode, and the
+    infrastructure comes from the constructor's env, never from os.environ."""
+
+    env: ClassVar[dict[str, str]] = {}
+
+    def construct_env(self, name: str, env: Any = None):  # type: ignore[override]
+        from eventsourcing.utils import Environment
+
+        merged = dict(type(self).env)
+        if env is not None:
+            merged.update(env)
+        return Environment(name, merged)
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())

@@ -1,0 +1,95 @@
+"""The running system: every service wired to its store, clock, keys and calendar.
+
+One object, built from Settings and a database URL; `ptsp up`, the tests and the
+benchmarks all build the system through it, so there is one way the parts fit together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from services.applications.application import Applications, ApplicationService
+from services.applications.catalogue import Catalogue
+from services.calendar.application import Calendars, CalendarService
+from services.kernel.auth import TokenIssuer
+from services.kernel.clock import Clock, SimulatedClock
+from services.kernel.groupcommit import GroupCommitter
+from services.kernel.settings import Settings
+from services.kernel.signing import OfficeKey
+from services.kernel.store import EventStoreApplication, eventsourcing_env
+
+log = logging.getLogger("ptsp")
+
+CALENDAR_REFRESH_SECONDS = 5.0
+
+
+def office_key(settings: Settings) -> OfficeKey:
+    return OfficeKey.load_or_create(settings.keys_dir / "office-ed25519.pem")
+
+
+def token_issuer(settings: Settings) -> TokenIssuer:
+    return TokenIssuer.load_or_create(settings.keys_dir / "token-secret")
+
+
+@dataclass
+class System:
+    settings: Settings
+    database_url: str
+    clock: Clock
+    applications: ApplicationService
+    calendar: CalendarService
+    tokens: TokenIssuer
+    office_key: OfficeKey
+    committers: list[GroupCommitter] = field(default_factory=list)
+    stores: list[EventStoreApplication] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def build(cls, settings: Settings, database_url: str) -> System:
+        env = eventsourcing_env(database_url)
+        clock: Clock = (SimulatedClock(settings.simulated_clock)
+                        if settings.simulated_clock else Clock())
+        key = office_key(settings)
+        calendars = Calendars(env=env)
+        calendar_committer = GroupCommitter(calendars, settings.group_commit_max)
+        calendar = CalendarService(calendars, calendar_committer, clock)
+        applications_store = Applications(env=env)
+        applications_committer = GroupCommitter(applications_store, settings.group_commit_max)
+        applications = ApplicationService(
+            applications_store, applications_committer, clock, calendar,
+            Catalogue.load(settings.catalogue), key, settings.base_url, settings.at_risk_ratio)
+        return cls(
+            settings=settings, database_url=database_url, clock=clock,
+            applications=applications, calendar=calendar, tokens=token_issuer(settings),
+            office_key=key, committers=[calendar_committer, applications_committer],
+            stores=[calendars, applications_store],
+        )
+
+    async def start(self) -> None:
+        for committer in self.committers:
+            await committer.start()
+        await self.calendar.refresh()
+        self._tasks.append(asyncio.create_task(self._refresh_calendar(), name="calendar-refresh"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        for committer in self.committers:
+            await committer.stop()
+        for store in self.stores:
+            store.close()
+
+    async def _refresh_calendar(self) -> None:
+        # Another process (a second replica) may have recorded a correction.
+        while True:
+            await asyncio.sleep(CALENDAR_REFRESH_SECONDS)
+            try:
+                await self.calendar.refresh()
+            except Exception:  # noqa: BLE001 - keep the last good calendar, try again
+                log.warning("calendar refresh failed", exc_info=True)

@@ -1,0 +1,103 @@
+"""The HTTP application: every service's routes under one base URL (the embedded
+default), plus health, the calendar and the simulated clock."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+from litestar import Litestar, Request, get, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from contracts.schema import contract_schemas
+from services.applications.api import (
+    ApplicationsController, CertificatesController, ServicesController,
+)
+from services.kernel.actors import Actor
+from services.kernel.auth import require_role
+from services.kernel.clock import SimulatedClock
+from services.kernel.errors import InvalidInput, NotFound
+from services.kernel.http import EXCEPTION_HANDLERS, provide_actor
+from services.runtime import System
+
+
+class CalendarDay(msgspec.Struct, kw_only=True):
+    date: date
+    kind: Literal["holiday", "working_day"]
+    reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class ClockJump(msgspec.Struct, kw_only=True):
+    now: datetime
+
+
+@get("/health", exclude_from_auth=True, tags=["operations"])
+async def health(state: State) -> dict[str, Any]:
+    system: System = state.system
+    return {"status": "ok", "now": system.clock.now(), "simulated_clock": system.clock.simulated}
+
+
+@get("/calendar/{year:int}", tags=["calendar"])
+async def calendar_year(year: int, state: State) -> dict[str, Any]:
+    if not 2000 <= year <= 2060:
+        raise InvalidInput("year", "must be between 2000 and 2060")
+    cal = state.system.calendar.current
+    return {"year": year, "days_off_and_corrections": cal.year(year)}
+
+
+@post("/calendar/days", status_code=201, tags=["calendar"])
+async def declare_day(data: CalendarDay, actor: Actor, state: State) -> dict[str, Any]:
+    """The head of office records a correction: a holiday decreed late, a regional day
+    off, or a holiday revoked (kind working_day). Open deadlines follow at once."""
+    require_role(actor, "head")
+    return await state.system.calendar.declare_day(data.date, data.kind, data.reason, actor)
+
+
+@post("/admin/clock", status_code=200, tags=["operations"])
+async def jump_clock(data: ClockJump, actor: Actor, state: State) -> dict[str, Any]:
+    clock = state.system.clock
+    if not isinstance(clock, SimulatedClock):
+        raise NotFound("there is no simulated clock (start with --simulated-clock)")
+    require_role(actor, "head")
+    try:
+        return {"now": clock.jump_to(data.now)}
+    except ValueError as exc:
+        raise InvalidInput("now", str(exc)) from None
+
+
+@get("/contracts/schema", tags=["contracts"])
+async def contracts_schema(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """JSON Schema of every contract: intake messages and events."""
+    return contract_schemas()
+
+
+def create_app(system: System, manage_lifecycle: bool = True) -> Litestar:
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        if manage_lifecycle:
+            await system.start()
+        try:
+            yield
+        finally:
+            if manage_lifecycle:
+                await system.stop()
+
+    return Litestar(
+        route_handlers=[
+            ApplicationsController, CertificatesController, ServicesController,
+            health, calendar_year, declare_day, jump_clock, contracts_schema,
+        ],
+        dependencies={"actor": Provide(provide_actor)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        state=State({"system": system, "applications": system.applications,
+                     "tokens": system.tokens}),
+        lifespan=[lifespan],
+        request_max_body_size=system.settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="ptsp", version="0.1.0", path="/schema"),
+        debug=False,
+    )
