@@ -116,6 +116,7 @@ class Escalated(_Event, tag="application.escalated"):
     to_tier: str
     reason: str
     automatic: bool = False
+    clock_span: int | None = None   # set on automatic escalations: which run of the clock breached
 
 
 ApplicationEvent = (

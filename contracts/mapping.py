@@ -6,7 +6,7 @@ name; refactoring an aggregate's internals never changes what consumers see."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Union
 
 import msgspec
 
@@ -16,8 +16,14 @@ from contracts.common import ActorRef
 class ContractRegistry:
     def __init__(self, types: Iterable[type[msgspec.Struct]],
                  enrich: Callable[[Any], dict[str, Any]] | None = None) -> None:
+        types = tuple(types)
         self.by_name = {t.__name__: t for t in types}
         self.enrich = enrich or (lambda _e: {})
+        self._decoder = msgspec.json.Decoder(Union[types])  # type: ignore[valid-type]
+
+    def decode(self, data: bytes) -> msgspec.Struct:
+        """A contract event from its JSON (as published on JetStream)."""
+        return self._decoder.decode(data)
 
     def tag_of(self, event: Any) -> str:
         return self.by_name[type(event).__name__].__struct_config__.tag  # type: ignore[return-value]

@@ -6,12 +6,12 @@ from typing import Any
 
 import msgspec
 
-from contracts import applications
+from contracts import applications, complaints
 
 
 def contract_schemas() -> dict[str, Any]:
-    intake = [applications.ApplicationIntake]
-    events = list(applications.EVENT_TYPES)
+    intake = [applications.ApplicationIntake, complaints.ComplaintIntake]
+    events = list(applications.EVENT_TYPES) + list(complaints.EVENT_TYPES)
     (schemas, components) = msgspec.json.schema_components(intake + events)
     return {
         "intake": {t.__name__: s for t, s in zip(intake, schemas[: len(intake)], strict=True)},

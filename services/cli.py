@@ -67,7 +67,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             nats_url = nats.url
         runtime_file(settings).write_text(json.dumps(
             {"database_url": db_url, "nats_url": nats_url, "url": settings.base_url}))
-        asyncio.run(_serve(settings, db_url))
+        asyncio.run(_serve(settings, db_url, nats_url))
         return 0
     finally:
         runtime_file(settings).unlink(missing_ok=True)
@@ -75,7 +75,7 @@ def cmd_up(args: argparse.Namespace) -> int:
             server.stop()
 
 
-async def _serve(settings: Settings, db_url: str) -> None:
+async def _serve(settings: Settings, db_url: str, nats_url: str | None = None) -> None:
     import uvicorn
 
     from services.runtime import System
@@ -88,7 +88,7 @@ async def _serve(settings: Settings, db_url: str) -> None:
         def capture_signals(self) -> Iterator[None]:
             yield
 
-    system = System.build(settings, db_url)
+    system = System.build(settings, db_url, nats_url)
     config = uvicorn.Config(create_app(system), host=settings.host, port=settings.port,
                             log_level="warning", access_log=False, lifespan="on")
     server = Server(config)

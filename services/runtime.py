@@ -11,15 +11,21 @@ import contextlib
 import logging
 from dataclasses import dataclass, field
 
+import asyncpg
+
 from services.applications.application import Applications, ApplicationService
 from services.applications.catalogue import Catalogue
 from services.calendar.application import Calendars, CalendarService
+from services.complaints.application import Complaints, ComplaintService
+from services.intake.nats_intake import NatsIntake, case_types
+from projections.runner import install as install_read_models
 from services.kernel.auth import TokenIssuer
 from services.kernel.clock import Clock, SimulatedClock
 from services.kernel.groupcommit import GroupCommitter
 from services.kernel.settings import Settings
 from services.kernel.signing import OfficeKey
 from services.kernel.store import EventStoreApplication, eventsourcing_env
+from services.pipeline import Pipeline, projections_of
 
 log = logging.getLogger("ptsp")
 
@@ -40,15 +46,25 @@ class System:
     database_url: str
     clock: Clock
     applications: ApplicationService
+    complaints: ComplaintService
     calendar: CalendarService
     tokens: TokenIssuer
     office_key: OfficeKey
+    nats_url: str | None = None
+    """Where intake requests arrive (`ptsp.intake.<case-type>.<channel>`); None: HTTP only."""
     committers: list[GroupCommitter] = field(default_factory=list)
     stores: list[EventStoreApplication] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _intake: NatsIntake | None = None
+    with_pipeline: bool = True
+    """With NATS: also run the relay, the projections and the SLA timers."""
+    pool: asyncpg.Pool | None = None
+    """asyncpg pool for the read models (projections and their queries)."""
+    pipeline: Pipeline | None = None
 
     @classmethod
-    def build(cls, settings: Settings, database_url: str) -> System:
+    def build(cls, settings: Settings, database_url: str, nats_url: str | None = None,
+              with_pipeline: bool = True) -> System:
         env = eventsourcing_env(database_url)
         clock: Clock = (SimulatedClock(settings.simulated_clock)
                         if settings.simulated_clock else Clock())
@@ -61,11 +77,18 @@ class System:
         applications = ApplicationService(
             applications_store, applications_committer, clock, calendar,
             Catalogue.load(settings.catalogue), key, settings.base_url, settings.at_risk_ratio)
+        complaints_store = Complaints(env=env)
+        complaints_committer = GroupCommitter(complaints_store, settings.group_commit_max)
+        complaints = ComplaintService(
+            complaints_store, complaints_committer, clock, calendar, applications.catalogue,
+            applications, settings.at_risk_ratio)
         return cls(
-            settings=settings, database_url=database_url, clock=clock,
-            applications=applications, calendar=calendar, tokens=token_issuer(settings),
-            office_key=key, committers=[calendar_committer, applications_committer],
-            stores=[calendars, applications_store],
+            settings=settings, database_url=database_url, nats_url=nats_url,
+            with_pipeline=with_pipeline, clock=clock,
+            applications=applications, complaints=complaints, calendar=calendar,
+            tokens=token_issuer(settings), office_key=key,
+            committers=[calendar_committer, applications_committer, complaints_committer],
+            stores=[calendars, applications_store, complaints_store],
         )
 
     async def start(self) -> None:
@@ -73,8 +96,27 @@ class System:
             await committer.start()
         await self.calendar.refresh()
         self._tasks.append(asyncio.create_task(self._refresh_calendar(), name="calendar-refresh"))
+        self.pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=10)
+        await install_read_models(self.pool, projections_of(self))
+        if self.nats_url and self.with_pipeline:
+            self.pipeline = Pipeline(self, self.pool, self.nats_url)
+            await self.pipeline.start()
+        if self.nats_url:
+            # Last: intake is taken only once everything it needs is running.
+            self._intake = NatsIntake(
+                self.nats_url,
+                case_types(self.applications, self.complaints),
+                database_url=self.database_url, max_bytes=self.settings.max_body_bytes)
+            await self._intake.start()
 
     async def stop(self) -> None:
+        if self._intake is not None:
+            # First: messages under way still need the committers to finish and reply.
+            await self._intake.stop()
+            self._intake = None
+        if self.pipeline is not None:
+            await self.pipeline.stop()
+            self.pipeline = None
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -84,6 +126,9 @@ class System:
             await committer.stop()
         for store in self.stores:
             store.close()
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
 
     async def _refresh_calendar(self) -> None:
         # Another process (a second replica) may have recorded a correction.

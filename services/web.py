@@ -15,9 +15,11 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from contracts.schema import contract_schemas
+from projections.api import SupervisionController
 from services.applications.api import (
     ApplicationsController, CertificatesController, ServicesController,
 )
+from services.complaints.api import ComplaintsController
 from services.kernel.actors import Actor
 from services.kernel.auth import require_role
 from services.kernel.clock import SimulatedClock
@@ -90,12 +92,12 @@ def create_app(system: System, manage_lifecycle: bool = True) -> Litestar:
     return Litestar(
         route_handlers=[
             ApplicationsController, CertificatesController, ServicesController,
-            health, calendar_year, declare_day, jump_clock, contracts_schema,
+            ComplaintsController, SupervisionController, health, calendar_year, declare_day, jump_clock, contracts_schema,
         ],
         dependencies={"actor": Provide(provide_actor)},
         exception_handlers=EXCEPTION_HANDLERS,
         state=State({"system": system, "applications": system.applications,
-                     "tokens": system.tokens}),
+                     "complaints": system.complaints, "tokens": system.tokens}),
         lifespan=[lifespan],
         request_max_body_size=system.settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="ptsp", version="0.1.0", path="/schema"),

@@ -73,8 +73,38 @@ async def system(settings: Settings, database_url: str) -> AsyncIterator[System]
 
 
 @pytest_asyncio.fixture
+async def pipeline_system(settings: Settings, database_url: str,
+                          nats_server: EmbeddedNats) -> AsyncIterator[System]:
+    """The whole system with NATS: intake, relay, projections and timers. Each test
+    gets its own JetStream domain of names by purging the streams first."""
+    import nats as nats_client
+
+    nc = await nats_client.connect(nats_server.url)
+    js = nc.jetstream()
+    for name in ("PTSP_APPLICATIONS", "PTSP_COMPLAINTS", "PTSP_CALENDAR"):
+        with contextlib.suppress(Exception):
+            await js.delete_stream(name)
+    await nc.close()
+    built = System.build(settings, database_url, nats_url=nats_server.url)
+    await built.start()
+    yield built
+    await built.stop()
+
+
+@pytest_asyncio.fixture
+async def pipeline_http(pipeline_system: System) -> AsyncIterator[httpx.AsyncClient]:
+    async for client in _serve(pipeline_system):
+        yield client
+
+
+@pytest_asyncio.fixture
 async def http(system: System) -> AsyncIterator[httpx.AsyncClient]:
     """The system's HTTP API over a real socket (uvicorn on a free loopback port)."""
+    async for client in _serve(system):
+        yield client
+
+
+async def _serve(system: System) -> AsyncIterator[httpx.AsyncClient]:
     settings = system.settings
     config = uvicorn.Config(create_app(system, manage_lifecycle=False), host="127.0.0.1",
                             port=settings.port, log_level="warning", lifespan="on")
@@ -91,10 +121,14 @@ async def http(system: System) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
-def token(system: System) -> Callable[..., dict[str, str]]:
+def token(settings: Settings) -> Callable[..., dict[str, str]]:
     """token(role, actor, channel=, tier=, unit=) → Authorization header."""
+    from services.runtime import token_issuer
+
+    issuer = token_issuer(settings)
+
     def make(role: str, actor: str = "someone", **claims: str | None) -> dict[str, str]:
-        value = system.tokens.issue(role=role, actor=actor, ttl_seconds=3600, **claims)
+        value = issuer.issue(role=role, actor=actor, ttl_seconds=3600, **claims)
         return {"Authorization": f"Bearer {value}"}
     return make
 

@@ -12,9 +12,11 @@ from typing import Any
 import msgspec
 from eventsourcing.application import AggregateNotFoundError
 
+from contracts import applications as contracts
 from contracts.applications import ApplicationIntake
+from contracts.mapping import ContractRegistry
 from services.applications.catalogue import Catalogue
-from services.applications.domain import LicenceApplication, certificate_payload
+from services.applications.domain import LicenceApplication, certificate_payload, tracking_number
 from services.calendar.application import CalendarService
 from services.kernel.actors import Actor
 from services.kernel.clock import Clock
@@ -27,6 +29,16 @@ from services.kernel.store import EventStoreApplication
 
 class Applications(EventStoreApplication):
     name = "applications"
+
+
+def _contract_extras(event: Any) -> dict[str, Any]:
+    if type(event).__name__ == "Submitted":
+        return {"tracking_number": tracking_number(event.originator_id)}
+    return {}
+
+
+# Domain event → contract Struct (for the relay and the audit history).
+CONTRACTS = ContractRegistry(contracts.EVENT_TYPES, enrich=_contract_extras)
 
 
 def certificate_number(app: LicenceApplication, issued_at: datetime) -> str:
@@ -139,6 +151,10 @@ class ApplicationService:
                        automatic: bool = False) -> LicenceApplication:
         return await self._do(
             case_id, lambda a, r, now: a.escalate(to_tier, reason, r, now, automatic), actor)
+
+    async def escalate_for_breach(self, case_id: uuid.UUID, clock_span: int,
+                                  actor: Actor) -> LicenceApplication:
+        return await self._do(case_id, lambda a, r, now: a.escalate_for_breach(clock_span, r, now), actor)
 
     async def _do(self, case_id: uuid.UUID, command: Any, actor: Actor) -> LicenceApplication:
         app = await self.get(case_id)

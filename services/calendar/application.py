@@ -9,6 +9,9 @@ from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
+from contracts import calendar as contracts
+from contracts.mapping import ContractRegistry
+
 from services.calendar.domain import OFFICE_CALENDAR_ID, OfficeCalendar
 from services.kernel.actors import Actor
 from services.kernel.clock import Clock
@@ -19,6 +22,10 @@ from services.kernel.workdays import WorkingCalendar
 
 class Calendars(EventStoreApplication):
     name = "calendar"
+
+
+# Domain event → contract Struct (for the relay and the audit history).
+CONTRACTS = ContractRegistry(contracts.EVENT_TYPES)
 
 
 class CalendarService:

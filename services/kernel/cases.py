@@ -8,7 +8,7 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from services.kernel.actors import TIERS, tier_rank
+from services.kernel.actors import TIERS, tier_above, tier_rank
 from services.kernel.errors import InvalidInput, RuleViolation
 
 # Roles that may move a case more than one tier at once (API.md: "needs a supervisor or
@@ -58,9 +58,29 @@ class Case(Aggregate):
         self._escalated(from_tier=self.tier, to_tier=to_tier, reason=reason,
                         automatic=automatic, actor=actor, at=at)
 
+    def escalate_for_breach(self, clock_span: int, actor: dict[str, Any], at: datetime) -> None:
+        """The SLA timer's command when a clock breaches: one tier up, at most once per
+        run of the clock (`clock_span` counts the clock's spans), whoever sends it."""
+        self.check_open("escalation")
+        if clock_span in self.breach_escalations:
+            raise RuleViolation("this breach was already escalated",
+                                rule="breach_already_escalated")
+        to_tier = tier_above(self.tier)
+        if to_tier is None:
+            raise RuleViolation("the case is already at the top tier", rule="top_tier")
+        self._escalated(from_tier=self.tier, to_tier=to_tier,
+                        reason=f"SLA breached: escalated automatically to {to_tier}",
+                        automatic=True, actor=actor, at=at, clock_span=clock_span)
+
+    @property
+    def breach_escalations(self) -> list[int]:
+        return list(getattr(self, "_breach_escalations", []))
+
     @event("Escalated")
     def _escalated(self, from_tier: str, to_tier: str, reason: str, automatic: bool,
-                   actor: dict[str, Any], at: datetime) -> None:
+                   actor: dict[str, Any], at: datetime, clock_span: int | None = None) -> None:
+        if clock_span is not None:
+            self._breach_escalations = [*self.breach_escalations, clock_span]
         self.tier_history.append({"tier": from_tier, "from": self.tier_since, "to": at})
         self.tier = to_tier
         self.tier_since = at

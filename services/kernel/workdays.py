@@ -81,6 +81,11 @@ class WorkingCalendar:
         last = self.nth_working_day_after(start.astimezone(JAKARTA).date(), working_days)
         return datetime.combine(last + timedelta(days=1), time(0), tzinfo=JAKARTA)
 
+    def start_of_nth_working_day_after(self, start: datetime, n: int) -> datetime:
+        """00:00 Asia/Jakarta of the Nth working day after `start`'s date."""
+        day = self.nth_working_day_after(start.astimezone(JAKARTA).date(), n)
+        return datetime.combine(day, time(0), tzinfo=JAKARTA)
+
     def working_days_between(self, start: datetime, end: datetime) -> int:
         """Working days used from `start` to `end`: every working day after the start's
         date up to and including the end's date (a day under way counts as used)."""

@@ -1,0 +1,184 @@
+"""The projection runner: JetStream durable consumers feeding read models, and the
+rebuild from the event store.
+
+Effectively-once: each read model's rows and its tracking position (projection, stream,
+notification id) are written in one asyncpg transaction; anything at or below the
+tracked position is skipped, so a redelivery applies nothing twice.
+
+Ordering: each consumer acknowledges with AckPolicy.ALL, once per batch and only after
+the batch's transaction committed, and allows at most one batch unacknowledged. So
+JetStream can deliver nothing newer until an unapplied batch is acknowledged or
+redelivered: a crash mid-batch can never let a later event overtake an earlier one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Protocol
+
+import asyncpg
+from nats.aio.client import Client as NATS
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from services.kernel.eventlog import EventLog, LoggedEvent, Stream
+from services.kernel.relay import POSITION_HEADER
+
+log = logging.getLogger("ptsp.projections")
+
+TRACKING_SCHEMA = """
+CREATE TABLE IF NOT EXISTS projection_positions (
+    projection text NOT NULL,
+    stream text NOT NULL,
+    position bigint NOT NULL,
+    PRIMARY KEY (projection, stream)
+);
+"""
+
+
+class Projection(Protocol):
+    """A read model: a pure fold plus its SQL."""
+
+    name: str
+    streams: tuple[str, ...]
+
+    async def create(self, conn: asyncpg.Connection) -> None: ...
+    async def drop(self, conn: asyncpg.Connection) -> None: ...
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None: ...
+
+
+def lock_key(projection: str) -> int:
+    """Advisory lock of one read model: live batches and a rebuild never interleave."""
+    return 0x5054_0000 + sum(ord(c) * 31**i for i, c in enumerate(projection)) % 0xFFFF
+
+
+async def install(pool: asyncpg.Pool, projections: Sequence[Projection]) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock(7075)")
+        try:
+            await conn.execute(TRACKING_SCHEMA)
+            for p in projections:
+                await p.create(conn)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(7075)")
+
+
+async def apply_batch(conn: asyncpg.Connection, projection: Projection, stream: str,
+                      events: Sequence[LoggedEvent]) -> int:
+    """In the caller's transaction: skip what was applied, apply the rest, move the
+    tracking position. Returns how many were applied."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(projection.name))
+    tracked = await conn.fetchval(
+        "SELECT position FROM projection_positions WHERE projection = $1 AND stream = $2",
+        projection.name, stream) or 0
+    fresh = [e for e in events if e.position > tracked]
+    if not fresh:
+        return 0
+    await projection.apply(conn, fresh)
+    await conn.execute(
+        "INSERT INTO projection_positions (projection, stream, position) VALUES ($1, $2, $3) "
+        "ON CONFLICT (projection, stream) DO UPDATE SET position = excluded.position",
+        projection.name, stream, fresh[-1].position)
+    return len(fresh)
+
+
+class ProjectionRunner:
+    def __init__(self, pool: asyncpg.Pool, nc: NATS, streams: Sequence[Stream],
+                 projections: Sequence[Projection], batch: int = 500) -> None:
+        self.pool = pool
+        self.nc = nc
+        self.js = nc.jetstream()
+        self.streams = {s.name: s for s in streams}
+        self.projections = list(projections)
+        self.batch = batch
+        self.applied = 0
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        await install(self.pool, self.projections)
+        for p in self.projections:
+            for stream in p.streams:
+                self._tasks.append(asyncio.create_task(
+                    self._consume(p, self.streams[stream]), name=f"projection-{p.name}-{stream}"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def _consume(self, projection: Projection, stream: Stream) -> None:
+        durable = f"{projection.name}-{stream.name}"
+        config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.ALL,
+                                deliver_policy=DeliverPolicy.ALL, ack_wait=30,
+                                max_ack_pending=self.batch, max_deliver=-1)
+        while True:
+            try:
+                sub = await self.js.pull_subscribe(stream.subjects, durable=durable,
+                                                   stream=stream.jetstream_name, config=config)
+                while True:
+                    try:
+                        msgs = await sub.fetch(self.batch, timeout=1.0)
+                    except NatsTimeout:
+                        continue
+                    events = [LoggedEvent(stream=stream.name,
+                                          position=int(m.headers[POSITION_HEADER]),
+                                          event=stream.contracts.decode(m.data))
+                              for m in msgs]
+                    async with self.pool.acquire() as conn, conn.transaction():
+                        self.applied += await apply_batch(conn, projection, stream.name, events)
+                    await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
+            except asyncio.CancelledError:
+                raise
+            except NotFoundError:
+                await asyncio.sleep(0.5)  # the stream is not there yet: the relay makes it
+            except Exception:  # noqa: BLE001 - NATS or Postgres away: resume from tracking
+                log.warning("projection %s on %s interrupted; retrying", projection.name,
+                            stream.name, exc_info=True)
+                await asyncio.sleep(1.0)
+
+
+async def rebuild(pool: asyncpg.Pool, eventlog: EventLog, projections: Sequence[Projection],
+                  batch: int = 5000, progress: bool = True) -> dict[str, int]:
+    """Drop each read model and fold it again from the event store (not from JetStream),
+    in one transaction per read model: readers see the old one until the new one is
+    complete, and live consumers wait on the read model's lock meanwhile."""
+    await install(pool, projections)
+    counts: dict[str, int] = {}
+    for p in projections:
+        totals = {s: await eventlog.head(s) for s in p.streams}
+        done = 0
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(p.name))
+            await p.drop(conn)
+            await p.create(conn)
+            await conn.execute("DELETE FROM projection_positions WHERE projection = $1", p.name)
+            # The calendar first: deadlines are then computed once, on the final calendar.
+            for stream in sorted(p.streams, key=lambda s: s != "calendar"):
+                after = 0
+                while True:
+                    events = await eventlog.read(stream, after, batch, conn=conn)
+                    if not events:
+                        break
+                    done += await apply_batch(conn, p, stream, events)
+                    after = events[-1].position
+                    if progress:
+                        _progress(p.name, stream, after, totals[stream])
+        counts[p.name] = done
+        if progress:
+            print(f"\r{p.name}: {done} events{' ' * 40}", file=sys.stderr)
+    return counts
+
+
+def _progress(name: str, stream: str, position: int, total: int) -> None:
+    width = 30
+    filled = int(width * position / total) if total else width
+    print(f"\r{name} ← {stream} [{'#' * filled}{'.' * (width - filled)}] {position}/{total}",
+          end="", file=sys.stderr, flush=True)

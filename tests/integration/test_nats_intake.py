@@ -1,0 +1,293 @@
+"""Intake over NATS (API.md, "NATS") on a real nats-server and a real Postgres: request /
+reply, idempotence, refused and kept messages, and a server restart in mid-stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import nats
+import nats.errors
+import pytest
+import pytest_asyncio
+from nats.aio.client import Client
+
+from services.applications.domain import application_id
+from services.intake.nats_intake import NatsIntake, case_types
+from services.kernel.embedded import EmbeddedNats, free_port
+from services.kernel.settings import Settings
+from services.runtime import System
+
+pytestmark = pytest.mark.integration
+
+APPLICATION = "ptsp.intake.application.oss"
+COMPLAINT = "ptsp.intake.complaint.whatsapp"
+
+
+def application(external_id: str = "OSS-NATS-1", **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "channel": "oss", "external_id": external_id, "service_code": "SS-KBLI-10510",
+        "applicant": {"name": "Siti Rahma", "nik": "3214010101800001"},
+        "business": {"name": "CV Susu Murni", "kbli": "10510", "scale": "kecil",
+                     "in_industrial_estate": False, "address": "Jl. Veteran 139, Purwakarta"},
+    }
+    body.update(changes)
+    return body
+
+
+def complaint(external_id: str = "WA-NATS-1", **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "channel": "whatsapp", "external_id": external_id,
+        "complainant": {"name": "Siti Aminah", "phone": "081234567890"},
+        "subject_matter": "Dimintai biaya untuk Sertifikat Standar yang gratis",
+        "description": "Petugas meminta uang administrasi di loket MPP.",
+        "service_received_on": "2026-03-10",
+    }
+    body.update(changes)
+    return body
+
+
+async def ask(nc: Client, subject: str, body: dict[str, Any] | bytes,
+              headers: dict[str, str] | None = None) -> dict[str, Any]:
+    data = body if isinstance(body, bytes) else json.dumps(body).encode()
+    msg = await nc.request(subject, data, timeout=15, headers=headers)
+    reply: dict[str, Any] = json.loads(msg.data)
+    return reply
+
+
+async def first_versions(database_url: str, table: str = "applications_events") -> int:
+    """Cases created, counted in the event store itself."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        return int(await conn.fetchval(
+            f"SELECT count(*) FROM {table} WHERE originator_version = 1"))
+    finally:
+        await conn.close()
+
+
+async def rejected_rows(database_url: str) -> list[asyncpg.Record]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        return list(await conn.fetch("SELECT * FROM intake_rejected ORDER BY id"))
+    finally:
+        await conn.close()
+
+
+@pytest_asyncio.fixture
+async def intake_system(settings: Settings, database_url: str,
+                        nats_server: EmbeddedNats) -> AsyncIterator[System]:
+    built = System.build(settings, database_url, nats_server.url, with_pipeline=False)
+    await built.start()
+    yield built
+    await built.stop()
+
+
+@pytest_asyncio.fixture
+async def nc(nats_server: EmbeddedNats) -> AsyncIterator[Client]:
+    client = await nats.connect(nats_server.url)
+    yield client
+    await client.close()
+
+
+# -- accepted, idempotent -----------------------------------------------------------
+async def test_an_application_is_accepted_with_id_and_tracking_number(
+        intake_system: System, nc: Client) -> None:
+    reply = await ask(nc, APPLICATION, application())
+    assert reply["status_code"] == 201, reply
+    assert reply["id"] == str(application_id("oss", "OSS-NATS-1"))
+    assert reply["tracking_number"].startswith("PRM-")
+    assert reply["status"] == "awaiting_verification"
+    app = await intake_system.applications.get(application_id("oss", "OSS-NATS-1"))
+    assert app.channel == "oss" and app.tracking_number == reply["tracking_number"]
+
+
+async def test_the_same_message_again_is_the_same_case(intake_system: System, nc: Client,
+                                                        database_url: str) -> None:
+    first = await ask(nc, APPLICATION, application("OSS-TWICE"))
+    again = await ask(nc, APPLICATION, application("OSS-TWICE"))
+    assert first["status_code"] == 201 and again["status_code"] == 200
+    assert {k: v for k, v in again.items() if k != "status_code"} == \
+        {k: v for k, v in first.items() if k != "status_code"}
+
+    replies = await asyncio.gather(*[ask(nc, APPLICATION, application("OSS-RACE"))
+                                     for _ in range(20)])
+    assert sorted(r["status_code"] for r in replies) == [200] * 19 + [201]
+    assert len({r["id"] for r in replies}) == 1
+    assert await first_versions(database_url) == 2  # OSS-TWICE and OSS-RACE, once each
+
+
+async def test_a_complaint_is_accepted_and_a_suggestion_says_why(intake_system: System,
+                                                                 nc: Client) -> None:
+    reply = await ask(nc, COMPLAINT, complaint())
+    assert reply["status_code"] == 201, reply
+    assert reply["kind"] == "complaint" and reply["reason"] is None and reply["reasons"] == []
+    again = await ask(nc, COMPLAINT, complaint())
+    assert again["status_code"] == 200 and again["id"] == reply["id"]
+
+    suggestion = await ask(nc, "ptsp.intake.complaint.complaint_box",
+                           complaint("BOX-1", channel="complaint_box", subject_matter=None))
+    assert suggestion["status_code"] == 201
+    assert suggestion["kind"] == "suggestion" and suggestion["reason"] == "no_subject_matter"
+    complaint_case = await intake_system.complaints.get(uuid.UUID(reply["id"]))
+    assert complaint_case.channel == "whatsapp"
+
+
+# -- refused --------------------------------------------------------------------------
+async def test_malformed_json_is_refused_and_kept(intake_system: System, nc: Client,
+                                                  database_url: str) -> None:
+    payload = b'{"channel": "oss",'
+    reply = await ask(nc, APPLICATION, payload, headers={"X-Trace": "abc-1"})
+    assert reply["status_code"] == 400 and reply["extra"]["rule"] == "malformed_json"
+    assert reply["detail"]
+    [row] = await rejected_rows(database_url)
+    assert row["subject"] == APPLICATION and bytes(row["payload"]) == payload
+    assert row["status_code"] == 400 and row["detail"] == reply["detail"]
+    assert json.loads(row["headers"])["X-Trace"] == "abc-1"
+    assert row["received_at"] is not None
+    assert await first_versions(database_url) == 0
+
+
+async def test_wrong_types_name_the_field_and_are_kept(intake_system: System, nc: Client,
+                                                       database_url: str) -> None:
+    bad = application()
+    bad["business"] = {**bad["business"], "kbli": 10510}
+    reply = await ask(nc, APPLICATION, bad)
+    assert reply["status_code"] == 400, reply
+    assert reply["extra"]["field"] == "business.kbli" and "`str`" in reply["extra"]["reason"]
+
+    missing = application()
+    del missing["applicant"]
+    reply = await ask(nc, APPLICATION, missing)
+    assert reply["status_code"] == 400 and reply["extra"]["field"] == "applicant"
+
+    reply = await ask(nc, APPLICATION, application(business={"name": "x"}))
+    assert reply["status_code"] == 400 and reply["extra"]["field"].startswith("business.")
+
+    reply = await ask(nc, APPLICATION, b"[1, 2]")
+    assert reply["status_code"] == 400 and reply["extra"]["field"] == "$"
+
+    rows = await rejected_rows(database_url)
+    assert [r["status_code"] for r in rows] == [400] * 4
+    assert json.loads(bytes(rows[0]["payload"]))["business"]["kbli"] == 10510
+    assert await first_versions(database_url) == 0
+
+
+async def test_well_formed_but_invalid_is_422_and_not_kept(intake_system: System, nc: Client,
+                                                           database_url: str) -> None:
+    reply = await ask(nc, APPLICATION, application(service_code="NOPE"))
+    assert reply["status_code"] == 422 and reply["extra"]["field"] == "service_code"
+    assert await rejected_rows(database_url) == []
+
+
+async def test_the_subject_channel_must_be_the_body_channel(intake_system: System,
+                                                            nc: Client, database_url: str) -> None:
+    reply = await ask(nc, "ptsp.intake.application.mpp_counter", application("OSS-X"))
+    assert reply["status_code"] == 403 and reply["extra"]["field"] == "channel"
+    # A channel that does not take this case type at all.
+    reply = await ask(nc, "ptsp.intake.application.whatsapp",
+                      application("WA-X", channel="whatsapp"))
+    assert reply["status_code"] == 403
+    reply = await ask(nc, "ptsp.intake.complaint.oss", complaint("OSS-C", channel="oss"))
+    assert reply["status_code"] == 403
+    assert await first_versions(database_url) == 0
+
+
+async def test_survey_has_no_service_yet(intake_system: System, nc: Client) -> None:
+    reply = await ask(nc, "ptsp.intake.survey.oss", {"channel": "oss"})
+    assert reply["status_code"] == 404 and reply["detail"] == "no such case type yet: survey"
+
+
+async def test_a_refused_message_with_no_reply_subject_is_kept(
+        intake_system: System, nc: Client, database_url: str) -> None:
+    await nc.publish(APPLICATION, b"not json at all")
+    await nc.publish("ptsp.intake.survey.oss", b"{}")
+    await nc.flush()
+    rows: list[asyncpg.Record] = []
+    for _ in range(100):  # bounded: 5 s
+        rows = await rejected_rows(database_url)
+        if len(rows) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert sorted((r["subject"], r["status_code"]) for r in rows) == [
+        (APPLICATION, 400), ("ptsp.intake.survey.oss", 404)]
+
+
+async def test_before_complaints_exist_their_intake_is_404(intake_system: System) -> None:
+    intake = NatsIntake("nats://unused", case_types(intake_system.applications, None))
+    reply = await intake.answer(COMPLAINT, json.dumps(complaint()).encode())
+    assert reply["status_code"] == 404 and reply["extra"]["case_type"] == "complaint"
+    reply = await intake.answer(APPLICATION, b"{")
+    assert reply["status_code"] == 400
+
+
+# -- a server restart in mid-stream ---------------------------------------------------
+@pytest.fixture
+def own_nats(tmp_path: Path) -> Iterator[EmbeddedNats]:
+    """A nats-server of this test's own, on a fixed port, to stop and start again."""
+    server = EmbeddedNats(tmp_path / "own-nats", port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("how", ["stop", "kill"])
+async def test_a_server_restart_mid_stream_loses_nothing_and_doubles_nothing(
+        how: str, settings: Settings, database_url: str, own_nats: EmbeddedNats) -> None:
+    n, concurrency = 200, 20
+    system = System.build(settings, database_url, own_nats.url, with_pipeline=False)
+    await system.start()
+    async def quiet(_: Exception) -> None:  # the sender's reconnect attempts fail, as meant
+        pass
+
+    sender = await nats.connect(own_nats.url, max_reconnect_attempts=-1, error_cb=quiet,
+                                reconnect_time_wait=0.1)  # type: ignore[arg-type]
+    slots = asyncio.Semaphore(concurrency)
+    done: list[dict[str, Any]] = []
+    retries = 0
+
+    async def send(i: int) -> None:
+        nonlocal retries
+        data = json.dumps(application(f"OSS-STREAM-{i:04d}")).encode()
+        async with slots:
+            for _ in range(120):  # bounded: at most ~120 × 1 s
+                try:
+                    msg = await sender.request(APPLICATION, data, timeout=1)
+                except (nats.errors.Error, asyncio.TimeoutError):
+                    retries += 1
+                    await asyncio.sleep(0.1)
+                    continue
+                reply = json.loads(msg.data)
+                assert reply["status_code"] in (200, 201), reply
+                done.append(reply)
+                return
+            raise AssertionError(f"request {i} never answered")
+
+    async def restart() -> int:
+        for _ in range(600):  # bounded: 30 s
+            if len(done) >= n // 3:
+                break
+            await asyncio.sleep(0.05)
+        at = len(done)
+        await asyncio.to_thread(own_nats.stop if how == "stop" else own_nats.kill)
+        await asyncio.sleep(0.5)
+        await asyncio.to_thread(own_nats.start)  # same port, same store dir
+        return at
+
+    try:
+        results = await asyncio.wait_for(
+            asyncio.gather(restart(), *[send(i) for i in range(n)]), timeout=180)
+    finally:
+        await sender.close()
+        await system.stop()
+    restarted_at = results[0]
+    assert 0 < restarted_at < n, "the restart did not happen mid-stream"
+    assert len(done) == n
+    ids = {r["id"] for r in done}
+    assert ids == {str(application_id("oss", f"OSS-STREAM-{i:04d}")) for i in range(n)}
+    assert await first_versions(database_url) == n  # nothing lost, nothing twice
+    assert retries > 0, "no request was caught by the restart"
