@@ -12,9 +12,11 @@ One run, everything on loopback, one global deadline (`--budget`, default 285 s)
      on one thread (what group commit can reach at best);
 2. the system: `ptsp up` (embedded Postgres + NATS) in its own process, driven by a load
    generator in separate process(es) over HTTP/1.1 keep-alive, `--concurrency` clients,
-   each request a distinct external_id. Warm-up, a `GET /health` probe (the HTTP-layer
-   ceiling), the measured phase (`--requests`), then more submissions until
-   `--rss-requests` in all (or the deadline) and the service's memory.
+   each request a distinct external_id. A `GET /health` probe (the HTTP layer alone), a
+   warm-up, the measured phase (`--requests`), then more submissions until
+   `--rss-requests` in all (or the deadline), and the memory of the service, its
+   Postgres and its NATS apart. Every phase also reports the cores each part used and
+   what else ran on the box (`others`): this machine may be shared.
 
 A submission counts only on `201 Created`, which the service sends after the event-store
 transaction has committed (synchronous_commit on, fsync on): durable. The table and the
@@ -318,9 +320,10 @@ class LoadGenerator:
 
 # -- the system under test: `ptsp up` in a process of its own ----------------------------
 class PtspProcess:
-    def __init__(self, data_dir: Path, port: int) -> None:
+    def __init__(self, data_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = port
+        self.extra_env = extra_env or {}
         self.proc: subprocess.Popen[str] | None = None
         self.log_path = data_dir.parent / "ptsp-up.log"
         self.url = ""
@@ -328,6 +331,7 @@ class PtspProcess:
     def start(self, timeout: float) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NATS_URL")}
+        env.update(self.extra_env)
         log = open(self.log_path, "w")  # noqa: SIM115 - owned by the child
         # A session of its own: Ctrl-C reaches us only, and we stop it in order.
         self.proc = subprocess.Popen(
@@ -414,7 +418,7 @@ class PtspProcess:
                     s += t.user + t.system
             return s
 
-        return {"service": total(service), "postgres": total(self.postgres_procs()),
+        return {"service": total(service), "postgres": _pg_cpu(self.data_dir / "postgres"),
                 "nats": total(nats)}
 
     def stop(self, timeout: float = 40.0) -> dict[str, Any]:
@@ -609,6 +613,39 @@ def bare_eventsourcing(url: str, threads: int, seconds: float, warmup: float,
         app.close()
 
 
+def _pg_cpu(pgdata: Path) -> float:
+    """CPU seconds of a Postgres so far: the postmaster, its live backends, and the
+    backends that have exited (reaped by the postmaster: its children_* times)."""
+    total = 0.0
+    with contextlib.suppress(OSError, ValueError, psutil.Error):
+        master = psutil.Process(int((pgdata / "postmaster.pid").read_text().splitlines()[0]))
+        t = master.cpu_times()
+        total += t.user + t.system + t.children_user + t.children_system
+        for p in master.children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                t = p.cpu_times()
+                total += t.user + t.system
+    return total
+
+
+def _measure_cpu(pgdata: Path, run: Any) -> dict[str, Any]:
+    """Run a baseline; add the cores it used (this process, Postgres) and what else ran."""
+    me = psutil.Process()
+    t0, c0, p0, m0 = time.monotonic(), me.cpu_times(), _pg_cpu(pgdata), psutil.cpu_times()
+    result = run()
+    t1, m1 = time.monotonic(), psutil.cpu_times()
+    time.sleep(0.5)  # closed backends get reaped (and counted) by the postmaster
+    c1, p1 = me.cpu_times(), _pg_cpu(pgdata)
+    wall = t1 - t0
+    bench = (c1.user + c1.system - c0.user - c0.system) / wall
+    pg = (p1 - p0) / wall
+    idle = (m1.idle - m0.idle) / wall
+    result["cpu"] = {"bench_process_cores": round(bench, 3), "postgres_cores": round(pg, 3),
+                     "others_cores": round(max(0.0, (os.cpu_count() or 1) - idle - bench - pg), 3),
+                     "machine_idle_cores": round(idle, 3)}
+    return result
+
+
 def run_baselines(args: argparse.Namespace, deadline: Deadline, workdir: Path,
                   results: dict[str, Any]) -> None:
     from services.kernel.embedded import EmbeddedPostgres
@@ -622,22 +659,22 @@ def run_baselines(args: argparse.Namespace, deadline: Deadline, workdir: Path,
         deadline.check("raw asyncpg")
         print(f"baseline 1: raw asyncpg INSERT+COMMIT, {args.concurrency} connections ...",
               flush=True)
-        results["raw_asyncpg"] = asyncio.run(raw_asyncpg(
-            pg.url, args.concurrency, deadline.allow(secs, reserve), warm))
+        results["raw_asyncpg"] = _measure_cpu(pg.pgdata, lambda: asyncio.run(raw_asyncpg(
+            pg.url, args.concurrency, deadline.allow(secs, reserve), warm)))
         deadline.check("raw asyncpg, pool of 10")
         print("baseline 1b: raw asyncpg INSERT+COMMIT, 10 connections ...", flush=True)
-        results["raw_asyncpg_10"] = asyncio.run(raw_asyncpg(
-            pg.url, 10, deadline.allow(secs / 2, reserve), warm))
+        results["raw_asyncpg_10"] = _measure_cpu(pg.pgdata, lambda: asyncio.run(raw_asyncpg(
+            pg.url, 10, deadline.allow(secs / 2, reserve), warm)))
         deadline.check("bare eventsourcing")
         print("baseline 2: bare eventsourcing, one aggregate per save(), 8 threads ...",
               flush=True)
-        results["bare_eventsourcing"] = bare_eventsourcing(
-            pg.url, 8, deadline.allow(secs, reserve), warm)
+        results["bare_eventsourcing"] = _measure_cpu(pg.pgdata, lambda: bare_eventsourcing(
+            pg.url, 8, deadline.allow(secs, reserve), warm))
         deadline.check("bare eventsourcing, batched")
         print("reference: bare eventsourcing, 64 aggregates per save(), 1 thread ...",
               flush=True)
-        results["bare_eventsourcing_batch64"] = bare_eventsourcing(
-            pg.url, 1, deadline.allow(secs / 2, reserve), warm, per_save=64)
+        results["bare_eventsourcing_batch64"] = _measure_cpu(pg.pgdata, lambda: bare_eventsourcing(
+            pg.url, 1, deadline.allow(secs / 2, reserve), warm, per_save=64))
     finally:
         pg.stop()
 
@@ -722,11 +759,14 @@ def run_system(args: argparse.Namespace, deadline: Deadline, workdir: Path,
                results: dict[str, Any]) -> None:
     from services.kernel.embedded import free_port
 
-    ptsp = PtspProcess(workdir / "ptsp", free_port())
+    # The per-channel intake rate limit (PTSP_INTAKE_RATE, 50/s by default) would measure
+    # the limiter, not the system: the benchmark lifts it, and says so in the JSON.
+    env = {"PTSP_INTAKE_RATE": str(args.intake_rate), "PTSP_INTAKE_BURST": str(args.intake_burst)}
+    ptsp = PtspProcess(workdir / "ptsp", free_port(), env)
     load: LoadGenerator | None = None
     profiler: subprocess.Popen[bytes] | None = None
     system: dict[str, Any] = {"client": args.client, "client_processes": args.workers,
-                              "concurrency": args.concurrency}
+                              "concurrency": args.concurrency, "ptsp_env": env}
     results["system"] = system
     completed = False
     try:
@@ -866,12 +906,21 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         "",
         "ratios: " + ", ".join(f"{k.replace('_vs_', ' / ')} = {v}" for k, v in ratios.items()),
     ]
+    disturbed = {name: r["cpu"]["others_cores"] for name, r in
+                 (("raw asyncpg", raw), ("raw asyncpg 10", raw10), ("bare eventsourcing", es),
+                  ("batched eventsourcing", es64)) if r.get("cpu")}
+    if disturbed:
+        lines.append("other load on the box during the baselines (cores): " + ", ".join(
+            f"{k} {v}" for k, v in disturbed.items()))
     if system.get("shutdown", {}).get("killed_after_s"):
         lines.append(f"NOTE: ptsp did not stop within {system['shutdown']['killed_after_s']}s of "
                      "SIGTERM: killed, its Postgres/NATS stopped here (log tail in the JSON)")
     if m:
         cpu = m.get("cpu", {})
         store = system.get("store_after_measured", {})
+        if m.get("ok") != m.get("requests"):
+            lines.append(f"WARNING: not every request was accepted: {m.get('statuses')} (429: "
+                         "the intake rate limit; see --intake-rate)")
         lines += [
             f"measured phase: {m.get('ok')} of {m.get('requests')} in {m.get('seconds')}s, "
             f"statuses {m.get('statuses')}, transport errors {m.get('transport_errors') or 0}",
@@ -896,6 +945,19 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         lines.append(f"  {name:<24} {t['target']:<22} measured {t['measured']}  "
                      f"{'met' if t['met'] else 'NOT met'}")
     return "\n".join(lines)
+
+
+def _code_version() -> dict[str, Any]:
+    """The commit measured, and whether the work tree had changes on top of it."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain"],
+                                 capture_output=True, text=True, timeout=10).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    return {"commit": head, "uncommitted_changes": len(changed)}
 
 
 _INTERRUPTED: list[int] = []
@@ -924,6 +986,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1, help="load-generator processes (1)")
     p.add_argument("--client", choices=("raw", "httpx"), default="raw",
                    help="raw asyncio streams (default) or httpx.AsyncClient")
+    p.add_argument("--intake-rate", type=float, default=1e6,
+                   help="PTSP_INTAKE_RATE for the system (default 1e6: the limit lifted)")
+    p.add_argument("--intake-burst", type=int, default=1_000_000,
+                   help="PTSP_INTAKE_BURST for the system (default 1e6)")
     p.add_argument("--skip-baselines", action="store_true")
     p.add_argument("--skip-system", action="store_true")
     p.add_argument("--profile", action="store_true",
@@ -944,6 +1010,7 @@ def main(argv: list[str] | None = None) -> int:
                     "platform": platform.platform()},
         "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
         "targets_from_issue": TARGETS,
+        "code": _code_version(),
     }
     workdir = Path(tempfile.mkdtemp(prefix="ptsp-bench-"))
     failure: BaseException | None = None

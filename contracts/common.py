@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import msgspec
+
+PLAUSIBLE_YEARS = range(1900, 2101)
+"""Dates a request may carry: outside them a date is a typo or a probe, and arithmetic on
+it (time zones, deadlines, month ends) can leave the calendar altogether."""
+
+
+def check_plausible(field: str, value: date | None) -> None:
+    """For a request Struct's `__post_init__` (msgspec answers the ValueError as a 400
+    naming `field`); a datetime is a date too."""
+    if value is not None and value.year not in PLAUSIBLE_YEARS:
+        raise ValueError(f"{field}: must be in the years {PLAUSIBLE_YEARS.start}"
+                         f"-{PLAUSIBLE_YEARS.stop - 1}, not {value.year}")
 
 
 class ActorRef(msgspec.Struct, frozen=True, kw_only=True):

@@ -17,7 +17,7 @@ from uuid import UUID
 
 import msgspec
 
-from contracts.common import ActorRef
+from contracts.common import ActorRef, check_plausible
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 Text = Annotated[str, msgspec.Meta(max_length=20_000)]
@@ -62,6 +62,10 @@ class ComplaintIntake(msgspec.Struct, frozen=True, kw_only=True):
     the future. Without an offset it is Asia/Jakarta time."""
     related_application_id: UUID | None = None
     """The application (permohonan) the complaint is about, if any."""
+
+    def __post_init__(self) -> None:
+        check_plausible("service_received_on", self.service_received_on)
+        check_plausible("received_at", self.received_at)
 
 
 class ComplaintIntakeAccepted(msgspec.Struct, frozen=True, kw_only=True):

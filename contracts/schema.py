@@ -6,12 +6,13 @@ from typing import Any
 
 import msgspec
 
-from contracts import applications, complaints
+from contracts import applications, complaints, surveys
 
 
 def contract_schemas() -> dict[str, Any]:
-    intake = [applications.ApplicationIntake, complaints.ComplaintIntake]
-    events = list(applications.EVENT_TYPES) + list(complaints.EVENT_TYPES)
+    intake = [applications.ApplicationIntake, complaints.ComplaintIntake, surveys.SurveyIntake]
+    events = (list(applications.EVENT_TYPES) + list(complaints.EVENT_TYPES)
+              + list(surveys.EVENT_TYPES))
     (schemas, components) = msgspec.json.schema_components(intake + events)
     return {
         "intake": {t.__name__: s for t, s in zip(intake, schemas[: len(intake)], strict=True)},

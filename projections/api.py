@@ -14,6 +14,7 @@ from litestar.params import Parameter
 
 from projections import case_views, escalation_queues, monthly_report
 from projections.sla_timers import SlaTimers, sla_view
+from projections import satisfaction_report, yearly_report
 from services.kernel.actors import Actor
 from services.kernel.auth import require_role
 from services.kernel.clock import JAKARTA
@@ -71,7 +72,7 @@ class SupervisionController(Controller):
     async def escalation_queue(self, actor: Actor, state: State,
                                tier: TierName | None = None) -> dict[str, Any]:
         """Open cases at a tier, most urgent first (breached, at risk, then by deadline)."""
-        require_role(actor, "supervisor", "head")
+        require_role(actor, "supervisor", "head", "auditor")
         async with state.system.pool.acquire() as conn:
             rows = await escalation_queues.queue(conn, state.system.clock.now(), tier)
             items = await _items(conn, rows, state)
@@ -98,8 +99,9 @@ class SupervisionController(Controller):
                       request: Request[Any, Any, Any]) -> Response[Any]:
         """JSON by default; `Accept: text/csv` or `text/html` (printable, inline SVG)."""
         require_role(actor, "supervisor", "head", "auditor")
-        if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month):
-            raise InvalidInput("month", "must be YYYY-MM")
+        if (not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month)
+                or not 2000 <= int(month[:4]) <= 2100):
+            raise InvalidInput("month", "must be YYYY-MM, 2000 to 2100")
         async with state.system.pool.acquire() as conn:
             report = await monthly_report.load(conn, month, state.system.clock.now())
         accept = request.headers.get("accept", "")
@@ -108,3 +110,48 @@ class SupervisionController(Controller):
         if "text/html" in accept:
             return Response(monthly_report.to_html(report), media_type="text/html; charset=utf-8")
         return Response(report)
+
+
+REPORT_READERS = ("supervisor", "head", "auditor")
+
+
+def _rendered(request: Request[Any, Any, Any], report: dict[str, Any],
+              module: Any) -> Response[Any]:
+    """JSON by default; `Accept: text/csv` or `text/html` (printable, inline SVG)."""
+    accept = request.headers.get("accept", "")
+    if "text/csv" in accept:
+        return Response(module.to_csv(report), media_type="text/csv; charset=utf-8")
+    if "text/html" in accept:
+        return Response(module.to_html(report), media_type="text/html; charset=utf-8")
+    return Response(report)
+
+
+class EvaluationController(Controller):
+    """The satisfaction survey (SKM) by quarter and the yearly evaluation of the service
+    standard (API.md, "Satisfaction survey (SKM)")."""
+
+    tags = ["evaluation"]
+
+    @get("/reports/satisfaction/{quarter:str}")
+    async def satisfaction(self, quarter: str, actor: Actor, state: State,
+                           request: Request[Any, Any, Any]) -> Response[Any]:
+        """`YYYY-Qn`: the IKM and grade, each element weakest first beside the complaints
+        of the quarter by problem type, and per service."""
+        require_role(actor, *REPORT_READERS)
+        if not re.fullmatch(r"\d{4}-Q[1-4]", quarter):
+            raise InvalidInput("quarter", "must be YYYY-Qn, n from 1 to 4")
+        async with state.system.pool.acquire() as conn:
+            report = await satisfaction_report.load(conn, quarter)
+        return _rendered(request, report, satisfaction_report)
+
+    @get("/reports/yearly/{year:str}")
+    async def yearly(self, year: str, actor: Actor, state: State,
+                     request: Request[Any, Any, Any]) -> Response[Any]:
+        """The yearly evaluation: SLA compliance, complaint handling, the IKM and its
+        trend over the four quarters."""
+        require_role(actor, *REPORT_READERS)
+        if not re.fullmatch(r"\d{4}", year) or not 2000 <= int(year) <= 2100:
+            raise InvalidInput("year", "must be YYYY, 2000 to 2100")
+        async with state.system.pool.acquire() as conn:
+            report = await yearly_report.load(conn, int(year), state.system.clock.now())
+        return _rendered(request, report, yearly_report)

@@ -11,18 +11,19 @@ import csv
 import html
 import io
 import json
-import statistics
 from collections import Counter, defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from typing import Any
 
 import asyncpg
 
 from projections.sla_timers import SlaTimers, spans_of
+from projections.survey_responses import responses_between
 from services.kernel.actors import COMPLAINT_CHANNELS, TIERS
 from services.kernel.clock import JAKARTA
 from services.kernel.sla import deadlines
 from services.kernel.workdays import WorkingCalendar
+from services.surveys import ikm
 
 PROBLEM_TYPES = ("requirements", "procedure", "time", "fee", "product", "facilities",
                  "competence", "other")
@@ -54,7 +55,8 @@ def _percentile(values: list[int], q: float) -> float | None:
 
 
 def compute(month: str, cases: list[dict[str, Any]], timers: dict[str, dict[str, Any]],
-            calendar: WorkingCalendar, now: datetime) -> dict[str, Any]:
+            calendar: WorkingCalendar, now: datetime,
+            surveys: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     start, end = month_bounds(month)
     cutoff = min(end, now)
 
@@ -164,19 +166,29 @@ def compute(month: str, cases: list[dict[str, Any]], timers: dict[str, dict[str,
         },
         "escalations_by_tier": escalations,
         "days_per_tier": {t: round(tier_days.get(t, 0.0), 2) for t in TIERS},
+        "surveys": survey_figures(surveys or []),
     }
 
 
 async def load(conn: asyncpg.Connection, month: str, now: datetime) -> dict[str, Any]:
     """Everything the report needs, from the read models."""
-    _, end = month_bounds(month)
+    start, end = month_bounds(month)
     rows = await conn.fetch("SELECT doc FROM case_views WHERE created_at < $1 ORDER BY id", end)
     cases = [json.loads(r["doc"]) for r in rows]
     timer_rows = await conn.fetch(
         "SELECT t.case_id, t.doc FROM sla_timers t JOIN case_views c ON c.id = t.case_id "
         "WHERE c.created_at < $1", end)
     timers = {str(r["case_id"]): json.loads(r["doc"]) for r in timer_rows}
-    return compute(month, cases, timers, await SlaTimers.calendar(conn), now)
+    surveys = await responses_between(conn, start, end)
+    return compute(month, cases, timers, await SlaTimers.calendar(conn), now, surveys)
+
+
+def survey_figures(responses: list[dict[str, Any]]) -> dict[str, Any]:
+    """The satisfaction survey answers given in the month (the quarterly report has the
+    elements): respondents, IKM and grade."""
+    figures = ikm.summary([r["scores"] for r in responses])
+    return {"respondents": figures["respondents"], "ikm": figures["ikm"],
+            "grade": figures["grade"]}
 
 
 # -- renderings -------------------------------------------------------------------------
@@ -195,7 +207,8 @@ def to_csv(report: dict[str, Any]) -> str:
         else:
             writer.writerow([section, metric, "", "" if value is None else value])
 
-    for section in ("applications", "complaints", "escalations_by_tier", "days_per_tier"):
+    for section in ("applications", "complaints", "escalations_by_tier", "days_per_tier",
+                    "surveys"):
         walk(section, "", report[section])
     return out.getvalue()
 
@@ -247,5 +260,6 @@ section {{ page-break-inside: avoid; }}
 <h3>By track</h3>{_bars("Complaints by track", c["by_track"])}</section>
 <section><h2>Escalations by tier</h2>{_bars("Escalations by tier", esc)}
 <h2>Days spent per tier</h2>{_bars("Days per tier", report["days_per_tier"])}</section>
+<section><h2>Survei kepuasan (SKM)</h2>{_table(report["surveys"])}</section>
 </body></html>
 """

@@ -5,10 +5,13 @@ Effectively-once: each read model's rows and its tracking position (projection, 
 notification id) are written in one asyncpg transaction; anything at or below the
 tracked position is skipped, so a redelivery applies nothing twice.
 
-Ordering: each consumer acknowledges with AckPolicy.ALL, once per batch and only after
-the batch's transaction committed, and allows at most one batch unacknowledged. So
-JetStream can deliver nothing newer until an unapplied batch is acknowledged or
-redelivered: a crash mid-batch can never let a later event overtake an earlier one.
+Ordering: the read model's tracking row, not the consumer's ack state, says where to
+resume. Each time a consumer task (re)starts it re-creates its durable consumer at the
+stream sequence after the last one it applied (or from the start, skipping by position,
+when the stream was re-created since), so redeliveries after a crash can never let a
+later event overtake an earlier one. Within a run, batches are applied one at a time and
+acknowledged (AckPolicy.ALL) only after their transaction committed. One process consumes
+each (read model, stream) at a time: it holds a Postgres advisory lock for it.
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ TRACKING_SCHEMA = """
 CREATE TABLE IF NOT EXISTS projection_positions (
     projection text NOT NULL,
     stream text NOT NULL,
-    position bigint NOT NULL,
+    position bigint NOT NULL,        -- last notification id applied
+    stream_seq bigint,               -- its JetStream stream sequence (null after a rebuild)
+    stream_created text,             -- which incarnation of the JetStream stream
     PRIMARY KEY (projection, stream)
 );
 """
@@ -52,9 +57,11 @@ class Projection(Protocol):
     async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None: ...
 
 
-def lock_key(projection: str) -> int:
-    """Advisory lock of one read model: live batches and a rebuild never interleave."""
-    return 0x5054_0000 + sum(ord(c) * 31**i for i, c in enumerate(projection)) % 0xFFFF
+def lock_key(projection: str, stream: str = "") -> int:
+    """Advisory lock of one read model (live batches and a rebuild never interleave), or
+    with a stream, of its consumer (one process consumes it)."""
+    name = f"{projection}/{stream}"
+    return 0x5054_0000 + sum(ord(c) * 31**i for i, c in enumerate(name)) % 0xFFFFFF
 
 
 async def install(pool: asyncpg.Pool, projections: Sequence[Projection]) -> None:
@@ -69,7 +76,8 @@ async def install(pool: asyncpg.Pool, projections: Sequence[Projection]) -> None
 
 
 async def apply_batch(conn: asyncpg.Connection, projection: Projection, stream: str,
-                      events: Sequence[LoggedEvent]) -> int:
+                      events: Sequence[LoggedEvent], stream_seq: int | None = None,
+                      stream_created: str | None = None) -> int:
     """In the caller's transaction: skip what was applied, apply the rest, move the
     tracking position. Returns how many were applied."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(projection.name))
@@ -77,13 +85,15 @@ async def apply_batch(conn: asyncpg.Connection, projection: Projection, stream: 
         "SELECT position FROM projection_positions WHERE projection = $1 AND stream = $2",
         projection.name, stream) or 0
     fresh = [e for e in events if e.position > tracked]
-    if not fresh:
-        return 0
-    await projection.apply(conn, fresh)
+    if fresh:
+        await projection.apply(conn, fresh)
     await conn.execute(
-        "INSERT INTO projection_positions (projection, stream, position) VALUES ($1, $2, $3) "
-        "ON CONFLICT (projection, stream) DO UPDATE SET position = excluded.position",
-        projection.name, stream, fresh[-1].position)
+        "INSERT INTO projection_positions (projection, stream, position, stream_seq, stream_created) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (projection, stream) DO UPDATE SET "
+        "position = excluded.position, stream_seq = excluded.stream_seq, "
+        "stream_created = excluded.stream_created",
+        projection.name, stream, max(tracked, events[-1].position) if events else tracked,
+        stream_seq, stream_created)
     return len(fresh)
 
 
@@ -98,8 +108,10 @@ class ProjectionRunner:
         self.batch = batch
         self.applied = 0
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     async def start(self) -> None:
+        self._stopping = False
         await install(self.pool, self.projections)
         for p in self.projections:
             for stream in p.streams:
@@ -107,42 +119,68 @@ class ProjectionRunner:
                     self._consume(p, self.streams[stream]), name=f"projection-{p.name}-{stream}"))
 
     async def stop(self) -> None:
+        # nats-py's fetch can turn a cancellation into a timeout, so a flag ends the
+        # loops too; a batch under way finishes or rolls back, never half-applies.
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=10)
         self._tasks.clear()
 
     async def _consume(self, projection: Projection, stream: Stream) -> None:
-        durable = f"{projection.name}-{stream.name}"
-        config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.ALL,
-                                deliver_policy=DeliverPolicy.ALL, ack_wait=30,
-                                max_ack_pending=self.batch, max_deliver=-1)
-        while True:
+        while not self._stopping:
             try:
-                sub = await self.js.pull_subscribe(stream.subjects, durable=durable,
-                                                   stream=stream.jetstream_name, config=config)
-                while True:
+                async with self.pool.acquire() as owner:
+                    # One consumer process per (read model, stream); others stand by.
+                    key = lock_key(projection.name, stream.name)
+                    while not await owner.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                        await asyncio.sleep(1.0)
                     try:
-                        msgs = await sub.fetch(self.batch, timeout=1.0)
-                    except NatsTimeout:
-                        continue
-                    events = [LoggedEvent(stream=stream.name,
-                                          position=int(m.headers[POSITION_HEADER]),
-                                          event=stream.contracts.decode(m.data))
-                              for m in msgs]
-                    async with self.pool.acquire() as conn, conn.transaction():
-                        self.applied += await apply_batch(conn, projection, stream.name, events)
-                    await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
+                        await self._consume_owned(projection, stream)
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await owner.execute("SELECT pg_advisory_unlock($1)", key)
             except asyncio.CancelledError:
                 raise
             except NotFoundError:
                 await asyncio.sleep(0.5)  # the stream is not there yet: the relay makes it
             except Exception:  # noqa: BLE001 - NATS or Postgres away: resume from tracking
-                log.warning("projection %s on %s interrupted; retrying", projection.name,
-                            stream.name, exc_info=True)
+                log.warning("projection %s on %s interrupted; resuming from its tracking",
+                            projection.name, stream.name, exc_info=True)
                 await asyncio.sleep(1.0)
+
+    async def _consume_owned(self, projection: Projection, stream: Stream) -> None:
+        durable = f"{projection.name}-{stream.name}"
+        info = await self.js.stream_info(stream.jetstream_name)
+        created = info.created.isoformat() if info.created else ""
+        row = await self.pool.fetchrow(
+            "SELECT stream_seq, stream_created FROM projection_positions "
+            "WHERE projection = $1 AND stream = $2", projection.name, stream.name)
+        config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.ALL, ack_wait=30,
+                                max_ack_pending=self.batch, max_deliver=-1,
+                                deliver_policy=DeliverPolicy.ALL)
+        if row and row["stream_seq"] and row["stream_created"] == created:
+            config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
+            config.opt_start_seq = row["stream_seq"] + 1
+        with contextlib.suppress(NotFoundError):
+            await self.js.delete_consumer(stream.jetstream_name, durable)
+        sub = await self.js.pull_subscribe(stream.subjects, durable=durable,
+                                           stream=stream.jetstream_name, config=config)
+        while not self._stopping:
+            try:
+                msgs = await sub.fetch(self.batch, timeout=1.0)
+            except (NatsTimeout, asyncio.TimeoutError):
+                continue
+            if not msgs:
+                continue
+            events = [LoggedEvent(stream=stream.name, position=int(m.headers[POSITION_HEADER]),
+                                  event=stream.contracts.decode(m.data)) for m in msgs]
+            last_seq = msgs[-1].metadata.sequence.stream
+            async with self.pool.acquire() as conn, conn.transaction():
+                self.applied += await apply_batch(conn, projection, stream.name, events,
+                                                  last_seq, created)
+            await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
 
 
 async def rebuild(pool: asyncpg.Pool, eventlog: EventLog, projections: Sequence[Projection],

@@ -10,8 +10,9 @@ import logging
 import signal
 import sys
 from datetime import datetime
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 from services.kernel.settings import Settings
 
@@ -107,18 +108,152 @@ async def _serve(settings: Settings, db_url: str, nats_url: str | None = None) -
 
 # -- ptsp token -------------------------------------------------------------------------
 def cmd_token(args: argparse.Namespace) -> int:
-    from services.runtime import token_issuer
+    """Issue a token: printed alone on stdout; recorded (its hash, never the token) in the
+    credentials table when a database is reachable, so it can be listed and revoked."""
+    from services.kernel.auth import TokenIssuer  # not services.runtime: a quick command
 
+    if not args.role or not args.actor:
+        print("ptsp token: --role and --actor are required (or: ptsp token list | revoke)",
+              file=sys.stderr)
+        return 2
     settings = _settings(args)
     try:
-        token = token_issuer(settings).issue(
+        token, claims = TokenIssuer.of_keys_dir(settings.keys_dir).mint(
             role=args.role, actor=args.actor, ttl_seconds=settings.token_ttl_hours * 3600,
             channel=args.channel, tier=args.tier, unit=args.unit)
     except ValueError as exc:
         print(f"ptsp token: {exc}", file=sys.stderr)
         return 2
+    print(f"ptsp token: {_record_token(settings, token, claims)}", file=sys.stderr)
     print(token)
     return 0
+
+
+def _record_token(settings: Settings, token: str, claims: Any) -> str:
+    import asyncpg
+
+    from services.kernel import credentials
+
+    try:
+        url = database_url(settings)
+    except SystemExit:
+        return (f"id {claims.jti}; NOT recorded: no DATABASE_URL and no running `ptsp up` on "
+                f"{settings.data_dir}, so it cannot be listed or revoked by id "
+                "(`ptsp token revoke --actor` still reaches it)")
+
+    async def record() -> None:
+        async with _connection(url) as conn:
+            await credentials.install(conn)
+            await credentials.record(conn, token, claims)
+    try:
+        asyncio.run(record())
+    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+        return f"id {claims.jti}; NOT recorded: the database is unreachable ({exc})"
+    return f"id {claims.jti}; recorded in the credentials table"
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    from services.kernel import credentials
+
+    url = database_url(_settings(args))
+
+    async def fetch() -> list[dict[str, Any]]:
+        async with _connection(url) as conn:
+            await credentials.install(conn)
+            return await credentials.listing(conn, args.actor)
+    rows = asyncio.run(fetch())
+    if args.active:
+        rows = [r for r in rows if r["state"] == "active"]
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, default=str))
+        return 0
+    columns = ("jti", "actor", "role", "channel", "tier", "unit", "issued_at", "expires_at",
+               "state")
+    table = [[str(r[c]) if r[c] is not None else "-" for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in table]) for i, c in enumerate(columns)]
+    for line in [[c.upper() for c in columns], *table]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    from services.kernel import credentials
+
+    settings = _settings(args)
+    url = database_url(settings)
+
+    async def revoke() -> int | bool:
+        async with _connection(url) as conn:
+            await credentials.install(conn)
+            if args.jti:
+                return await credentials.revoke_jti(conn, args.jti, args.reason)
+            return await credentials.revoke_actor(conn, args.actor, args.reason)
+    result = asyncio.run(revoke())
+    within = f"the services refuse it within {settings.revocation_refresh_seconds:g} s"
+    if not args.jti:
+        print(f"revoked every token of {args.actor} issued until now ({result} recorded); "
+              f"{within}")
+        return 0
+    if not result:
+        print(f"ptsp token revoke: no recorded token with id {args.jti} "
+              "(see `ptsp token list`; `--actor ID` reaches unrecorded ones)", file=sys.stderr)
+        return 1
+    print(f"revoked {args.jti}; {within}")
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def _connection(url: str) -> AsyncIterator[Any]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url, timeout=5)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+# -- ptsp projections rebuild --------------------------------------------------------------
+def cmd_projections_rebuild(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    counts = asyncio.run(_rebuild(settings, database_url(settings), args.name))
+    for name, count in counts.items():
+        print(f"{name}: rebuilt from {count} events")
+    return 0
+
+
+async def _rebuild(settings: Settings, db_url: str, name: str | None) -> dict[str, int]:
+    import asyncpg
+
+    from projections.runner import rebuild
+    from services.kernel.eventlog import EventLog
+    from services.pipeline import projections_of, streams_of
+    from services.runtime import System
+
+    system = System.build(settings, db_url)
+    projections = projections_of(system)
+    if name is not None:
+        projections = [p for p in projections if p.name == name]
+        if not projections:
+            known = ", ".join(p.name for p in projections_of(system))
+            raise SystemExit(f"no read model {name!r}; known: {known}")
+    pool = await asyncpg.create_pool(db_url, min_size=1, max_size=4)
+    try:
+        return await rebuild(pool, EventLog(pool, streams_of(system)), projections)
+    finally:
+        await pool.close()
+        for store in system.stores:
+            store.close()
+
+
+# -- ptsp audit ------------------------------------------------------------------------------
+def cmd_audit(args: argparse.Namespace) -> int:
+    """verify (exit status 1 on a broken chain), history, export: see services.audit."""
+    from services.audit import commands
+
+    settings = _settings(args)
+    return commands.run(args.audit_action, settings, database_url(settings), args)
 
 
 # -- ptsp contracts -----------------------------------------------------------------------
@@ -142,17 +277,68 @@ def parser() -> argparse.ArgumentParser:
                     help="run every part on a simulated clock starting at TIME (ISO 8601)")
     up.set_defaults(func=cmd_up)
 
-    token = sub.add_parser("token", parents=[common], help="print a bearer token")
-    token.add_argument("--role", required=True)
-    token.add_argument("--actor", required=True)
+    token = sub.add_parser(
+        "token", parents=[common], help="print a bearer token; list or revoke tokens",
+        description="With --role and --actor: print a new bearer token alone on stdout "
+                    "(recorded in the credentials table when a database is reachable).")
+    token.add_argument("--role", help="channel, officer, supervisor, head or auditor")
+    token.add_argument("--actor", help="who holds the token (recorded in every event)")
     token.add_argument("--channel")
     token.add_argument("--tier")
     token.add_argument("--unit")
     token.set_defaults(func=cmd_token)
+    # --data-dir after the action too; SUPPRESS keeps one given before it.
+    after = argparse.ArgumentParser(add_help=False)
+    after.add_argument("--data-dir", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    token_sub = token.add_subparsers(dest="token_action")
+    listing = token_sub.add_parser("list", parents=[after], help="recorded tokens and their state")
+    listing.add_argument("--actor", default=argparse.SUPPRESS, help="only this actor's")
+    listing.add_argument("--active", action="store_true", help="only tokens still valid")
+    listing.add_argument("--json", action="store_true", help="JSON lines")
+    listing.set_defaults(func=cmd_token_list)
+    revoke = token_sub.add_parser("revoke", parents=[after], help="revoke a token or an actor's")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("jti", nargs="?", help="the token's id (`ptsp token list`)")
+    which.add_argument("--actor", default=argparse.SUPPRESS,
+                       help="every token of this actor issued until now, recorded or not")
+    revoke.add_argument("--reason", help="recorded with the revocation")
+    revoke.set_defaults(func=cmd_token_revoke)
+
+    projections = sub.add_parser("projections", help="read models")
+    projections_sub = projections.add_subparsers(dest="action", required=True)
+    rebuild = projections_sub.add_parser(
+        "rebuild", parents=[common],
+        help="drop read models and rebuild them from the event store, with progress")
+    rebuild.add_argument("name", nargs="?", help="one read model (default: all)")
+    rebuild.set_defaults(func=cmd_projections_rebuild)
 
     contracts = sub.add_parser("contracts", parents=[common],
                                help="print the JSON Schema of every contract")
     contracts.set_defaults(func=cmd_contracts)
+
+    audit = sub.add_parser("audit", help="audit trail: verify the hash chain, case histories, "
+                                         "export for re-verification")
+    audit_sub = audit.add_subparsers(dest="audit_action", required=True)
+    verify = audit_sub.add_parser(
+        "verify", parents=[common],
+        help="recompute the hash chain over every stored event and check the signed "
+             "checkpoints; exit status 1 on a broken chain")
+    verify.set_defaults(func=cmd_audit)
+    history = audit_sub.add_parser(
+        "history", parents=[common],
+        help="a case's every event with its hashes (JSON); with --as-of the case as it "
+             "stood then")
+    history.add_argument("case_id", help="the case's id (UUID)")
+    history.add_argument("--as-of", metavar="X",
+                         help="a version number or an ISO 8601 time (default offset +07:00)")
+    history.set_defaults(func=cmd_audit)
+    export = audit_sub.add_parser(
+        "export", parents=[common],
+        help="every chained event as JSON lines (state, hash, prev hashes) to re-verify "
+             "with another tool")
+    export.add_argument("--out", metavar="FILE", help="write here (default: stdout)")
+    export.add_argument("--case", metavar="ID", help="only this case's events")
+    export.set_defaults(func=cmd_audit)
     return p
 
 

@@ -16,12 +16,14 @@ from projections.case_views import CaseViews
 from projections.escalation_queues import BreachWatcher
 from projections.runner import Projection, ProjectionRunner
 from projections.sla_timers import SlaTimers
+from projections.survey_responses import SurveyResponses
 from services.applications.application import CONTRACTS as APPLICATION_CONTRACTS
 from services.calendar.application import CONTRACTS as CALENDAR_CONTRACTS
 from services.complaints.application import CONTRACTS as COMPLAINT_CONTRACTS
 from services.kernel.actors import Actor
 from services.kernel.eventlog import EventLog, Stream
 from services.kernel.relay import Relay
+from services.surveys.application import CONTRACTS as SURVEY_CONTRACTS
 
 if TYPE_CHECKING:
     from services.runtime import System
@@ -35,11 +37,12 @@ def streams_of(system: System) -> list[Stream]:
         Stream("calendar", stores["calendar"], CALENDAR_CONTRACTS),
         Stream("applications", stores["applications"], APPLICATION_CONTRACTS),
         Stream("complaints", stores["complaints"], COMPLAINT_CONTRACTS),
+        Stream("surveys", stores["surveys"], SURVEY_CONTRACTS),
     ]
 
 
 def projections_of(system: System) -> list[Projection]:
-    return [CaseViews(), SlaTimers(system.settings.at_risk_ratio)]
+    return [CaseViews(), SlaTimers(system.settings.at_risk_ratio), SurveyResponses()]
 
 
 class Pipeline:

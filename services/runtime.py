@@ -19,13 +19,16 @@ from services.calendar.application import Calendars, CalendarService
 from services.complaints.application import Complaints, ComplaintService
 from services.intake.nats_intake import NatsIntake, case_types
 from projections.runner import install as install_read_models
+from services.kernel import credentials
 from services.kernel.auth import TokenIssuer
 from services.kernel.clock import Clock, SimulatedClock
 from services.kernel.groupcommit import GroupCommitter
 from services.kernel.settings import Settings
 from services.kernel.signing import OfficeKey
 from services.kernel.store import EventStoreApplication, eventsourcing_env
+from services.audit.service import AuditService
 from services.pipeline import Pipeline, projections_of
+from services.surveys.application import Surveys, SurveyService
 
 log = logging.getLogger("ptsp")
 
@@ -37,7 +40,7 @@ def office_key(settings: Settings) -> OfficeKey:
 
 
 def token_issuer(settings: Settings) -> TokenIssuer:
-    return TokenIssuer.load_or_create(settings.keys_dir / "token-secret")
+    return TokenIssuer.of_keys_dir(settings.keys_dir)
 
 
 @dataclass
@@ -50,6 +53,7 @@ class System:
     calendar: CalendarService
     tokens: TokenIssuer
     office_key: OfficeKey
+    surveys: SurveyService
     nats_url: str | None = None
     """Where intake requests arrive (`ptsp.intake.<case-type>.<channel>`); None: HTTP only."""
     committers: list[GroupCommitter] = field(default_factory=list)
@@ -61,6 +65,8 @@ class System:
     pool: asyncpg.Pool | None = None
     """asyncpg pool for the read models (projections and their queries)."""
     pipeline: Pipeline | None = None
+    audit: AuditService | None = None
+    """Case histories and the hash chain over every stored event (its keeper runs here)."""
 
     @classmethod
     def build(cls, settings: Settings, database_url: str, nats_url: str | None = None,
@@ -82,13 +88,19 @@ class System:
         complaints = ComplaintService(
             complaints_store, complaints_committer, clock, calendar, applications.catalogue,
             applications, settings.at_risk_ratio)
+        surveys_store = Surveys(env=env)
+        surveys_committer = GroupCommitter(surveys_store, settings.group_commit_max)
+        surveys = SurveyService(
+            surveys_store, surveys_committer, clock, applications.catalogue,
+            {"application": applications, "complaint": complaints})
         return cls(
             settings=settings, database_url=database_url, nats_url=nats_url,
             with_pipeline=with_pipeline, clock=clock,
             applications=applications, complaints=complaints, calendar=calendar,
-            tokens=token_issuer(settings), office_key=key,
-            committers=[calendar_committer, applications_committer, complaints_committer],
-            stores=[calendars, applications_store, complaints_store],
+            tokens=token_issuer(settings), office_key=key, surveys=surveys,
+            committers=[calendar_committer, applications_committer, complaints_committer,
+                        surveys_committer],
+            stores=[calendars, applications_store, complaints_store, surveys_store],
         )
 
     async def start(self) -> None:
@@ -96,8 +108,13 @@ class System:
             await committer.start()
         await self.calendar.refresh()
         self._tasks.append(asyncio.create_task(self._refresh_calendar(), name="calendar-refresh"))
-        self.pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=10)
+        self.pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=20)
+        await self.reload_revocations(install=True)
+        self._tasks.append(asyncio.create_task(self._refresh_revocations(),
+                                               name="revocations-refresh"))
         await install_read_models(self.pool, projections_of(self))
+        self.audit = AuditService.of(self, self.pool)
+        await self.audit.start()
         if self.nats_url and self.with_pipeline:
             self.pipeline = Pipeline(self, self.pool, self.nats_url)
             await self.pipeline.start()
@@ -105,7 +122,7 @@ class System:
             # Last: intake is taken only once everything it needs is running.
             self._intake = NatsIntake(
                 self.nats_url,
-                case_types(self.applications, self.complaints),
+                case_types(self.applications, self.complaints, self.surveys),
                 database_url=self.database_url, max_bytes=self.settings.max_body_bytes)
             await self._intake.start()
 
@@ -126,9 +143,30 @@ class System:
             await committer.stop()
         for store in self.stores:
             store.close()
+        if self.audit is not None:
+            # After the committers: chains their last writes and signs the head.
+            await self.audit.stop()
+            self.audit = None
         if self.pool is not None:
             await self.pool.close()
             self.pool = None
+
+    async def reload_revocations(self, install: bool = False) -> None:
+        """Load the revoked tokens from the credentials table into memory."""
+        assert self.pool is not None
+        async with self.pool.acquire() as conn:
+            if install:
+                await credentials.install(conn)
+            await credentials.load_revocations(conn, self.tokens.revocations)
+
+    async def _refresh_revocations(self) -> None:
+        # `ptsp token revoke` writes the table; requests read the list in memory.
+        while True:
+            await asyncio.sleep(self.settings.revocation_refresh_seconds)
+            try:
+                await self.reload_revocations()
+            except Exception:  # noqa: BLE001 - keep the last list, try again
+                log.warning("reloading revoked tokens failed", exc_info=True)
 
     async def _refresh_calendar(self) -> None:
         # Another process (a second replica) may have recorded a correction.

@@ -12,19 +12,27 @@ import msgspec
 from litestar import Litestar, Request, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 
+from contracts.common import check_plausible
 from contracts.schema import contract_schemas
-from projections.api import SupervisionController
+from projections.api import EvaluationController, SupervisionController
 from services.applications.api import (
     ApplicationsController, CertificatesController, ServicesController,
 )
+from services.audit.api import AuditController, CaseRecordController
 from services.complaints.api import ComplaintsController
+from services.surveys.api import SurveysController
 from services.kernel.actors import Actor
 from services.kernel.auth import require_role
 from services.kernel.clock import SimulatedClock
 from services.kernel.errors import InvalidInput, NotFound
-from services.kernel.http import EXCEPTION_HANDLERS, provide_actor
+from services.kernel.http import (
+    EXCEPTION_HANDLERS, PUBLIC, BearerAuthentication, provide_actor, refuse_nul,
+)
+from services.kernel.ratelimit import TokenBuckets
 from services.runtime import System
 
 
@@ -33,12 +41,18 @@ class CalendarDay(msgspec.Struct, kw_only=True):
     kind: Literal["holiday", "working_day"]
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 
+    def __post_init__(self) -> None:
+        check_plausible("date", self.date)
+
 
 class ClockJump(msgspec.Struct, kw_only=True):
     now: datetime
 
+    def __post_init__(self) -> None:
+        check_plausible("now", self.now)
 
-@get("/health", exclude_from_auth=True, tags=["operations"])
+
+@get("/health", exclude_from_auth=True, security=PUBLIC, tags=["operations"])
 async def health(state: State) -> dict[str, Any]:
     system: System = state.system
     return {"status": "ok", "now": system.clock.now(), "simulated_clock": system.clock.simulated}
@@ -92,14 +106,28 @@ def create_app(system: System, manage_lifecycle: bool = True) -> Litestar:
     return Litestar(
         route_handlers=[
             ApplicationsController, CertificatesController, ServicesController,
-            ComplaintsController, SupervisionController, health, calendar_year, declare_day, jump_clock, contracts_schema,
+            ComplaintsController, SurveysController, SupervisionController,
+            CaseRecordController, AuditController,
+            EvaluationController, health, calendar_year, declare_day, jump_clock, contracts_schema,
         ],
         dependencies={"actor": Provide(provide_actor)},
+        # Every route needs a token unless it says exclude_from_auth=True; the OpenAPI
+        # document describes the API, it holds no data.
+        middleware=[DefineMiddleware(BearerAuthentication, exclude=["^/schema"])],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=refuse_nul,
         state=State({"system": system, "applications": system.applications,
-                     "complaints": system.complaints, "tokens": system.tokens}),
+                     "complaints": system.complaints, "surveys": system.surveys,
+                     "tokens": system.tokens,
+                     "intake_limiter": TokenBuckets(system.settings.intake_rate_per_second,
+                                                    system.settings.intake_burst)}),
         lifespan=[lifespan],
         request_max_body_size=system.settings.max_body_bytes,
-        openapi_config=OpenAPIConfig(title="ptsp", version="0.1.0", path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="ptsp", version="0.1.0", path="/schema",
+            # Every operation needs the bearer token but those marked PUBLIC (`[{}]`).
+            security=[{"bearer": []}],
+            components=Components(security_schemes={"bearer": SecurityScheme(
+                type="http", scheme="bearer", description="`ptsp token` prints one")})),
         debug=False,
     )

@@ -59,6 +59,15 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNa
 
 
 @pytest.fixture
+def own_nats(tmp_path: Path) -> Iterator[EmbeddedNats]:
+    """A nats-server of this test's own, on a fixed port, to stop and start again."""
+    server = EmbeddedNats(tmp_path / "own-nats", port=free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings(data_dir=tmp_path / "data", port=free_port(),
                     simulated_clock=datetime.fromisoformat("2026-03-16T09:00:00+07:00"))
@@ -81,7 +90,7 @@ async def pipeline_system(settings: Settings, database_url: str,
 
     nc = await nats_client.connect(nats_server.url)
     js = nc.jetstream()
-    for name in ("PTSP_APPLICATIONS", "PTSP_COMPLAINTS", "PTSP_CALENDAR"):
+    for name in ("PTSP_APPLICATIONS", "PTSP_COMPLAINTS", "PTSP_CALENDAR", "PTSP_SURVEYS"):
         with contextlib.suppress(Exception):
             await js.delete_stream(name)
     await nc.close()

@@ -13,8 +13,12 @@ from litestar.di import Provide
 from contracts.applications import ApplicationIntake
 from services.applications.application import ApplicationService
 from services.kernel.actors import APPLICATION_CHANNELS, Actor
-from services.kernel.auth import require_case_worker, require_channel, require_role
-from services.kernel.errors import Forbidden
+from services.kernel.auth import (
+    CASE_READERS, CASE_WORKERS, require_case_worker, require_channel, require_own_channel,
+    require_role,
+)
+from services.kernel.errors import Forbidden, NotFound
+from services.kernel.http import PUBLIC, intake_quota
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 Note = Annotated[str, msgspec.Meta(max_length=20_000)]
@@ -61,12 +65,17 @@ def provide_service(state: State) -> ApplicationService:
     return state.applications
 
 
+def hidden(case_id: UUID) -> NotFound:
+    """What a case outside the caller's unit or channel answers: the unknown case's 404."""
+    return NotFound(f"no application {case_id}")
+
+
 class ApplicationsController(Controller):
     path = "/applications"
     tags = ["applications"]
     dependencies = {"service": Provide(provide_service, sync_to_thread=False)}
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, guards=[intake_quota])
     async def submit(self, data: ApplicationIntake, actor: Actor,
                      service: ApplicationService) -> Response[dict[str, Any]]:
         """Intake from a channel; idempotent on (channel, external_id)."""
@@ -77,8 +86,9 @@ class ApplicationsController(Controller):
 
     @get("/{case_id:uuid}")
     async def read(self, case_id: UUID, actor: Actor, service: ApplicationService) -> dict[str, Any]:
+        require_role(actor, *CASE_READERS)
         app = await service.get(case_id)
-        require_case_worker(actor, app.unit, app.tier, write=False)
+        require_case_worker(actor, app.unit, app.tier, write=False, hidden=hidden(case_id))
         return service.view(app)
 
     @post("/{case_id:uuid}/verification", status_code=200)
@@ -149,15 +159,17 @@ class ApplicationsController(Controller):
 
     @staticmethod
     async def _may_work(service: ApplicationService, case_id: UUID, actor: Actor) -> None:
+        require_role(actor, *CASE_WORKERS)
         if actor.role in ("supervisor", "head"):
             return
         app = await service.get(case_id)
-        require_case_worker(actor, app.unit, app.tier, write=True)
+        require_case_worker(actor, app.unit, app.tier, write=True, hidden=hidden(case_id))
 
     @staticmethod
     async def _own_channel(service: ApplicationService, case_id: UUID, actor: Actor) -> None:
+        require_role(actor, "channel")
         app = await service.get(case_id)
-        require_channel(actor, app.channel, APPLICATION_CHANNELS)
+        require_own_channel(actor, app.channel, hidden(case_id))
 
 
 class CertificatesController(Controller):
@@ -165,7 +177,7 @@ class CertificatesController(Controller):
     tags = ["certificates"]
     dependencies = {"service": Provide(provide_service, sync_to_thread=False)}
 
-    @get("/{number:str}", exclude_from_auth=True)
+    @get("/{number:str}", exclude_from_auth=True, security=PUBLIC)
     async def verify(self, number: str, service: ApplicationService,
                      sig: str | None = None) -> dict[str, Any]:
         """Public: is this certificate genuine, unaltered and still valid? `sig` is the
@@ -178,6 +190,6 @@ class ServicesController(Controller):
     tags = ["catalogue"]
     dependencies = {"service": Provide(provide_service, sync_to_thread=False)}
 
-    @get("/")
+    @get("/", exclude_from_auth=True, security=PUBLIC)
     async def list_services(self, service: ApplicationService) -> list[dict[str, Any]]:
         return [msgspec.to_builtins(s) for s in service.catalogue.all()]

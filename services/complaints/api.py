@@ -13,8 +13,11 @@ from litestar.di import Provide
 from contracts.complaints import ComplaintChannel, ComplaintIntake, ComplaintIntakeAccepted
 from services.complaints.application import ComplaintService
 from services.kernel.actors import COMPLAINT_CHANNELS, Actor
-from services.kernel.auth import require_case_worker, require_channel, require_role
-from services.kernel.errors import Forbidden
+from services.kernel.auth import (
+    CASE_READERS, CASE_WORKERS, require_case_worker, require_channel, require_role,
+)
+from services.kernel.errors import Forbidden, NotFound
+from services.kernel.http import intake_quota
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 Note = Annotated[str, msgspec.Meta(max_length=20_000)]
@@ -74,12 +77,17 @@ def provide_service(state: State) -> ComplaintService:
     return state.complaints
 
 
+def hidden(case_id: UUID) -> NotFound:
+    """What a case outside the caller's unit answers: the unknown case's 404."""
+    return NotFound(f"no complaint {case_id}")
+
+
 class ComplaintsController(Controller):
     path = "/complaints"
     tags = ["complaints"]
     dependencies = {"service": Provide(provide_service, sync_to_thread=False)}
 
-    @post("/", status_code=201)
+    @post("/", status_code=201, guards=[intake_quota])
     async def submit(self, data: ComplaintIntake, actor: Actor,
                      service: ComplaintService) -> Response[ComplaintIntakeAccepted]:
         """Intake from a channel; idempotent on (channel, external_id). A late, anonymous
@@ -94,8 +102,10 @@ class ComplaintsController(Controller):
 
     @get("/{case_id:uuid}")
     async def read(self, case_id: UUID, actor: Actor, service: ComplaintService) -> dict[str, Any]:
+        require_role(actor, *CASE_READERS)
         complaint = await service.get(case_id)
-        require_case_worker(actor, complaint.unit, complaint.tier, write=False)
+        require_case_worker(actor, complaint.unit, complaint.tier, write=False,
+                            hidden=hidden(case_id))
         return await service.view(complaint, actor)
 
     @post("/{case_id:uuid}/reclassification", status_code=200)
@@ -184,7 +194,9 @@ class ComplaintsController(Controller):
     async def _may_work(service: ComplaintService, case_id: UUID, actor: Actor) -> None:
         """Officers of unit `pengaduan` at the case's tier or above; supervisors and the
         head on every case; channels and auditors change nothing."""
+        require_role(actor, *CASE_WORKERS)
         if actor.role in ("supervisor", "head"):
             return
         complaint = await service.get(case_id)
-        require_case_worker(actor, complaint.unit, complaint.tier, write=True)
+        require_case_worker(actor, complaint.unit, complaint.tier, write=True,
+                            hidden=hidden(case_id))

@@ -9,13 +9,14 @@ reply has no status line):
 
 The body after `status_code` is exactly the HTTP response body for that case type
 (applications `{id, tracking_number, status}`, complaints `{id, tracking_number, kind,
-reason, reasons}`). Errors: 400 malformed JSON or a body that does not fit the intake
-contract (`extra.field` names the field, e.g. `business.kbli`, `$` for the whole body),
-403 the subject's channel is not the body's or does not take this case type, 404 a case
-type that has no service yet (`survey`), 413 too large, 422 well-formed but invalid (an
-unknown service code), 409 a lost race, 503 the event store is down (retry). Intake is
-idempotent on `(channel, external_id)` exactly as over HTTP: a repeat answers 200 with
-the same case and writes nothing, so a sender retries a request that timed out freely.
+reason, reasons}`, survey responses `{id}`). Errors: 400 malformed JSON or a body that
+does not fit the intake contract (`extra.field` names the field, e.g. `business.kbli`,
+`$` for the whole body), 403 the subject's channel is not the body's or does not take
+this case type, 404 a case type that has no service, 413 too large, 422 well-formed but
+invalid (an unknown service code), 409 a lost race, 503 the event store is down
+(retry). Intake is idempotent on `(channel, external_id)` exactly as over HTTP: a repeat
+answers 200 with the same case and writes nothing, so a sender retries a request that
+timed out freely.
 
 Messages that cannot be read (400, 413), and any refused message that has no reply
 subject to tell its sender, are kept in the Postgres table `intake_rejected` for an
@@ -48,7 +49,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from contracts.applications import ApplicationIntake
-from services.kernel.actors import APPLICATION_CHANNELS, COMPLAINT_CHANNELS, Actor
+from services.kernel.actors import ALL_CHANNELS, APPLICATION_CHANNELS, COMPLAINT_CHANNELS, Actor
 from services.kernel.errors import DomainError
 from services.kernel.http import STATUS_OF
 
@@ -99,8 +100,13 @@ def complaint_accepted(complaint: Any) -> dict[str, Any]:
             "reasons": list(complaint.reasons)}
 
 
-def case_types(applications: Any, complaints: Any = None) -> dict[str, CaseType]:
-    """The handler table. Complaints join when their service is given."""
+def survey_accepted(response: Any) -> dict[str, Any]:
+    return {"id": str(response.id)}
+
+
+def case_types(applications: Any, complaints: Any = None,
+               surveys: Any = None) -> dict[str, CaseType]:
+    """The handler table. Complaints and surveys join when their service is given."""
     table = {"application": CaseType(
         "application", APPLICATION_CHANNELS, msgspec.json.Decoder(ApplicationIntake),
         applications.submit, application_accepted)}
@@ -110,6 +116,13 @@ def case_types(applications: Any, complaints: Any = None) -> dict[str, CaseType]
         table["complaint"] = CaseType(
             "complaint", COMPLAINT_CHANNELS, msgspec.json.Decoder(ComplaintIntake),
             complaints.submit, complaint_accepted)
+    if surveys is not None:
+        from contracts.surveys import SurveyIntake
+
+        # API.md: survey responses come from any application or complaint channel.
+        table["survey"] = CaseType(
+            "survey", ALL_CHANNELS, msgspec.json.Decoder(SurveyIntake),
+            surveys.submit, survey_accepted)
     return table
 
 

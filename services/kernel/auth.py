@@ -1,8 +1,15 @@
 """Bearer tokens and who may do what.
 
 A token is `<claims>.<mac>`: base64url JSON claims (role, actor, channel, tier, unit,
-expiry) and an HMAC-SHA256 over them with the office's token secret, a file under the
-data dir, so `ptsp token` and `ptsp up` on the same data dir agree without a database.
+id `jti`, issue and expiry times) and an HMAC-SHA256 over them with the office's token
+secret, a file under the data dir, so `ptsp token` and `ptsp up` on the same data dir agree
+without a database. Revocation is the one thing that needs the database
+(`services.kernel.credentials`); the services hold the revoked ids in memory
+(`RevocationList`), so authenticating a request makes no query.
+
+Who may do what: a role that may never do a thing gets 403 before the case is even
+looked up; a case outside the token's unit or channel answers 404 exactly like an
+unknown one, so a token cannot probe which cases exist (OWASP API1, object level).
 """
 
 from __future__ import annotations
@@ -20,26 +27,60 @@ import msgspec
 from services.kernel.actors import (
     ALL_CHANNELS, ROLES, TIERS, Actor, tier_rank,
 )
-from services.kernel.errors import Forbidden
+from services.kernel.errors import Forbidden, NotFound
 from services.kernel.signing import b64url, unb64url
 
 
-class Claims(msgspec.Struct, frozen=True, kw_only=True):
+class Claims(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     role: str
     actor: str
+    jti: str
+    """The token's id: what `ptsp token list` shows and `ptsp token revoke` names."""
+    iat: float
+    """Issued at (Unix time, real clock)."""
     exp: int
+    """Expires at (Unix time, real clock)."""
     channel: str | None = None
     tier: str | None = None
     unit: str | None = None
 
 
 class Unauthenticated(Exception):
-    """No, malformed, forged or expired token (HTTP 401)."""
+    """No, malformed, forged, expired or revoked token (HTTP 401)."""
+
+
+class MissingToken(Unauthenticated):
+    """No bearer token at all (HTTP 401, without an `error` in WWW-Authenticate)."""
+
+
+class RevocationList:
+    """The revoked token ids, and per actor a time before which every token of that
+    actor is void (`ptsp token revoke --actor`, which also reaches tokens issued while no
+    database was reachable). Swapped whole on each refresh, read without a lock."""
+
+    def __init__(self) -> None:
+        self._jtis: frozenset[str] = frozenset()
+        self._actors: dict[str, float] = {}
+
+    def replace(self, jtis: Iterable[str], actors: dict[str, float]) -> None:
+        self._jtis, self._actors = frozenset(jtis), dict(actors)
+
+    def revoked(self, claims: Claims) -> bool:
+        if claims.jti in self._jtis:
+            return True
+        not_before = self._actors.get(claims.actor)
+        return not_before is not None and claims.iat < not_before
 
 
 class TokenIssuer:
-    def __init__(self, secret: bytes) -> None:
+    def __init__(self, secret: bytes, revocations: RevocationList | None = None) -> None:
         self._secret = secret
+        self.revocations = revocations or RevocationList()
+
+    @classmethod
+    def of_keys_dir(cls, keys_dir: Path) -> TokenIssuer:
+        """The office's issuer: its secret is `token-secret` in the data dir's keys."""
+        return cls.load_or_create(keys_dir / "token-secret")
 
     @classmethod
     def load_or_create(cls, path: Path) -> TokenIssuer:
@@ -55,15 +96,23 @@ class TokenIssuer:
 
     def issue(self, role: str, actor: str, ttl_seconds: float, channel: str | None = None,
               tier: str | None = None, unit: str | None = None) -> str:
+        return self.mint(role, actor, ttl_seconds, channel, tier, unit)[0]
+
+    def mint(self, role: str, actor: str, ttl_seconds: float, channel: str | None = None,
+             tier: str | None = None, unit: str | None = None) -> tuple[str, Claims]:
+        """A new token and its claims (what `ptsp token` records, never the token)."""
         check_claims(role, actor, channel, tier, unit)
-        claims = Claims(role=role, actor=actor, exp=int(time.time() + ttl_seconds),
-                        channel=channel, tier=tier, unit=unit)
+        now = time.time()
+        claims = Claims(role=role, actor=actor, jti=secrets.token_hex(8), iat=now,
+                        exp=int(now + ttl_seconds), channel=channel, tier=tier, unit=unit)
         body = b64url(msgspec.json.encode(claims))
-        return f"{body}.{self._mac(body)}"
+        return f"{body}.{self._mac(body)}", claims
 
     def authenticate(self, token: str) -> Actor:
         body, _, mac = token.partition(".")
-        if not body or not mac or not hmac.compare_digest(mac, self._mac(body)):
+        # Bytes, not str: compare_digest refuses non-ASCII text, and a header may hold any.
+        if not body or not mac or not hmac.compare_digest(
+                mac.encode("utf-8", "replace"), self._mac(body).encode()):
             raise Unauthenticated("the token is not valid")
         try:
             claims = msgspec.json.decode(unb64url(body), type=Claims)
@@ -71,11 +120,19 @@ class TokenIssuer:
             raise Unauthenticated("the token is not valid") from exc
         if claims.exp < time.time():  # real time, whatever the simulated clock says
             raise Unauthenticated("the token has expired")
+        if self.revocations.revoked(claims):
+            raise Unauthenticated("the token has been revoked")
         return Actor(id=claims.actor, role=claims.role, channel=claims.channel,
                      tier=claims.tier, unit=claims.unit)
 
     def _mac(self, body: str) -> str:
-        return b64url(hmac.new(self._secret, body.encode(), hashlib.sha256).digest())
+        data = body.encode("utf-8", "replace")
+        return b64url(hmac.new(self._secret, data, hashlib.sha256).digest())
+
+
+def token_hash(token: str) -> str:
+    """What the credentials table keeps of a token: its SHA-256, never the token."""
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def check_claims(role: str, actor: str, channel: str | None, tier: str | None,
@@ -94,6 +151,10 @@ def check_claims(role: str, actor: str, channel: str | None, tier: str | None,
 
 
 # -- who may do what --------------------------------------------------------------
+CASE_READERS: tuple[str, ...] = ("officer", "supervisor", "head", "auditor")
+CASE_WORKERS: tuple[str, ...] = ("officer", "supervisor", "head")
+
+
 def require_role(actor: Actor, *roles: str) -> None:
     if actor.role not in roles:
         raise Forbidden(f"role {actor.role} may not do this (needs: {', '.join(roles)})")
@@ -103,14 +164,29 @@ def require_channel(actor: Actor, channel: str, allowed: Iterable[str] = ALL_CHA
     """A channel token submits only for its own channel."""
     require_role(actor, "channel")
     if channel != actor.channel:
-        raise Forbidden(f"this token submits for channel {actor.channel}, not {channel}")
+        raise Forbidden(f"this token submits for channel {actor.channel}, not {channel}",
+                        field="channel")
     if channel not in allowed:
-        raise Forbidden(f"channel {channel} does not take this kind of case")
+        raise Forbidden(f"channel {channel} does not take this kind of case", field="channel")
 
 
-def require_case_worker(actor: Actor, unit: str, tier: str, *, write: bool) -> None:
-    """An officer works cases of its unit at its tier or below; supervisors and the head
-    span every unit; auditors read everything and change nothing."""
+def require_own_channel(actor: Actor, channel: str, hidden: NotFound) -> None:
+    """A channel acts on the cases it submitted; another channel's case is `hidden` (the
+    same 404 as an unknown case). Call `require_role(actor, "channel")` before loading."""
+    require_role(actor, "channel")
+    if channel != actor.channel:
+        raise hidden
+
+
+def require_case_worker(actor: Actor, unit: str, tier: str, *, write: bool,
+                        hidden: NotFound | None = None) -> None:
+    """An officer works cases of its unit at their tier or above it; supervisors and the
+    head span every unit; auditors read everything and change nothing.
+
+    A case of another unit is `hidden`: pass the very error an unknown case raises, so
+    the answer is the same 404. Gate the role with `require_role(actor, *CASE_READERS)` /
+    `*CASE_WORKERS` before loading the case, so a role's 403 does not depend on it either.
+    """
     if actor.role in ("supervisor", "head"):
         return
     if actor.role == "auditor" and not write:
@@ -118,8 +194,6 @@ def require_case_worker(actor: Actor, unit: str, tier: str, *, write: bool) -> N
     if actor.role != "officer":
         raise Forbidden(f"role {actor.role} may not {'work' if write else 'read'} cases")
     if actor.unit != unit:
-        raise Forbidden(f"this case belongs to unit {unit}")
+        raise hidden or NotFound("no such case")
     if write and tier_rank(actor.tier or "pelaksana") < tier_rank(tier):
         raise Forbidden(f"the case is at tier {tier}: an officer of that tier or above works it")
-
-

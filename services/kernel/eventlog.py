@@ -64,6 +64,18 @@ class LoggedEvent:
         return f"{self.stream}:{self.position}"
 
 
+@dataclass(frozen=True)
+class StoredRow:
+    """One row of an events table exactly as stored (what the audit chain hashes)."""
+
+    stream: str
+    position: int                    # notification_id: the global order in its stream
+    originator_id: UUID
+    originator_version: int
+    topic: str
+    state: bytes
+
+
 class EventLog:
     def __init__(self, pool: asyncpg.Pool, streams: Sequence[Stream]) -> None:
         self.pool = pool
@@ -71,34 +83,58 @@ class EventLog:
 
     async def read(self, stream: str, after: int, limit: int,
                    conn: asyncpg.Connection | None = None) -> list[LoggedEvent]:
-        s = self.streams[stream]
-        sql = (f"SELECT notification_id, originator_id, originator_version, topic, state "
-               f"FROM {s.table} WHERE notification_id > $1 ORDER BY notification_id LIMIT $2")
-        if conn is None:
-            async with self.pool.acquire() as c:
-                rows = await c.fetch(sql, after, limit)
-        else:
-            rows = await conn.fetch(sql, after, limit)
-        return [self._decode(s, row) for row in rows]
+        return [self.decode(row) for row in await self.rows(stream, after, limit, conn)]
 
     async def case_events(self, stream: str, case_id: UUID) -> list[LoggedEvent]:
         s = self.streams[stream]
         rows = await self.pool.fetch(
-            f"SELECT notification_id, originator_id, originator_version, topic, state "
-            f"FROM {s.table} WHERE originator_id = $1 ORDER BY originator_version", case_id)
-        return [self._decode(s, row) for row in rows]
+            f"SELECT {_COLUMNS} FROM {s.table} WHERE originator_id = $1 "
+            "ORDER BY originator_version", case_id)
+        return [self.decode(_row(stream, r)) for r in rows]
+
+    async def rows(self, stream: str, after: int, limit: int,
+                   conn: asyncpg.Connection | None = None) -> list[StoredRow]:
+        """The stored rows themselves (state bytes as written), after a position."""
+        sql = (f"SELECT {_COLUMNS} FROM {self.streams[stream].table} "
+               "WHERE notification_id > $1 ORDER BY notification_id LIMIT $2")
+        return [_row(stream, r) for r in await self._fetch(conn, sql, after, limit)]
+
+    async def rows_at(self, stream: str, positions: Sequence[int],
+                      conn: asyncpg.Connection | None = None) -> dict[int, StoredRow]:
+        """The stored rows at these positions (absent ones are simply not in the answer)."""
+        sql = (f"SELECT {_COLUMNS} FROM {self.streams[stream].table} "
+               "WHERE notification_id = ANY($1::bigint[])")
+        rows = await self._fetch(conn, sql, list(positions))
+        return {int(r["notification_id"]): _row(stream, r) for r in rows}
+
+    async def _fetch(self, conn: asyncpg.Connection | None, sql: str,
+                     *args: Any) -> list[asyncpg.Record]:
+        if conn is not None:
+            return list(await conn.fetch(sql, *args))
+        async with self.pool.acquire() as c:
+            return list(await c.fetch(sql, *args))
 
     async def head(self, stream: str) -> int:
         value = await self.pool.fetchval(
             f"SELECT coalesce(max(notification_id), 0) FROM {self.streams[stream].table}")
         return int(value)
 
-    @staticmethod
-    def _decode(s: Stream, row: asyncpg.Record) -> LoggedEvent:
-        stored = StoredEvent(originator_id=row["originator_id"],
-                             originator_version=row["originator_version"],
-                             topic=row["topic"], state=bytes(row["state"]))
+    def decode(self, row: StoredRow) -> LoggedEvent:
+        """A stored row as its contract event (through the application's own mapper)."""
+        s = self.streams[row.stream]
+        stored = StoredEvent(originator_id=row.originator_id,
+                             originator_version=row.originator_version,
+                             topic=row.topic, state=row.state)
         domain_event = s.store.mapper.to_domain_event(stored)
-        return LoggedEvent(stream=s.name, position=int(row["notification_id"]),
+        return LoggedEvent(stream=s.name, position=row.position,
                            event=s.contracts.to_contract(domain_event))
 
+
+_COLUMNS = "notification_id, originator_id, originator_version, topic, state"
+
+
+def _row(stream: str, r: asyncpg.Record) -> StoredRow:
+    return StoredRow(stream=stream, position=int(r["notification_id"]),
+                     originator_id=r["originator_id"],
+                     originator_version=int(r["originator_version"]),
+                     topic=r["topic"], state=bytes(r["state"]) if r["state"] is not None else b"")

@@ -1,20 +1,32 @@
-"""HTTP plumbing shared by every service: one mapping from errors to status codes, and
-the bearer-token dependency."""
+"""HTTP plumbing shared by every service: one mapping from errors to status codes, the
+bearer-token middleware and dependency, and the intake rate-limit guard.
+
+Order on every request: 401 (no, bad, expired or revoked token: the middleware, before the
+body is read) → 429 (intake over budget: a guard, still before the body) → 400/413/422
+(the body) → 403 (the role may never do this) → 404 (unknown, or outside the token's unit
+or channel) → 403 (the case's tier) → 409 (the case's state)."""
 
 from __future__ import annotations
 
 import logging
+import math
+import re
 from typing import Any
 
+import msgspec
 from eventsourcing.persistence import OperationalError
 from litestar import Request, Response
+from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult
 
 from services.kernel.actors import Actor
-from services.kernel.auth import TokenIssuer, Unauthenticated
+from services.kernel.auth import MissingToken, TokenIssuer, Unauthenticated
 from services.kernel.errors import (
     ConcurrencyConflict, DomainError, Forbidden, InvalidInput, NotFound, RuleViolation,
 )
+from services.kernel.ratelimit import RateLimited, TokenBuckets
 
 log = logging.getLogger("ptsp.http")
 
@@ -36,12 +48,47 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: DomainError) -> Respons
     return error_response(status, exc.detail, {"rule": exc.rule, **exc.extra})
 
 
+def overflow_handler(_: Request[Any, Any, Any], exc: OverflowError) -> Response[dict[str, Any]]:
+    # Only input drives a computation off the calendar or past a numeric range (a year
+    # 9999 plus a deadline): the request is at fault, and nothing was written.
+    return error_response(422, f"a date or number in the request is out of range: {exc}",
+                          {"rule": "out_of_range"})
+
+
 def unauthenticated_handler(_: Request[Any, Any, Any], exc: Unauthenticated) -> Response[dict[str, Any]]:
-    return error_response(401, str(exc), headers={"WWW-Authenticate": "Bearer"})
+    # RFC 6750 §3: no error code when the request carried no token at all.
+    challenge = 'Bearer realm="ptsp"' if isinstance(exc, MissingToken) else (
+        f'Bearer realm="ptsp", error="invalid_token", error_description="{exc}"')
+    return error_response(401, str(exc), headers={"WWW-Authenticate": challenge})
+
+
+def rate_limited_handler(_: Request[Any, Any, Any], exc: RateLimited) -> Response[dict[str, Any]]:
+    retry_after = max(1, math.ceil(exc.retry_after))
+    return error_response(429, str(exc), {"channel": exc.key, "retry_after": retry_after},
+                          headers={"Retry-After": str(retry_after)})
+
+
+_FIELD_FIRST = re.compile(r"^(?P<field>[a-z_][a-z0-9_]*): ")
+
+
+def _name_the_field(problem: Any) -> Any:
+    """A request Struct's `__post_init__` says `field: reason`; msgspec reports it at the
+    Struct itself (Litestar's key `data` for the body), so the key gets the field."""
+    if not isinstance(problem, dict) or not isinstance(problem.get("message"), str):
+        return problem
+    match = _FIELD_FIRST.match(problem["message"])
+    if match is None:
+        return problem
+    key = problem.get("key")
+    at = match["field"] if key in (None, "", "data") else f"{key}.{match['field']}"
+    return {**problem, "key": at}
 
 
 def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
-    return error_response(exc.status_code, exc.detail, exc.extra or {}, headers=exc.headers)
+    extra = exc.extra or {}
+    if isinstance(extra, list):
+        extra = [_name_the_field(problem) for problem in extra]
+    return error_response(exc.status_code, exc.detail, extra, headers=exc.headers)
 
 
 def store_unavailable_handler(_: Request[Any, Any, Any], exc: OperationalError) -> Response[dict[str, Any]]:
@@ -59,17 +106,88 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     DomainError: domain_error_handler,
     Unauthenticated: unauthenticated_handler,
+    RateLimited: rate_limited_handler,
     HTTPException: http_exception_handler,
     OperationalError: store_unavailable_handler,
+    OverflowError: overflow_handler,
     Exception: internal_error_handler,
 }
 
 
-async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
-    """Every call but the public reads needs `Authorization: Bearer <token>`."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+def bearer_actor(issuer: TokenIssuer, authorization: str) -> Actor:
+    scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthenticated("missing bearer token (Authorization: Bearer <token>)")
-    issuer: TokenIssuer = request.app.state.tokens
+        raise MissingToken("missing bearer token (Authorization: Bearer <token>)")
     return issuer.authenticate(token.strip())
+
+
+PUBLIC: list[dict[str, list[str]]] = [{}]
+"""OpenAPI `security` of a route with `exclude_from_auth=True`: no token needed."""
+
+
+class BearerAuthentication(AbstractAuthenticationMiddleware):
+    """Every route needs `Authorization: Bearer <token>` unless it opts out with
+    `exclude_from_auth=True` (the public reads) or is the OpenAPI schema: secure by
+    default, so a new route cannot be left open by forgetting a dependency."""
+
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]
+                                   ) -> AuthenticationResult:
+        issuer: TokenIssuer = connection.app.state.tokens
+        actor = bearer_actor(issuer, connection.headers.get("authorization", ""))
+        return AuthenticationResult(user=actor, auth=None)
+
+
+async def provide_actor(request: Request[Any, Any, Any]) -> Actor:
+    """The caller, as the middleware authenticated it."""
+    user = request.scope.get("user")
+    if isinstance(user, Actor):
+        return user
+    return bearer_actor(request.app.state.tokens, request.headers.get("authorization", ""))
+
+
+def _nul_at(value: Any, path: str) -> str | None:
+    """Where the first NUL character is in decoded JSON, as `a.b[2]`; None: nowhere."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        if isinstance(key, str) and "\x00" in key:
+            return f"{path}.{key!r}".lstrip(".")
+        where = _nul_at(item, f"{path}[{key}]" if isinstance(key, int)
+                        else f"{path}.{key}".lstrip("."))
+        if where is not None:
+            return where
+    return None
+
+
+async def refuse_nul(request: Request[Any, Any, Any]) -> None:
+    """Before every handler: no text field takes a NUL character. Postgres cannot store
+    one in text or jsonb, so a case carrying it would stop every read model that
+    projects it; refused here, at the door, it names where it was."""
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            raise InvalidInput(name, "contains a NUL character (\\u0000), which no field takes")
+    if request.method not in ("POST", "PUT", "PATCH"):
+        return
+    body = await request.body()  # cached: the handler's body parsing reads it again
+    if b"\\u0000" not in body and b"\x00" not in body:
+        return
+    try:
+        where = _nul_at(msgspec.json.decode(body), "")
+    except msgspec.DecodeError:
+        return  # malformed JSON: the body parser answers 400
+    if where is not None:
+        raise InvalidInput(where or "body",
+                           "contains a NUL character (\\u0000), which no field takes")
+
+
+def intake_quota(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Guard on the intake routes: one token bucket per channel (per actor for other
+    roles, who are refused anyway), taken before the body is read."""
+    actor = connection.scope.get("user")
+    if not isinstance(actor, Actor):
+        return
+    limiter: TokenBuckets = connection.app.state.intake_limiter
+    limiter.take(actor.channel if actor.role == "channel" and actor.channel
+                 else f"{actor.role}:{actor.id}")

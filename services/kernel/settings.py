@@ -42,6 +42,18 @@ class Settings:
     """Requests over this get 413 (API.md: 1 MiB)."""
     group_commit_max: int = 64
     """PTSP_GROUP_COMMIT_MAX: most commands written in one event-store transaction."""
+    intake_rate_per_second: float = 50.0
+    """PTSP_INTAKE_RATE: intake requests (POST /applications, /complaints, surveys) a
+    channel may make per second over HTTP, on average; above it: 429 with Retry-After."""
+    intake_burst: int = 200
+    """PTSP_INTAKE_BURST: how many intake requests a channel may make at once."""
+    revocation_refresh_seconds: float = 5.0
+    """How often the services reload the revoked tokens from the credentials table."""
+    audit_checkpoint_events: int = 1000
+    """PTSP_AUDIT_CHECKPOINT_EVENTS: sign a checkpoint of the audit chain's head after at
+    most this many newly chained events..."""
+    audit_checkpoint_seconds: float = 60.0
+    """PTSP_AUDIT_CHECKPOINT_SECONDS: ...or this long after the last one, when the head moved."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -69,6 +81,14 @@ class Settings:
             s = replace(s, token_ttl_hours=float(v))
         if v := env.get("PTSP_GROUP_COMMIT_MAX"):
             s = replace(s, group_commit_max=int(v))
+        if v := env.get("PTSP_INTAKE_RATE"):
+            s = replace(s, intake_rate_per_second=float(v))
+        if v := env.get("PTSP_INTAKE_BURST"):
+            s = replace(s, intake_burst=int(v))
+        if v := env.get("PTSP_AUDIT_CHECKPOINT_EVENTS"):
+            s = replace(s, audit_checkpoint_events=int(v))
+        if v := env.get("PTSP_AUDIT_CHECKPOINT_SECONDS"):
+            s = replace(s, audit_checkpoint_seconds=float(v))
         return s
 
     def with_(self, **changes: object) -> Settings:
@@ -81,3 +101,8 @@ class Settings:
     @property
     def keys_dir(self) -> Path:
         return self.data_dir / "keys"
+
+    @property
+    def audit_dir(self) -> Path:
+        """Signed checkpoints of the audit chain: outside the database on purpose."""
+        return self.data_dir / "audit"

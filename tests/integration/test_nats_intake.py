@@ -6,8 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
@@ -19,7 +18,7 @@ from nats.aio.client import Client
 
 from services.applications.domain import application_id
 from services.intake.nats_intake import NatsIntake, case_types
-from services.kernel.embedded import EmbeddedNats, free_port
+from services.kernel.embedded import EmbeddedNats
 from services.kernel.settings import Settings
 from services.runtime import System
 
@@ -197,9 +196,31 @@ async def test_the_subject_channel_must_be_the_body_channel(intake_system: Syste
     assert await first_versions(database_url) == 0
 
 
-async def test_survey_has_no_service_yet(intake_system: System, nc: Client) -> None:
-    reply = await ask(nc, "ptsp.intake.survey.oss", {"channel": "oss"})
-    assert reply["status_code"] == 404 and reply["detail"] == "no such case type yet: survey"
+async def test_a_survey_response_is_accepted_from_any_channel(intake_system: System,
+                                                              nc: Client) -> None:
+    body = {"channel": "oss", "external_id": "SKM-NATS-1", "service_code": "SS-KBLI-10510",
+            "scores": {"time": 4, "fee": 3}}
+    reply = await ask(nc, "ptsp.intake.survey.oss", body)
+    assert reply["status_code"] == 201, reply
+    assert set(reply) == {"status_code", "id"}
+    again = await ask(nc, "ptsp.intake.survey.oss", body)
+    assert again == {**reply, "status_code": 200}
+    response = await intake_system.surveys.get(uuid.UUID(reply["id"]))
+    assert response.scores == {"time": 4, "fee": 3} and response.channel == "oss"
+
+    reply = await ask(nc, "ptsp.intake.survey.whatsapp", {**body, "channel": "whatsapp"})
+    assert reply["status_code"] == 201  # a complaint channel answers surveys too
+    reply = await ask(nc, "ptsp.intake.survey.email", body)
+    assert reply["status_code"] == 403 and reply["extra"]["field"] == "channel"
+    reply = await ask(nc, "ptsp.intake.survey.oss", {**body, "scores": {"time": 5}})
+    assert reply["status_code"] == 400 and reply["extra"]["field"] == "scores.time"
+    reply = await ask(nc, "ptsp.intake.survey.oss", {**body, "scores": {}})
+    assert reply["status_code"] == 422 and reply["extra"]["field"] == "scores"
+
+    without = NatsIntake("nats://unused", case_types(intake_system.applications,
+                                                     intake_system.complaints))
+    reply = await without.answer("ptsp.intake.survey.oss", json.dumps(body).encode())
+    assert reply["status_code"] == 404 and reply["extra"]["case_type"] == "survey"
 
 
 async def test_a_refused_message_with_no_reply_subject_is_kept(
@@ -214,7 +235,7 @@ async def test_a_refused_message_with_no_reply_subject_is_kept(
             break
         await asyncio.sleep(0.05)
     assert sorted((r["subject"], r["status_code"]) for r in rows) == [
-        (APPLICATION, 400), ("ptsp.intake.survey.oss", 404)]
+        (APPLICATION, 400), ("ptsp.intake.survey.oss", 400)]
 
 
 async def test_before_complaints_exist_their_intake_is_404(intake_system: System) -> None:
@@ -226,15 +247,6 @@ async def test_before_complaints_exist_their_intake_is_404(intake_system: System
 
 
 # -- a server restart in mid-stream ---------------------------------------------------
-@pytest.fixture
-def own_nats(tmp_path: Path) -> Iterator[EmbeddedNats]:
-    """A nats-server of this test's own, on a fixed port, to stop and start again."""
-    server = EmbeddedNats(tmp_path / "own-nats", port=free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.mark.parametrize("how", ["stop", "kill"])
 async def test_a_server_restart_mid_stream_loses_nothing_and_doubles_nothing(
         how: str, settings: Settings, database_url: str, own_nats: EmbeddedNats) -> None:

@@ -1,0 +1,243 @@
+"""The satisfaction report (SKM/IKM) of a quarter (or any period): the IKM and its grade,
+each element's score weakest first, and beside each element the complaints of the same
+period whose problem type belongs to it — where improvement plans come from.
+
+Computed from the survey responses read model and the case views (applications received
+= the population served; complaints received, by problem type). Pure over its inputs and
+independent of the clock, so a rebuilt read model gives a byte-identical report. JSON,
+CSV and a printable HTML page with inline SVG charts are renderings of the same dict.
+
+Complaint problem type ↔ survey element. The eight problem types are the components of
+the service standard; seven name an element outright. `other` holds what is left — in
+practice how officers behaved and how complaints were handled — so it stands beside both
+`behaviour` and `complaint_handling` (marked `shared`: the same complaints, not twice as
+many):
+
+    requirements → requirements     procedure → procedure     time → time
+    fee → fee                       product → product         competence → competence
+    facilities → facilities         other → behaviour, complaint_handling
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from projections.survey_responses import responses_between
+from services.surveys import ikm
+from services.surveys.ikm import ELEMENTS
+
+PROBLEM_TYPES = ("requirements", "procedure", "time", "fee", "product", "facilities",
+                 "competence", "other")
+PROBLEM_TYPE_OF_ELEMENT: dict[str, str] = {
+    "requirements": "requirements", "procedure": "procedure", "time": "time", "fee": "fee",
+    "product": "product", "competence": "competence", "behaviour": "other",
+    "facilities": "facilities", "complaint_handling": "other",
+}
+UNCLASSIFIED = "unclassified"
+
+
+def _t(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def compute(period: str, start: datetime, end: datetime, responses: list[dict[str, Any]],
+            cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """The report of [start, end). `responses`: survey rows (service_code, channel,
+    scores); `cases`: case-view docs (anything outside the period is ignored)."""
+    def within(text: str | None) -> bool:
+        t = _t(text)
+        return t is not None and start <= t < end
+
+    responses = [r for r in responses if within(r["responded_at"])]
+    applications = [c for c in cases if c["type"] == "application"
+                    and within(c["milestones"].get("submitted"))]
+    complaints = [c for c in cases if c["type"] == "complaint" and c.get("kind") == "complaint"
+                  and within(c.get("received_at"))]
+
+    counted = Counter(c.get("problem_type") or UNCLASSIFIED for c in complaints)
+    by_problem_type = {p: counted.get(p, 0) for p in PROBLEM_TYPES}
+    if counted.get(UNCLASSIFIED):
+        by_problem_type[UNCLASSIFIED] = counted[UNCLASSIFIED]
+
+    overall = ikm.summary([r["scores"] for r in responses], population=len(applications))
+    side_by_side = [
+        {"element": key, **{k: overall["elements"][key][k]
+                            for k in ("name", "average", "score", "grade", "answers")},
+         "problem_type": PROBLEM_TYPE_OF_ELEMENT[key],
+         "complaints": by_problem_type[PROBLEM_TYPE_OF_ELEMENT[key]],
+         "shared": PROBLEM_TYPE_OF_ELEMENT[key] == "other"}
+        for key in overall["weakest_first"]
+    ]
+    populations = Counter(a.get("service_code") for a in applications)
+    services = sorted({r["service_code"] for r in responses}
+                      | {code for code in populations if code})
+    by_service = {
+        code: ikm.summary([r["scores"] for r in responses if r["service_code"] == code],
+                          population=populations.get(code, 0))
+        for code in services
+    }
+    return {
+        "period": period,
+        "from": start.isoformat(),
+        "to": end.isoformat(),
+        **overall,
+        "complaints": {"received": len(complaints), "by_problem_type": by_problem_type},
+        "elements_vs_complaints": side_by_side,
+        "by_service": by_service,
+        "by_channel": dict(sorted(Counter(r["channel"] for r in responses).items())),
+        "problem_type_of_element": PROBLEM_TYPE_OF_ELEMENT,
+    }
+
+
+async def cases_between(conn: asyncpg.Connection, start: datetime,
+                        end: datetime) -> list[dict[str, Any]]:
+    """Case views created in [start, end): applications by submission, complaints by
+    receipt (their `created_at`)."""
+    rows = await conn.fetch(
+        "SELECT doc FROM case_views WHERE created_at >= $1 AND created_at < $2 ORDER BY id",
+        start, end)
+    return [json.loads(r["doc"]) for r in rows]
+
+
+async def load(conn: asyncpg.Connection, quarter: str) -> dict[str, Any]:
+    """The report of `YYYY-Qn`, from the read models."""
+    start, end = ikm.quarter_bounds(quarter)
+    return compute(quarter, start, end, await responses_between(conn, start, end),
+                   await cases_between(conn, start, end))
+
+
+# -- renderings -------------------------------------------------------------------------
+def cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return " ".join(str(v) for v in value)
+    return value
+
+
+def summary_rows(section: str, report: dict[str, Any]) -> list[list[Any]]:
+    """The headline figures and each element (weakest first) as CSV rows."""
+    rows = [[section, key, "", cell(report[key])]
+            for key in ("ikm", "grade", "grade_label", "respondents", "perception", "weight",
+                        "unanswered_elements")]
+    rows += [[section, "sample", key, cell(value)] for key, value in report["sample"].items()]
+    for key, element in report["elements"].items():
+        rows += [[f"{section}.elements", key, field, cell(value)]
+                 for field, value in element.items()]
+    return rows
+
+
+def to_csv(report: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["section", "metric", "key", "value"])
+    writer.writerows(summary_rows("satisfaction", report))
+    writer.writerow(["complaints", "received", "", report["complaints"]["received"]])
+    for problem_type, n in report["complaints"]["by_problem_type"].items():
+        writer.writerow(["complaints", "by_problem_type", problem_type, n])
+    for row in report["elements_vs_complaints"]:
+        for key in ("score", "grade", "problem_type", "complaints", "shared"):
+            writer.writerow(["elements_vs_complaints", row["element"], key, cell(row[key])])
+    for code, service in report["by_service"].items():
+        for key in ("ikm", "grade", "respondents"):
+            writer.writerow(["by_service", code, key, cell(service[key])])
+        writer.writerow(["by_service", code, "sample_sufficient",
+                         cell(service["sample"]["sufficient"])])
+    for channel, n in report["by_channel"].items():
+        writer.writerow(["by_channel", channel, "", n])
+    return out.getvalue()
+
+
+def bars(title: str, data: dict[str, Any], scale: float | None = None,
+         color: str = "#2b6cb0") -> str:
+    """A horizontal bar chart as inline SVG; `scale` fixes the full width (100 for IKM
+    scores, so quarters compare by eye), else the largest value fills it."""
+    items = list(data.items()) or [("—", 0)]
+    top = scale or max((v or 0 for _, v in items), default=0) or 1
+    row, width = 22, 420
+    parts = [f'<svg role="img" aria-label="{html.escape(title)}" width="{width + 260}" '
+             f'height="{row * len(items) + 10}" xmlns="http://www.w3.org/2000/svg">']
+    for i, (label, value) in enumerate(items):
+        y = i * row + 5
+        w = int(width * (value or 0) / top)
+        shown = "—" if value is None else value
+        parts.append(f'<text x="0" y="{y + 15}" font-size="12">{html.escape(str(label))}</text>'
+                     f'<rect x="200" y="{y}" width="{w}" height="16" fill="{color}"/>'
+                     f'<text x="{205 + w}" y="{y + 13}" font-size="12">{shown}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def table(header: list[str], rows: list[list[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape('—' if v is None else str(v))}</td>"
+                                    for v in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+STYLE = """<style>
+body { font-family: sans-serif; margin: 2em; color: #111; }
+h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 1.5em; border-bottom: 1px solid #999; }
+table { border-collapse: collapse; } th, td { text-align: left; padding: 2px 12px 2px 0; }
+.big { font-size: 2em; font-weight: bold; }
+section { page-break-inside: avoid; }
+@media print { body { margin: 0; } }
+</style>"""
+
+
+def headline(report: dict[str, Any]) -> str:
+    ikm_text = "—" if report["ikm"] is None else f"{report['ikm']:.2f}"
+    grade = report["grade"] or "—"
+    s = report["sample"]
+    sample = ("population unknown" if s["population"] is None else
+              f"{s['respondents']} of the {s['required']} respondents required for "
+              f"{s['population']} applications "
+              f"({'sufficient' if s['sufficient'] else 'NOT sufficient'})")
+    unanswered = (f"<p>Not answered by anyone (left out of the index, weight "
+                  f"{report['weight']} each): {html.escape(', '.join(report['unanswered_elements']))}</p>"
+                  if report["unanswered_elements"] and report["weight"] else "")
+    return (f'<p><span class="big">IKM {ikm_text} — {html.escape(grade)}</span> '
+            f'({html.escape(report["grade_label"] or "no answers")})</p>'
+            f"<p>{report['respondents']} respondents; sample: {html.escape(sample)}</p>{unanswered}")
+
+
+def element_chart(report: dict[str, Any]) -> str:
+    return bars("Element scores, weakest first",
+                {f"{e['name']}": e["score"] for e in report["elements"].values()}, scale=100)
+
+
+def side_by_side(report: dict[str, Any]) -> str:
+    return table(["element", "score", "grade", "complaint problem type", "complaints"],
+                 [[r["name"], r["score"], r["grade"],
+                   r["problem_type"] + (" (shared)" if r["shared"] else ""), r["complaints"]]
+                  for r in report["elements_vs_complaints"]])
+
+
+def to_html(report: dict[str, Any]) -> str:
+    services = table(["service", "IKM", "grade", "respondents", "required", "sufficient"],
+                     [[code, s["ikm"], s["grade"], s["respondents"], s["sample"]["required"],
+                       s["sample"]["sufficient"]] for code, s in report["by_service"].items()])
+    return f"""<!doctype html>
+<html lang="id"><head><meta charset="utf-8">
+<title>Survei Kepuasan Masyarakat {report['period']}</title>
+{STYLE}</head><body>
+<h1>Survei Kepuasan Masyarakat (SKM) — {report['period']}</h1>
+<p>Periode {report['from']} s.d. {report['to']} (Asia/Jakarta); PermenPANRB 14/2017</p>
+<section><h2>Indeks Kepuasan Masyarakat</h2>{headline(report)}</section>
+<section><h2>Elements, weakest first</h2>{element_chart(report)}</section>
+<section><h2>Elements beside the complaints of the period</h2>{side_by_side(report)}
+<h3>Complaints by problem type ({report['complaints']['received']} received)</h3>
+{bars("Complaints by problem type", report["complaints"]["by_problem_type"], color="#c05621")}</section>
+<section><h2>By service</h2>{services}</section>
+</body></html>
+"""

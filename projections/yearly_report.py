@@ -1,0 +1,194 @@
+"""The yearly evaluation of the service standard: SLA compliance (summed from the twelve
+monthly supervisor reports, so the two never disagree), complaint handling, and the IKM
+of the year with its trend over the four quarters, each element beside the complaints of
+the year (`projections.satisfaction_report` explains the pairing).
+
+Pure over its inputs; the SLA figures depend on `now` exactly as the monthly report's do
+(a deadline still running is not yet a breach). JSON, CSV and printable HTML."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+import asyncpg
+
+from projections import monthly_report, satisfaction_report
+from projections.satisfaction_report import STYLE, bars, headline, side_by_side, table
+from projections.survey_responses import responses_between
+from services.kernel.clock import JAKARTA
+from services.surveys.ikm import quarter_bounds, quarters_of
+
+
+def year_bounds(year: int) -> tuple[datetime, datetime]:
+    return (datetime.combine(date(year, 1, 1), time(0), tzinfo=JAKARTA),
+            datetime.combine(date(year + 1, 1, 1), time(0), tzinfo=JAKARTA))
+
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def _sum(months: list[dict[str, Any]], section: str, key: str) -> int:
+    return sum(int(m[section].get(key) or 0) for m in months)
+
+
+def _merge(months: list[dict[str, Any]], section: str, key: str) -> dict[str, int]:
+    total: Counter[str] = Counter()
+    for m in months:
+        total.update(m[section].get(key) or {})
+    return dict(sorted(total.items()))
+
+
+def compute(year: int, months: list[dict[str, Any]], responses: list[dict[str, Any]],
+            cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """`months`: the twelve monthly reports of the year, January first; `responses`: the
+    year's survey rows; `cases`: the case views created in the year."""
+    start, end = year_bounds(year)
+    issued = _sum(months, "applications", "issued")
+    issued_in_time = _sum(months, "applications", "issued_within_sla")
+    answered = _sum(months, "complaints", "answered")
+    answered_in_time = _sum(months, "complaints", "answered_within_sla")
+    sla = {
+        "applications": {
+            "received": _sum(months, "applications", "received"),
+            "issued": issued, "issued_within_sla": issued_in_time,
+            "share_issued_within_sla": _share(issued_in_time, issued),
+            "rejected": _sum(months, "applications", "rejected"),
+            "breached": _sum(months, "applications", "breached"),
+        },
+        "complaints": {
+            "answered": answered, "answered_within_sla": answered_in_time,
+            "share_answered_within_sla": _share(answered_in_time, answered),
+            "breached": _sum(months, "complaints", "breached"),
+        },
+        "by_month": {m["month"]: {
+            "share_issued_within_sla": m["applications"].get("share_issued_within_sla"),
+            "applications_breached": m["applications"].get("breached", 0),
+            "share_answered_within_sla": m["complaints"].get("share_answered_within_sla"),
+            "complaints_breached": m["complaints"].get("breached", 0),
+        } for m in months},
+    }
+    complaint_handling = {
+        "received": _sum(months, "complaints", "received"),
+        "suggestions": _sum(months, "complaints", "suggestions"),
+        "by_channel": _merge(months, "complaints", "by_channel"),
+        "by_problem_type": _merge(months, "complaints", "by_problem_type"),
+        "by_track": _merge(months, "complaints", "by_track"),
+        "apip": _sum(months, "complaints", "apip"),
+        "answered": answered, "answered_within_sla": answered_in_time,
+        "share_answered_within_sla": _share(answered_in_time, answered),
+        "breached": _sum(months, "complaints", "breached"),
+        "open_at_year_end": months[-1]["complaints"].get("open_at_month_end") if months else None,
+    }
+    whole = satisfaction_report.compute(str(year), start, end, responses, cases)
+    quarters = {}
+    for q in quarters_of(year):
+        report = satisfaction_report.compute(q, *quarter_bounds(q), responses, cases)
+        quarters[q] = {"ikm": report["ikm"], "grade": report["grade"],
+                       "respondents": report["respondents"],
+                       "sample_sufficient": report["sample"]["sufficient"],
+                       "weakest": report["weakest_first"][0] if report["respondents"] else None}
+    surveyed = [q for q, v in quarters.items() if v["ikm"] is not None]
+    change = (float(Decimal(str(quarters[surveyed[-1]]["ikm"]))
+                    - Decimal(str(quarters[surveyed[0]]["ikm"])))
+              if len(surveyed) >= 2 else None)
+    satisfaction = {
+        key: whole[key] for key in ("ikm", "grade", "grade_label", "respondents", "perception",
+                                    "weight", "unanswered_elements", "elements",
+                                    "weakest_first", "sample")
+    }
+    satisfaction.update({
+        "quarters": quarters,
+        # The seed: a survey every quarter (four times a year).
+        "quarters_surveyed": len(surveyed),
+        "surveyed_every_quarter": len(surveyed) == 4,
+        "trend": {"first": surveyed[0] if surveyed else None,
+                  "last": surveyed[-1] if surveyed else None, "change": change},
+    })
+    return {
+        "year": year,
+        "period": {"from": start.isoformat(), "to": end.isoformat()},
+        "sla": sla,
+        "complaint_handling": complaint_handling,
+        "satisfaction": satisfaction,
+        "complaints_by_problem_type": whole["complaints"]["by_problem_type"],
+        "elements_vs_complaints": whole["elements_vs_complaints"],
+    }
+
+
+async def load(conn: asyncpg.Connection, year: int, now: datetime) -> dict[str, Any]:
+    """Everything the evaluation needs, from the read models."""
+    months = [await monthly_report.load(conn, f"{year}-{m:02d}", now) for m in range(1, 13)]
+    start, end = year_bounds(year)
+    return compute(year, months, await responses_between(conn, start, end),
+                   await satisfaction_report.cases_between(conn, start, end))
+
+
+# -- renderings -------------------------------------------------------------------------
+def to_csv(report: dict[str, Any]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["section", "metric", "key", "value"])
+    for case_type in ("applications", "complaints"):
+        for key, value in report["sla"][case_type].items():
+            writer.writerow(["sla", case_type, key, "" if value is None else value])
+    for month, figures in report["sla"]["by_month"].items():
+        for key, value in figures.items():
+            writer.writerow(["sla.by_month", month, key, "" if value is None else value])
+    for key, value in report["complaint_handling"].items():
+        if isinstance(value, dict):
+            for k, n in value.items():
+                writer.writerow(["complaint_handling", key, k, n])
+        else:
+            writer.writerow(["complaint_handling", key, "", "" if value is None else value])
+    writer.writerows(satisfaction_report.summary_rows("satisfaction", report["satisfaction"]))
+    for q, figures in report["satisfaction"]["quarters"].items():
+        for key, value in figures.items():
+            writer.writerow(["satisfaction.quarters", q, key,
+                             satisfaction_report.cell(value)])
+    for row in report["elements_vs_complaints"]:
+        for key in ("score", "grade", "problem_type", "complaints", "shared"):
+            writer.writerow(["elements_vs_complaints", row["element"], key,
+                             satisfaction_report.cell(row[key])])
+    return out.getvalue()
+
+
+def to_html(report: dict[str, Any]) -> str:
+    sla, ch, s = report["sla"], report["complaint_handling"], report["satisfaction"]
+
+    def pct(share: float | None) -> float | None:
+        return None if share is None else round(share * 100, 2)
+
+    trend = bars("IKM by quarter", {q: v["ikm"] for q, v in s["quarters"].items()}, scale=100)
+    monthly = bars("Applications issued within the SLA, % by month",
+                   {m: pct(v["share_issued_within_sla"]) for m, v in sla["by_month"].items()},
+                   scale=100)
+    monthly_c = bars("Complaints answered within the SLA, % by month",
+                     {m: pct(v["share_answered_within_sla"]) for m, v in sla["by_month"].items()},
+                     scale=100, color="#c05621")
+    rows = [[k, v] for k, v in sla["applications"].items()]
+    rows += [[f"complaints {k}", v] for k, v in sla["complaints"].items()]
+    handling = [[k, ", ".join(f"{a}: {b}" for a, b in v.items()) if isinstance(v, dict) else v]
+                for k, v in ch.items()]
+    quarters = table(["quarter", "IKM", "grade", "respondents", "sample sufficient", "weakest"],
+                     [[q, v["ikm"], v["grade"], v["respondents"], v["sample_sufficient"],
+                       v["weakest"]] for q, v in s["quarters"].items()])
+    return f"""<!doctype html>
+<html lang="id"><head><meta charset="utf-8">
+<title>Evaluasi standar pelayanan {report['year']}</title>
+{STYLE}</head><body>
+<h1>Evaluasi standar pelayanan DPMPTSP — {report['year']}</h1>
+<p>Periode {report['period']['from']} s.d. {report['period']['to']} (Asia/Jakarta)</p>
+<section><h2>SLA compliance</h2>{table(["figure", "value"], rows)}
+{monthly}{monthly_c}</section>
+<section><h2>Complaint handling</h2>{table(["figure", "value"], handling)}</section>
+<section><h2>Satisfaction (IKM) of the year</h2>{headline(s)}
+<h3>Trend over the quarters ({s['quarters_surveyed']} of 4 surveyed)</h3>{trend}{quarters}</section>
+<section><h2>Elements beside the complaints of the year</h2>{side_by_side(report)}</section>
+</body></html>
+"""

@@ -1,0 +1,268 @@
+"""The tamper-evident hash chain over every stored event.
+
+What is hashed is what is stored: for each row of an events table its stream, position
+(notification id), originator id and version, topic and the SHA-256 of its `state` bytes
+exactly as written. Personal data is erased by deleting keys, never by rewriting rows, so
+the chain still verifies after an erasure.
+
+Two chains over the same records, kept in the table `audit_chain`:
+- the global chain, one link per event in the order the keeper appended them (`seq`
+  1, 2, 3, ...): hash = SHA-256(prev_hash || record), prev_hash of seq 1 = 64 zeros;
+- the case chain, one per (stream, case id): case_hash = SHA-256(prev_case_hash ||
+  record), prev_case_hash of a case's first event = 64 zeros.
+
+The record is canonical JSON (sorted keys, no whitespace, UTF-8):
+`{"originator_id":..,"originator_version":..,"position":..,"state_sha256":..,
+"stream":..,"topic":..}`; `||` joins the previous hash's 32 raw bytes and the record.
+
+`ChainKeeper` tails the event log in order and appends links (run by `System.start` like
+the relay: LISTEN plus polling, one writer at a time by a transaction-level advisory
+lock, idempotent: it continues from what `audit_chain` holds). At intervals it signs the
+chain's head with the office key into a file outside the database (`checkpoints`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from services.audit.checkpoints import CheckpointLog
+from services.kernel.eventlog import EventLog, StoredRow
+from services.kernel.relay import NOTIFY_CHANNEL
+from services.kernel.relay import install as install_notify
+from services.kernel.signing import OfficeKey, canonical_json
+
+log = logging.getLogger("ptsp.audit")
+
+GENESIS = "0" * 64
+CHAIN_LOCK_KEY = 0x7074_7370_0002  # one chain writer at a time, across processes
+DDL_LOCK_KEY = 7074                # the same key the relay uses to serialise DDL
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit_chain (
+    seq bigint PRIMARY KEY,
+    stream text NOT NULL,
+    position bigint NOT NULL,
+    case_id uuid NOT NULL,
+    version bigint NOT NULL,
+    topic text,
+    state_sha256 text NOT NULL,
+    prev_hash text NOT NULL,
+    hash text NOT NULL,
+    prev_case_hash text NOT NULL,
+    case_hash text NOT NULL,
+    chained_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (stream, position)
+);
+CREATE INDEX IF NOT EXISTS audit_chain_case ON audit_chain (stream, case_id, seq);
+"""
+
+COLUMNS = ("seq", "stream", "position", "case_id", "version", "topic", "state_sha256",
+           "prev_hash", "hash", "prev_case_hash", "case_hash")
+
+
+# -- the recipe -----------------------------------------------------------------------
+def state_digest(state: bytes) -> str:
+    return hashlib.sha256(state).hexdigest()
+
+
+def record_of(stream: str, position: int, originator_id: UUID | str, originator_version: int,
+              topic: str | None, state_sha256: str) -> bytes:
+    """The canonical bytes of one stored event: what both chains hash."""
+    return canonical_json({
+        "originator_id": str(originator_id),
+        "originator_version": originator_version,
+        "position": position,
+        "state_sha256": state_sha256,
+        "stream": stream,
+        "topic": topic,
+    })
+
+
+def row_record(row: StoredRow) -> bytes:
+    return record_of(row.stream, row.position, row.originator_id, row.originator_version,
+                     row.topic, state_digest(row.state))
+
+
+def link(prev_hash: str, record: bytes) -> str:
+    """SHA-256 over the previous hash's raw bytes followed by the record, as hex."""
+    return hashlib.sha256(bytes.fromhex(prev_hash) + record).hexdigest()
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int
+    hash: str
+    streams: dict[str, int]          # the last chained position of each stream
+
+
+# -- the keeper -----------------------------------------------------------------------
+async def install(pool: asyncpg.Pool) -> None:
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", DDL_LOCK_KEY)
+        try:
+            await conn.execute(SCHEMA)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", DDL_LOCK_KEY)
+
+
+async def head(conn: asyncpg.Connection | asyncpg.Pool, streams: Sequence[str]) -> Head:
+    last = await conn.fetchrow("SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1")
+    if last is None:
+        return Head(0, GENESIS, {s: 0 for s in streams})
+    positions = {}
+    for s in streams:
+        # The (stream, position) index answers this without a scan.
+        positions[s] = int(await conn.fetchval(
+            "SELECT coalesce(max(position), 0) FROM audit_chain WHERE stream = $1", s))
+    return Head(int(last["seq"]), str(last["hash"]), positions)
+
+
+class ChainKeeper:
+    """Appends every stored event to `audit_chain`, in order, and signs checkpoints."""
+
+    def __init__(self, pool: asyncpg.Pool, eventlog: EventLog, checkpoints: CheckpointLog,
+                 key: OfficeKey, every_events: int = 1000, every_seconds: float = 60.0,
+                 batch: int = 1000, poll_seconds: float = 1.0) -> None:
+        self.pool = pool
+        self.eventlog = eventlog
+        self.checkpoints = checkpoints
+        self.key = key
+        self.every_events = max(1, every_events)
+        self.every_seconds = every_seconds
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+        self.chained = 0
+        self._head_seq = 0
+        self._checkpoint_seq = 0
+        self._checkpoint_time = time.monotonic()
+        self._lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await install(self.pool)
+        await install_notify(self.pool, list(self.eventlog.streams.values()))
+        last = self.checkpoints.last()
+        self._checkpoint_seq = int(last["seq"]) if last else 0
+        await self.catch_up()
+        self._task = asyncio.create_task(self._run(), name="audit-chain")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        # Seal what was stored on the way out, so a restart starts from a signed head.
+        try:
+            await self.catch_up()
+            await self.checkpoint()
+        except Exception:  # noqa: BLE001 - stopping anyway; the next start signs it
+            log.warning("could not sign the audit chain's head at shutdown", exc_info=True)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def catch_up(self) -> int:
+        """Chain everything stored until now; returns how many links were appended."""
+        total = 0
+        async with self._lock:
+            while True:
+                moved = 0
+                for stream in self.eventlog.streams:
+                    moved += await self._pump(stream)
+                total += moved
+                if moved == 0:
+                    return total
+                await self._maybe_checkpoint()  # a long catch-up still signs as it goes
+
+    async def checkpoint(self, force: bool = False) -> dict[str, Any] | None:
+        """Sign the chain's head into the checkpoint file (when it moved, or `force`)."""
+        current = await head(self.pool, list(self.eventlog.streams))
+        if current.seq == 0 or (current.seq <= self._checkpoint_seq and not force):
+            return None
+        entry = await asyncio.to_thread(
+            self.checkpoints.append, current.seq, current.hash, current.streams, self.key)
+        self._checkpoint_seq, self._checkpoint_time = current.seq, time.monotonic()
+        return entry
+
+    async def _pump(self, stream: str) -> int:
+        async with self.pool.acquire() as conn, conn.transaction():
+            # Waits for another keeper's batch to commit, then continues after it.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK_KEY)
+            last = await conn.fetchrow(
+                "SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1")
+            seq, prev = (int(last["seq"]), str(last["hash"])) if last else (0, GENESIS)
+            after = await conn.fetchval(
+                "SELECT coalesce(max(position), 0) FROM audit_chain WHERE stream = $1", stream)
+            rows = await self.eventlog.rows(stream, int(after), self.batch, conn)
+            if not rows:
+                self._head_seq = seq
+                return 0
+            cases = list({r.originator_id for r in rows})
+            case_heads: dict[UUID, str] = {
+                r["case_id"]: r["case_hash"] for r in await conn.fetch(
+                    "SELECT DISTINCT ON (case_id) case_id, case_hash FROM audit_chain "
+                    "WHERE stream = $1 AND case_id = ANY($2::uuid[]) ORDER BY case_id, seq DESC",
+                    stream, cases)}
+            records = []
+            for row in rows:
+                digest = state_digest(row.state)
+                record = record_of(stream, row.position, row.originator_id,
+                                   row.originator_version, row.topic, digest)
+                seq += 1
+                hashed = link(prev, record)
+                prev_case = case_heads.get(row.originator_id, GENESIS)
+                case_hash = link(prev_case, record)
+                case_heads[row.originator_id] = case_hash
+                records.append((seq, stream, row.position, row.originator_id,
+                                row.originator_version, row.topic, digest, prev, hashed,
+                                prev_case, case_hash))
+                prev = hashed
+            await conn.copy_records_to_table("audit_chain", records=records, columns=COLUMNS)
+        self._head_seq = seq
+        self.chained += len(rows)
+        return len(rows)
+
+    async def _maybe_checkpoint(self) -> None:
+        due = self._head_seq - self._checkpoint_seq
+        if due <= 0:
+            return
+        if due >= self.every_events or (
+                time.monotonic() - self._checkpoint_time >= self.every_seconds):
+            await self.checkpoint()
+
+    async def _run(self) -> None:
+        def on_notify(*_: object) -> None:
+            self._wake.set()
+
+        while True:
+            try:
+                async with self.pool.acquire() as listener:
+                    await listener.add_listener(NOTIFY_CHANNEL, on_notify)
+                    try:
+                        while True:
+                            self._wake.clear()
+                            moved = await self.catch_up()
+                            await self._maybe_checkpoint()
+                            if moved == 0:
+                                with contextlib.suppress(asyncio.TimeoutError):
+                                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                    finally:
+                        with contextlib.suppress(Exception):
+                            await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - Postgres away: try again shortly
+                log.warning("audit chain keeper interrupted; retrying", exc_info=True)
+                await asyncio.sleep(1.0)

@@ -1,0 +1,76 @@
+"""The audit service as the running system holds it: the chain keeper, the checkpoint
+file, case histories and verification, wired to one asyncpg pool."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+import asyncpg
+
+from services.audit.chain import ChainKeeper
+from services.audit.checkpoints import CheckpointLog
+from services.audit.export import export
+from services.audit.history import CaseAudit
+from services.audit.verify import verify
+from services.kernel.actors import Actor
+from services.kernel.eventlog import EventLog
+from services.kernel.signing import OfficeKey
+
+if TYPE_CHECKING:
+    from services.runtime import System
+
+CHECKPOINTS_FILE = "checkpoints.jsonl"
+
+
+class AuditService:
+    def __init__(self, pool: asyncpg.Pool, eventlog: EventLog, checkpoints: CheckpointLog,
+                 key: OfficeKey | None, cases: CaseAudit,
+                 keeper: ChainKeeper | None = None) -> None:
+        self.pool = pool
+        self.eventlog = eventlog
+        self.checkpoints = checkpoints
+        self.key = key
+        self.cases = cases
+        self.keeper = keeper
+
+    @classmethod
+    def of(cls, system: System, pool: asyncpg.Pool, keep: bool = True) -> AuditService:
+        """The system's audit service; `keep`: also append to the chain and sign
+        checkpoints (the running system), else only read (the `ptsp audit` commands)."""
+        from services.pipeline import streams_of
+
+        settings = system.settings
+        eventlog = EventLog(pool, streams_of(system))
+        checkpoints = CheckpointLog(settings.audit_dir / CHECKPOINTS_FILE)
+        keeper = None
+        if keep:
+            keeper = ChainKeeper(pool, eventlog, checkpoints, system.office_key,
+                                 every_events=settings.audit_checkpoint_events,
+                                 every_seconds=settings.audit_checkpoint_seconds)
+        cases = CaseAudit(pool, eventlog, system.applications, system.complaints,
+                          catch_up=keeper.catch_up if keeper else None)
+        return cls(pool, eventlog, checkpoints, system.office_key, cases, keeper)
+
+    async def start(self) -> None:
+        if self.keeper is not None:
+            await self.keeper.start()
+
+    async def stop(self) -> None:
+        if self.keeper is not None:
+            await self.keeper.stop()
+
+    async def verify(self) -> dict[str, Any]:
+        if self.keeper is not None:
+            await self.keeper.catch_up()  # what was stored until now is checked, not pending
+        return await verify(self.pool, self.eventlog, self.checkpoints, self.key)
+
+    async def history(self, case_id: UUID) -> list[dict[str, Any]]:
+        return await self.cases.history(case_id)
+
+    async def state(self, case_id: UUID, as_of: str | None, actor: Actor) -> dict[str, Any]:
+        return await self.cases.state(case_id, as_of, actor)
+
+    def export(self, case_id: UUID | None = None) -> AsyncIterator[dict[str, Any]]:
+        return export(self.pool, self.eventlog, case_id)
