@@ -7,10 +7,9 @@ import asyncio
 import contextlib
 import json
 import logging
-import signal
 import sys
 from datetime import datetime
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -68,42 +67,21 @@ def cmd_up(args: argparse.Namespace) -> int:
             nats_url = nats.url
         runtime_file(settings).write_text(json.dumps(
             {"database_url": db_url, "nats_url": nats_url, "url": settings.base_url}))
-        asyncio.run(_serve(settings, db_url, nats_url))
-        return 0
+        from services import processes
+
+        return processes.run(settings, db_url, nats_url,
+                             args.workers or processes.default_workers())
     finally:
         runtime_file(settings).unlink(missing_ok=True)
         for server in reversed(started):
             server.stop()
 
 
-async def _serve(settings: Settings, db_url: str, nats_url: str | None = None) -> None:
-    import uvicorn
+def cmd_worker(args: argparse.Namespace) -> int:
+    """A child process of `ptsp up` (not for operators)."""
+    from services import processes
 
-    from services.runtime import System
-    from services.web import create_app
-
-    class Server(uvicorn.Server):
-        # uvicorn re-raises SIGINT/SIGTERM after its shutdown, which would kill us before
-        # we stop Postgres and NATS: we take the signals ourselves instead.
-        @contextlib.contextmanager
-        def capture_signals(self) -> Iterator[None]:
-            yield
-
-    system = System.build(settings, db_url, nats_url)
-    config = uvicorn.Config(create_app(system), host=settings.host, port=settings.port,
-                            log_level="warning", access_log=False, lifespan="on")
-    server = Server(config)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-    serving = asyncio.create_task(server.serve())
-    while not server.started:
-        if serving.done():
-            await serving  # re-raises why it could not start
-            raise SystemExit(f"the HTTP server could not start on {settings.host}:{settings.port}")
-        await asyncio.sleep(0.05)
-    print(f"ptsp ready http://{settings.host}:{settings.port}", flush=True)
-    await serving
+    return processes.worker(args.role, _settings(args), args.fd)
 
 
 # -- ptsp token -------------------------------------------------------------------------
@@ -275,7 +253,17 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--host", help="HTTP interface (default 127.0.0.1)")
     up.add_argument("--simulated-clock", metavar="TIME",
                     help="run every part on a simulated clock starting at TIME (ISO 8601)")
+    up.add_argument("--workers", type=int,
+                    help="HTTP worker processes sharing the port (default 2-4 by cores)")
     up.set_defaults(func=cmd_up)
+
+    worker = sub.add_parser("_worker", parents=[common])  # a child of `ptsp up`
+    worker.add_argument("--role", choices=("http", "pipeline"), required=True)
+    worker.add_argument("--fd", type=int)
+    worker.add_argument("--port", type=int)
+    worker.add_argument("--host")
+    worker.add_argument("--simulated-clock")
+    worker.set_defaults(func=cmd_worker)
 
     token = sub.add_parser(
         "token", parents=[common], help="print a bearer token; list or revoke tokens",

@@ -21,6 +21,7 @@ from services.intake.nats_intake import NatsIntake, case_types
 from projections.runner import install as install_read_models
 from services.kernel import credentials
 from services.kernel.auth import TokenIssuer
+from services.kernel import shared_clock
 from services.kernel.clock import Clock, SimulatedClock
 from services.kernel.groupcommit import GroupCommitter
 from services.kernel.settings import Settings
@@ -61,7 +62,9 @@ class System:
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _intake: NatsIntake | None = None
     with_pipeline: bool = True
-    """With NATS: also run the relay, the projections and the SLA timers."""
+    """With NATS: also run the relay, the projections, the SLA timers and the audit chain."""
+    with_intake: bool = True
+    """With NATS: answer intake requests."""
     pool: asyncpg.Pool | None = None
     """asyncpg pool for the read models (projections and their queries)."""
     pipeline: Pipeline | None = None
@@ -70,7 +73,7 @@ class System:
 
     @classmethod
     def build(cls, settings: Settings, database_url: str, nats_url: str | None = None,
-              with_pipeline: bool = True) -> System:
+              with_pipeline: bool = True, with_intake: bool = True) -> System:
         env = eventsourcing_env(database_url)
         clock: Clock = (SimulatedClock(settings.simulated_clock)
                         if settings.simulated_clock else Clock())
@@ -95,7 +98,7 @@ class System:
             {"application": applications, "complaint": complaints})
         return cls(
             settings=settings, database_url=database_url, nats_url=nats_url,
-            with_pipeline=with_pipeline, clock=clock,
+            with_pipeline=with_pipeline, with_intake=with_intake, clock=clock,
             applications=applications, complaints=complaints, calendar=calendar,
             tokens=token_issuer(settings), office_key=key, surveys=surveys,
             committers=[calendar_committer, applications_committer, complaints_committer,
@@ -109,16 +112,23 @@ class System:
         await self.calendar.refresh()
         self._tasks.append(asyncio.create_task(self._refresh_calendar(), name="calendar-refresh"))
         self.pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=20)
+        if isinstance(self.clock, SimulatedClock):
+            # One simulated clock for every process of the system.
+            async with self.pool.acquire() as conn:
+                await shared_clock.publish(conn, self.clock, replace=False)
+                await shared_clock.adopt(conn, self.clock)
+            self._tasks.append(asyncio.create_task(shared_clock.follow(self.pool, self.clock),
+                                                   name="clock-follow"))
         await self.reload_revocations(install=True)
         self._tasks.append(asyncio.create_task(self._refresh_revocations(),
                                                name="revocations-refresh"))
         await install_read_models(self.pool, projections_of(self))
-        self.audit = AuditService.of(self, self.pool)
+        self.audit = AuditService.of(self, self.pool, keep=self.with_pipeline)
         await self.audit.start()
         if self.nats_url and self.with_pipeline:
             self.pipeline = Pipeline(self, self.pool, self.nats_url)
             await self.pipeline.start()
-        if self.nats_url:
+        if self.nats_url and self.with_intake:
             # Last: intake is taken only once everything it needs is running.
             self._intake = NatsIntake(
                 self.nats_url,

@@ -27,6 +27,7 @@ from services.complaints.api import ComplaintsController
 from services.surveys.api import SurveysController
 from services.kernel.actors import Actor
 from services.kernel.auth import require_role
+from services.kernel import shared_clock
 from services.kernel.clock import SimulatedClock
 from services.kernel.errors import InvalidInput, NotFound
 from services.kernel.http import (
@@ -81,7 +82,7 @@ async def jump_clock(data: ClockJump, actor: Actor, state: State) -> dict[str, A
         raise NotFound("there is no simulated clock (start with --simulated-clock)")
     require_role(actor, "head")
     try:
-        return {"now": clock.jump_to(data.now)}
+        return {"now": await shared_clock.jump(state.system.pool, clock, data.now)}
     except ValueError as exc:
         raise InvalidInput("now", str(exc)) from None
 

@@ -132,8 +132,10 @@ class ChainKeeper:
 
     def __init__(self, pool: asyncpg.Pool, eventlog: EventLog, checkpoints: CheckpointLog,
                  key: OfficeKey, every_events: int = 1000, every_seconds: float = 60.0,
-                 batch: int = 1000, poll_seconds: float = 1.0) -> None:
+                 batch: int = 1000, poll_seconds: float = 1.0,
+                 listen_url: str | None = None) -> None:
         self.pool = pool
+        self.listen_url = listen_url  # LISTEN there on a connection of its own; None: poll
         self.eventlog = eventlog
         self.checkpoints = checkpoints
         self.key = key
@@ -247,22 +249,28 @@ class ChainKeeper:
             self._wake.set()
 
         while True:
+            listener: asyncpg.Connection | None = None
             try:
-                async with self.pool.acquire() as listener:
+                # A connection of its own for LISTEN, never one held from the shared pool
+                # (the pool's connections are for work; holding one starves the others).
+                if self.listen_url:
+                    listener = await asyncpg.connect(self.listen_url, timeout=10)
                     await listener.add_listener(NOTIFY_CHANNEL, on_notify)
-                    try:
-                        while True:
-                            self._wake.clear()
-                            moved = await self.catch_up()
-                            await self._maybe_checkpoint()
-                            if moved == 0:
-                                with contextlib.suppress(asyncio.TimeoutError):
-                                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-                    finally:
-                        with contextlib.suppress(Exception):
-                            await listener.remove_listener(NOTIFY_CHANNEL, on_notify)
+                while True:
+                    self._wake.clear()
+                    moved = await self.catch_up()
+                    await self._maybe_checkpoint()
+                    if listener is not None and listener.is_closed():
+                        raise ConnectionError("the LISTEN connection closed")
+                    if moved == 0:
+                        with contextlib.suppress(asyncio.TimeoutError):
+                            await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - Postgres away: try again shortly
                 log.warning("audit chain keeper interrupted; retrying", exc_info=True)
                 await asyncio.sleep(1.0)
+            finally:
+                if listener is not None:
+                    with contextlib.suppress(Exception):
+                        await listener.close(timeout=2)

@@ -48,7 +48,8 @@ class AuditService:
         if keep:
             keeper = ChainKeeper(pool, eventlog, checkpoints, system.office_key,
                                  every_events=settings.audit_checkpoint_events,
-                                 every_seconds=settings.audit_checkpoint_seconds)
+                                 every_seconds=settings.audit_checkpoint_seconds,
+                                 listen_url=system.database_url)
         cases = CaseAudit(pool, eventlog, system.applications, system.complaints,
                           catch_up=keeper.catch_up if keeper else None)
         return cls(pool, eventlog, checkpoints, system.office_key, cases, keeper)

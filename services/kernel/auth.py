@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
 import time
 from collections.abc import Iterable
@@ -28,7 +27,7 @@ from services.kernel.actors import (
     ALL_CHANNELS, ROLES, TIERS, Actor, tier_rank,
 )
 from services.kernel.errors import Forbidden, NotFound
-from services.kernel.signing import b64url, unb64url
+from services.kernel.signing import b64url, unb64url, write_secret_once
 
 
 class Claims(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -86,12 +85,7 @@ class TokenIssuer:
     def load_or_create(cls, path: Path) -> TokenIssuer:
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as f:
-                    f.write(secrets.token_bytes(32))
-            except FileExistsError:
-                pass  # another process made it first: use theirs
+            write_secret_once(path, secrets.token_bytes(32))
         return cls(path.read_bytes())
 
     def issue(self, role: str, actor: str, ttl_seconds: float, channel: str | None = None,

@@ -1,7 +1,9 @@
 """Time is an input: services read `now` from a Clock and pass it to aggregates.
 
 `SimulatedClock` starts at a given instant and runs on at real speed; `jump_to` moves it
-forward (never back: deadlines already recorded must not un-happen)."""
+forward (never back: deadlines already recorded must not un-happen). Its state is an
+anchor pair (simulated instant, wall-clock seconds), so processes that share the pair
+(through Postgres: `services.kernel.shared_clock`) read the same time."""
 
 from __future__ import annotations
 
@@ -28,21 +30,31 @@ class SimulatedClock(Clock):
             start = start.replace(tzinfo=JAKARTA)
         self._lock = threading.Lock()
         self._anchor = start
-        self._anchor_monotonic = time.monotonic()
+        self._anchor_wall = time.time()
+
+    @property
+    def anchor(self) -> tuple[datetime, float]:
+        with self._lock:
+            return self._anchor, self._anchor_wall
+
+    def adopt(self, anchor: datetime, anchor_wall: float) -> None:
+        """Take another process's anchor (after it jumped the clock)."""
+        with self._lock:
+            self._anchor, self._anchor_wall = anchor, anchor_wall
 
     def now(self) -> datetime:
         with self._lock:
-            return self._anchor + timedelta(seconds=time.monotonic() - self._anchor_monotonic)
+            return self._anchor + timedelta(seconds=time.time() - self._anchor_wall)
 
     def jump_to(self, instant: datetime) -> datetime:
         if instant.tzinfo is None:
             instant = instant.replace(tzinfo=JAKARTA)
         with self._lock:
-            current = self._anchor + timedelta(seconds=time.monotonic() - self._anchor_monotonic)
+            current = self._anchor + timedelta(seconds=time.time() - self._anchor_wall)
             if instant < current:
                 raise ValueError(f"the simulated clock only moves forward (now {current.isoformat()})")
             self._anchor = instant
-            self._anchor_monotonic = time.monotonic()
+            self._anchor_wall = time.time()
             return instant
 
 

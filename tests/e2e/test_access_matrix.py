@@ -49,7 +49,6 @@ SUPERVISES = "401 403 403 403 403 403 ok  ok  403"
 OVERSEES = "401 403 403 403 403 403 ok  ok  ok"
 HEAD_ONLY = "401 403 403 403 403 403 403 ok  403"
 ASSIGNS = "401 403 403 403 ok  404 ok  ok  403"
-AUDITS = "401 403 403 403 403 403 403 ok  ok"    # auditor and head
 PUBLIC = "ok  ok  ok  ok  ok  ok  ok  ok  ok"
 ANY_TOKEN = "401 ok  ok  ok  ok  ok  ok  ok  ok"
 AUDITS = "401 403 403 403 403 403 403 ok  ok"     # the auditor and the head
@@ -91,9 +90,6 @@ MATRIX: list[tuple[str, str]] = [
     ("POST /surveys/responses", INTAKE),
     ("GET /reports/satisfaction/{quarter}", OVERSEES),
     ("GET /reports/yearly/{year}", OVERSEES),
-    ("GET /cases/{id}/history", AUDITS),
-    ("GET /cases/{id}", AUDITS),
-    ("GET /audit/verify", AUDITS),
     ("GET /calendar/{year}", ANY_TOKEN),
     ("POST /calendar/days", HEAD_ONLY),
     ("POST /admin/clock", HEAD_ONLY),
