@@ -60,7 +60,8 @@ class Pipeline:
     async def start(self) -> None:
         self.nc = await nats.connect(self.nats_url, name="ptsp-pipeline",
                                      max_reconnect_attempts=-1, reconnect_time_wait=0.5)
-        self.relay = Relay(self.pool, self.eventlog, self.nc)
+        self.relay = Relay(self.pool, self.eventlog, self.nc,
+                           replicas=self.system.settings.stream_replicas)
         await self.relay.start()
         self.runner = ProjectionRunner(self.pool, self.nc, list(self.eventlog.streams.values()),
                                        projections_of(self.system))

@@ -85,13 +85,14 @@ def encode(event: LoggedEvent) -> bytes:
 
 class Relay:
     def __init__(self, pool: asyncpg.Pool, eventlog: EventLog, nc: NATS,
-                 batch: int = 2000, poll_seconds: float = 1.0) -> None:
+                 batch: int = 2000, poll_seconds: float = 1.0, replicas: int = 1) -> None:
         self.pool = pool
         self.eventlog = eventlog
         self.nc = nc
         self.js = nc.jetstream(publish_async_max_pending=4000)
         self.batch = batch
         self.poll_seconds = poll_seconds
+        self.replicas = replicas
         self.published = 0
         self.is_leader = False
         self._wake = asyncio.Event()
@@ -100,7 +101,7 @@ class Relay:
     async def start(self) -> None:
         streams = list(self.eventlog.streams.values())
         await install(self.pool, streams)
-        await ensure_streams(self.js, streams)
+        await ensure_streams(self.js, streams, self.replicas)
         self._task = asyncio.create_task(self._run(), name="relay")
 
     async def stop(self) -> None:

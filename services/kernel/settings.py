@@ -42,6 +42,9 @@ class Settings:
     """Requests over this get 413 (API.md: 1 MiB)."""
     group_commit_max: int = 64
     """PTSP_GROUP_COMMIT_MAX: most commands written in one event-store transaction."""
+    stream_replicas: int = 1
+    """PTSP_STREAM_REPLICAS: JetStream replicas of each stream the project creates (3 in
+    production, on a 3-node cluster)."""
     intake_rate_per_second: float = 50.0
     """PTSP_INTAKE_RATE: intake requests (POST /applications, /complaints, surveys) a
     channel may make per second over HTTP, on average; above it: 429 with Retry-After."""
@@ -81,6 +84,8 @@ class Settings:
             s = replace(s, token_ttl_hours=float(v))
         if v := env.get("PTSP_GROUP_COMMIT_MAX"):
             s = replace(s, group_commit_max=int(v))
+        if v := env.get("PTSP_STREAM_REPLICAS"):
+            s = replace(s, stream_replicas=int(v))
         if v := env.get("PTSP_INTAKE_RATE"):
             s = replace(s, intake_rate_per_second=float(v))
         if v := env.get("PTSP_INTAKE_BURST"):
