@@ -67,6 +67,9 @@ class Submitted(_Event, tag="application.submitted"):
     unit: str
     sla_working_days: int
     applicant: dict[str, Any]
+    """A sealed envelope `{subject, kid, sealed, v}` of the applicant's identity
+    (services/kernel/personal_data.py), never the plaintext. `business` is not personal
+    data and stays clear."""
     business: dict[str, Any]
 
 
@@ -119,14 +122,45 @@ class Escalated(_Event, tag="application.escalated"):
     clock_span: int | None = None   # set on automatic escalations: which run of the clock breached
 
 
+# -- personal data (UU 27/2022) -------------------------------------------------------
+class AuditHoldPlaced(_Event, tag="application.audit_hold_placed"):
+    """An audit is pending: erasing the case's personal data is refused until released."""
+
+    reason: str
+
+
+class AuditHoldReleased(_Event, tag="application.audit_hold_released"):
+    reason: str
+
+
+class PersonalDataErased(_Event, tag="application.personal_data_erased"):
+    """The keys of the case's data subjects were deleted (crypto-shredding): every
+    envelope sealed under them, on this case and every other case of the same subject,
+    now opens as erased. Carries subject ids (pseudonyms), never the data."""
+
+    subjects: list[str]
+    reason: str
+    keys_erased: int = 0
+
+
+class ErasureRefused(_Event, tag="application.erasure_refused"):
+    """An erasure asked for with `reason` was refused (`rule`: `audit_hold`)."""
+
+    reason: str
+    rule: str
+    hold_reason: str | None = None
+
+
 ApplicationEvent = (
     Submitted | FileDeclaredComplete | FileReturnedForCorrection | Resubmitted
     | TechnicallyReviewed | Decided | CertificateIssued | CertificateRevoked | Withdrawn
     | Assigned | Escalated
+    | AuditHoldPlaced | AuditHoldReleased | PersonalDataErased | ErasureRefused
 )
 EVENT_TYPES: tuple[type[_Event], ...] = (
     Submitted, FileDeclaredComplete, FileReturnedForCorrection, Resubmitted,
     TechnicallyReviewed, Decided, CertificateIssued, CertificateRevoked, Withdrawn,
     Assigned, Escalated,
+    AuditHoldPlaced, AuditHoldReleased, PersonalDataErased, ErasureRefused,
 )
 decoder = msgspec.json.Decoder(ApplicationEvent)

@@ -87,14 +87,19 @@ class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
 
 class Received(_Event, tag="complaint.received"):
     """`at` is when the office recorded it, `received_at` when the channel received it:
-    the clock of a complaint runs from `received_at`."""
+    the clock of a complaint runs from `received_at`.
+
+    Personal data: `complainant`, `subject_matter` and `description` each carry a sealed
+    envelope `{subject, kid, sealed, v}` (services/kernel/personal_data.py), not the
+    plaintext; null stays null (none was given). `kind` and `reasons` were decided on the
+    plaintext before sealing."""
 
     channel: str
     external_id: str
     tracking_number: str
     complainant: dict[str, Any] | None
-    subject_matter: str | None
-    description: str
+    subject_matter: str | dict[str, Any] | None
+    description: str | dict[str, Any]
     service_received_on: date
     received_at: datetime
     kind: Literal["complaint", "suggestion"]
@@ -161,12 +166,49 @@ class Escalated(_Event, tag="complaint.escalated"):
     clock_span: int | None = None   # set on automatic escalations: which run of the clock breached
 
 
+# -- personal data (UU 27/2022) -------------------------------------------------------
+class AuditHoldPlaced(_Event, tag="complaint.audit_hold_placed"):
+    """An audit is pending: erasing the case's personal data is refused until released."""
+
+    reason: str
+
+
+class AuditHoldReleased(_Event, tag="complaint.audit_hold_released"):
+    reason: str
+
+
+class PersonalDataErased(_Event, tag="complaint.personal_data_erased"):
+    """The keys of the case's data subjects were deleted (crypto-shredding): every
+    envelope sealed under them, on this case and every other case of the same subject,
+    now opens as erased. Carries subject ids (pseudonyms), never the data."""
+
+    subjects: list[str]
+    reason: str
+    keys_erased: int = 0
+
+
+class ErasureRefused(_Event, tag="complaint.erasure_refused"):
+    """An erasure asked for with `reason` was refused (`rule`: `audit_hold`)."""
+
+    reason: str
+    rule: str
+    hold_reason: str | None = None
+
+
+class ConfidentialityMarked(_Event, tag="complaint.confidentiality_marked"):
+    """The complainant's identity is confidential: handling staff no longer see it."""
+
+    reason: str
+
+
 ComplaintEvent = (
     Received | Reclassified | Classified | Analysed | ApipInvolvementApproved | TrackChosen
     | Responded | ComplainantNotified | ReportedToSuperior | Closed | Assigned | Escalated
+    | AuditHoldPlaced | AuditHoldReleased | PersonalDataErased | ErasureRefused | ConfidentialityMarked
 )
 EVENT_TYPES: tuple[type[_Event], ...] = (
     Received, Reclassified, Classified, Analysed, ApipInvolvementApproved, TrackChosen,
     Responded, ComplainantNotified, ReportedToSuperior, Closed, Assigned, Escalated,
+    AuditHoldPlaced, AuditHoldReleased, PersonalDataErased, ErasureRefused, ConfidentialityMarked,
 )
 decoder = msgspec.json.Decoder(ComplaintEvent)

@@ -72,6 +72,11 @@ def evolve(doc: Doc | None, e: Doc) -> Doc:
                        related_application_id=e.get("related_application_id"),
                        service_code=None, problem_type=None, track=None, agencies=[],
                        apip_approved=False, created_at=e["received_at"])
+    elif what == "personal_data_erased":
+        # A flag only: the read model holds no personal data (business name, not people).
+        doc["personal_data_erased"] = True
+    elif what in ("audit_hold_placed", "audit_hold_released"):
+        doc["audit_hold"] = what == "audit_hold_placed"
     elif tag == "application.file_declared_complete" and not doc["first_declared_complete"]:
         doc["first_declared_complete"] = e["at"]
     elif tag == "application.decided":

@@ -32,7 +32,6 @@ import asyncpg
 
 from projections.survey_responses import responses_between
 from services.surveys import ikm
-from services.surveys.ikm import ELEMENTS
 
 PROBLEM_TYPES = ("requirements", "procedure", "time", "fee", "product", "facilities",
                  "competence", "other")
@@ -165,8 +164,8 @@ def bars(title: str, data: dict[str, Any], scale: float | None = None,
     items = list(data.items()) or [("—", 0)]
     top = scale or max((v or 0 for _, v in items), default=0) or 1
     row, width = 22, 420
-    parts = [f'<svg role="img" aria-label="{html.escape(title)}" width="{width + 260}" '
-             f'height="{row * len(items) + 10}" xmlns="http://www.w3.org/2000/svg">']
+    parts = [(f'<svg role="img" aria-label="{html.escape(title)}" width="{width + 260}" '
+              f'height="{row * len(items) + 10}" xmlns="http://www.w3.org/2000/svg">')]
     for i, (label, value) in enumerate(items):
         y = i * row + 5
         w = int(width * (value or 0) / top)

@@ -8,8 +8,8 @@ import contextlib
 import json
 import logging
 import sys
-from datetime import datetime
 from collections.abc import AsyncIterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -125,7 +125,7 @@ def _record_token(settings: Settings, token: str, claims: Any) -> str:
             await credentials.record(conn, token, claims)
     try:
         asyncio.run(record())
-    except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as exc:
+    except (TimeoutError, OSError, asyncpg.PostgresError) as exc:
         return f"id {claims.jti}; NOT recorded: the database is unreachable ({exc})"
     return f"id {claims.jti}; recorded in the credentials table"
 

@@ -24,6 +24,7 @@ from services.kernel.auth import TokenIssuer
 from services.kernel import shared_clock
 from services.kernel.clock import Clock, SimulatedClock
 from services.kernel.groupcommit import GroupCommitter
+from services.kernel.personal_data import PersonalDataVault
 from services.kernel.settings import Settings
 from services.kernel.signing import OfficeKey
 from services.kernel.store import EventStoreApplication, eventsourcing_env
@@ -38,6 +39,11 @@ CALENDAR_REFRESH_SECONDS = 5.0
 
 def office_key(settings: Settings) -> OfficeKey:
     return OfficeKey.load_or_create(settings.keys_dir / "office-ed25519.pem")
+
+
+def personal_data_vault(settings: Settings) -> PersonalDataVault:
+    """The vault secret lives in the keys directory, outside the database."""
+    return PersonalDataVault.load_or_create(settings.keys_dir / "personal-data-vault.key")
 
 
 def token_issuer(settings: Settings) -> TokenIssuer:
@@ -70,6 +76,8 @@ class System:
     pipeline: Pipeline | None = None
     audit: AuditService | None = None
     """Case histories and the hash chain over every stored event (its keeper runs here)."""
+    vault: PersonalDataVault | None = None
+    """Keys of the data subjects (personal data is sealed before it enters an event)."""
 
     @classmethod
     def build(cls, settings: Settings, database_url: str, nats_url: str | None = None,
@@ -78,6 +86,7 @@ class System:
         clock: Clock = (SimulatedClock(settings.simulated_clock)
                         if settings.simulated_clock else Clock())
         key = office_key(settings)
+        vault = personal_data_vault(settings)
         calendars = Calendars(env=env)
         calendar_committer = GroupCommitter(calendars, settings.group_commit_max)
         calendar = CalendarService(calendars, calendar_committer, clock)
@@ -85,12 +94,13 @@ class System:
         applications_committer = GroupCommitter(applications_store, settings.group_commit_max)
         applications = ApplicationService(
             applications_store, applications_committer, clock, calendar,
-            Catalogue.load(settings.catalogue), key, settings.base_url, settings.at_risk_ratio)
+            Catalogue.load(settings.catalogue), key, settings.base_url, settings.at_risk_ratio,
+            vault=vault)
         complaints_store = Complaints(env=env)
         complaints_committer = GroupCommitter(complaints_store, settings.group_commit_max)
         complaints = ComplaintService(
             complaints_store, complaints_committer, clock, calendar, applications.catalogue,
-            applications, settings.at_risk_ratio)
+            applications, settings.at_risk_ratio, vault=vault)
         surveys_store = Surveys(env=env)
         surveys_committer = GroupCommitter(surveys_store, settings.group_commit_max)
         surveys = SurveyService(
@@ -100,7 +110,7 @@ class System:
             settings=settings, database_url=database_url, nats_url=nats_url,
             with_pipeline=with_pipeline, with_intake=with_intake, clock=clock,
             applications=applications, complaints=complaints, calendar=calendar,
-            tokens=token_issuer(settings), office_key=key, surveys=surveys,
+            tokens=token_issuer(settings), office_key=key, surveys=surveys, vault=vault,
             committers=[calendar_committer, applications_committer, complaints_committer,
                         surveys_committer],
             stores=[calendars, applications_store, complaints_store, surveys_store],
@@ -112,6 +122,8 @@ class System:
         await self.calendar.refresh()
         self._tasks.append(asyncio.create_task(self._refresh_calendar(), name="calendar-refresh"))
         self.pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=20)
+        if self.vault is not None:
+            await self.vault.attach(self.pool)
         if isinstance(self.clock, SimulatedClock):
             # One simulated clock for every process of the system.
             async with self.pool.acquire() as conn:

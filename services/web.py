@@ -24,6 +24,9 @@ from services.applications.api import (
 )
 from services.audit.api import AuditController, CaseRecordController
 from services.complaints.api import ComplaintsController
+from services.privacy import (
+    ApplicationErasureController, AuditHoldController, ComplaintPrivacyController,
+)
 from services.surveys.api import SurveysController
 from services.kernel.actors import Actor
 from services.kernel.auth import require_role
@@ -110,6 +113,7 @@ def create_app(system: System, manage_lifecycle: bool = True) -> Litestar:
             ComplaintsController, SurveysController, SupervisionController,
             CaseRecordController, AuditController,
             EvaluationController, health, calendar_year, declare_day, jump_clock, contracts_schema,
+            ApplicationErasureController, ComplaintPrivacyController, AuditHoldController,
         ],
         dependencies={"actor": Provide(provide_actor)},
         # Every route needs a token unless it says exclude_from_auth=True; the OpenAPI

@@ -16,12 +16,15 @@ from contracts import applications as contracts
 from contracts.applications import ApplicationIntake
 from contracts.mapping import ContractRegistry
 from services.applications.catalogue import Catalogue
-from services.applications.domain import LicenceApplication, certificate_payload, tracking_number
+from services.applications.domain import (
+    LicenceApplication, application_id, certificate_payload, tracking_number,
+)
 from services.calendar.application import CalendarService
 from services.kernel.actors import Actor
 from services.kernel.clock import Clock
 from services.kernel.errors import ConcurrencyConflict, InvalidInput, NotFound
 from services.kernel.groupcommit import GroupCommitter
+from services.kernel.personal_data import PersonalDataVault, envelopes_in, erase_case
 from services.kernel.signing import OfficeKey
 from services.kernel.sla import Sla, sla_of
 from services.kernel.store import EventStoreApplication
@@ -65,7 +68,11 @@ def nib_of(case_id: uuid.UUID) -> str:
 class ApplicationService:
     def __init__(self, store: Applications, committer: GroupCommitter, clock: Clock,
                  calendar: CalendarService, catalogue: Catalogue, office_key: OfficeKey,
-                 base_url: str, at_risk_ratio: float = 0.8) -> None:
+                 base_url: str, at_risk_ratio: float = 0.8,
+                 vault: PersonalDataVault | None = None) -> None:
+        self.vault = vault
+        """Seals the applicant's identity before it enters an event; None: stored plain
+        (only for tools that build a bare service)."""
         self.store = store
         self.committer = committer
         self.clock = clock
@@ -94,8 +101,8 @@ class ApplicationService:
             channel=intake.channel, external_id=intake.external_id,
             service_code=service.service_code, requirement_codes=list(service.requirement_codes),
             sla_working_days=service.sla_working_days, unit=service.unit,
-            applicant=msgspec.to_builtins(intake.applicant),
-            business=msgspec.to_builtins(intake.business),
+            applicant=await self._sealed_applicant(intake),
+            business=msgspec.to_builtins(intake.business),  # the business: not personal data
             actor=actor.as_record(), at=self.clock.now(),
         )
         try:
@@ -104,12 +111,41 @@ class ApplicationService:
         except ConcurrencyConflict:
             return await self.get(app.id), False
 
+    async def _sealed_applicant(self, intake: ApplicationIntake) -> dict[str, Any]:
+        """The applicant's identity, sealed under their subject: their NIK's (shared by
+        every case of that NIK), or this case's alone without one."""
+        applicant = msgspec.to_builtins(intake.applicant)
+        if self.vault is None:
+            return applicant
+        subject = self.vault.subject_of(intake.applicant.nik,
+                                        application_id(intake.channel, intake.external_id))
+        return await self.vault.seal(subject, applicant)
+
     # -- commands ---------------------------------------------------------------------
     async def get(self, case_id: uuid.UUID, version: int | None = None) -> LicenceApplication:
         try:
-            return await asyncio.to_thread(lambda: self.store.repository.get(case_id, version=version))
+            app = await asyncio.to_thread(lambda: self.store.repository.get(case_id, version=version))
         except AggregateNotFoundError:
             raise NotFound(f"no application {case_id}") from None
+        if self.vault is not None:  # fresh keys for the view (an erasure elsewhere shows)
+            await self.vault.prefetch(envelopes_in(app.applicant))
+        return app
+
+    # -- personal data ------------------------------------------------------------------
+    async def place_audit_hold(self, case_id: uuid.UUID, reason: str, actor: Actor) -> LicenceApplication:
+        return await self._do(case_id, lambda a, r, now: a.place_audit_hold(reason, r, now), actor)
+
+    async def release_audit_hold(self, case_id: uuid.UUID, reason: str, actor: Actor) -> LicenceApplication:
+        return await self._do(case_id, lambda a, r, now: a.release_audit_hold(reason, r, now), actor)
+
+    async def erase_personal_data(self, case_id: uuid.UUID, reason: str,
+                                  actor: Actor) -> LicenceApplication:
+        """Crypto-shredding of the applicant's subject (every case of the same NIK, or
+        this case alone), recorded on the case; on audit hold the refusal is recorded,
+        then 409 `audit_hold`."""
+        app = await self.get(case_id)
+        return await erase_case(self.vault, app, [app.applicant], reason, actor,
+                                self.clock.now(), self.committer)
 
     async def verify(self, case_id: uuid.UUID, results: dict[str, bool], note: str | None,
                      actor: Actor) -> LicenceApplication:
@@ -183,7 +219,7 @@ class ApplicationService:
             "unit": app.unit,
             "channel": app.channel,
             "external_id": app.external_id,
-            "applicant": app.applicant,
+            "applicant": self.vault.open(app.applicant) if self.vault else app.applicant,
             "business": app.business,
             "fee": 0,
             "tier": app.tier,
@@ -197,6 +233,8 @@ class ApplicationService:
             "decision": app.decision,
             "certificate": certificate,
             "withdrawal": app.withdrawal,
+            "audit_hold": app.audit_hold,
+            "personal_data_erasure": app.personal_data_erasure,
             "version": app.version,
         }
 

@@ -33,6 +33,9 @@ async def _audit(settings: Settings, db_url: str) -> AsyncIterator[AuditService]
     system = System.build(settings, db_url)
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=4)
     try:
+        vault = getattr(system, "vault", None)
+        if vault is not None:
+            await vault.attach(pool)  # sealed personal data opens for the auditor
         await system.calendar.refresh()  # the views' SLA figures need the office calendar
         yield AuditService.of(system, pool, keep=False)
     finally:

@@ -50,6 +50,8 @@ async def export(pool: asyncpg.Pool, eventlog: EventLog,
                     found = await eventlog.rows_at(stream, positions, conn)
                     rows.update({(stream, p): r for p, r in found.items()})
             for c in links:
+                # Personal data stays sealed in `data` as in `state_b64`: an export carries
+                # no plaintext identity, and nothing readable once a key is erased.
                 yield line(eventlog, c, rows.get((c["stream"], int(c["position"]))))
             after = int(links[-1]["seq"])
 

@@ -70,6 +70,8 @@ class CaseAudit:
         if self.catch_up is not None and any(e.position not in links for e in events):
             await self.catch_up()  # just written: chain it now rather than answer without
             links = await self._links(stream, case_id)
+        # `data` is the contract event as stored: personal data stays sealed (and reads as
+        # erased for good once its key is gone); the case's view (`state`) opens it.
         return [entry(e, links.get(e.position)) for e in events]
 
     async def _links(self, stream: str, case_id: UUID) -> dict[int, asyncpg.Record]:

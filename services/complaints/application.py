@@ -15,11 +15,12 @@ from contracts import complaints as contracts
 from contracts.complaints import ComplaintIntake
 from contracts.mapping import ContractRegistry
 from services.calendar.application import CalendarService
-from services.complaints.domain import Complaint, tracking_number
+from services.complaints.domain import Complaint, complaint_id, tracking_number
 from services.kernel.actors import Actor
 from services.kernel.clock import JAKARTA, Clock
 from services.kernel.errors import ConcurrencyConflict, InvalidInput, NotFound
 from services.kernel.groupcommit import GroupCommitter
+from services.kernel.personal_data import PersonalDataVault, envelopes_in, erase_case
 from services.kernel.sla import Sla, sla_of
 from services.kernel.store import EventStoreApplication
 
@@ -50,16 +51,21 @@ class ApplicationLookup(Protocol):
     async def get(self, case_id: uuid.UUID, version: int | None = None) -> Any: ...
 
 
-# Roles that see who complained. Everyone who may read a complaint today; the
-# confidentiality of a complainant who asks for it narrows this (a later issue), here.
+# Roles that see who complained: everyone who may read a complaint; once the complaint
+# is marked confidential (POST /complaints/{id}/confidentiality) only the head and the
+# auditors, not the handling staff.
 MAY_SEE_IDENTITY = ("officer", "supervisor", "head", "auditor")
+MAY_SEE_CONFIDENTIAL_IDENTITY = ("head", "auditor")
+MAY_MARK_CONFIDENTIAL = ("officer", "head")
 MASKED = "***"
 
 
-def mask_identity(complainant: dict[str, Any] | None, actor: Actor) -> dict[str, Any] | None:
+def mask_identity(complainant: dict[str, Any] | None, actor: Actor,
+                  confidential: bool = False) -> dict[str, Any] | None:
     """The complainant as `actor` may see them: in full, or every given detail masked
-    (so a reader still knows which ways to reach them exist)."""
-    if complainant is None or actor.role in MAY_SEE_IDENTITY:
+    (so a reader still knows which ways to reach them exist). Erased stays erased."""
+    allowed = MAY_SEE_CONFIDENTIAL_IDENTITY if confidential else MAY_SEE_IDENTITY
+    if complainant is None or actor.role in allowed or complainant.get("erased") is True:
         return complainant
     return {key: MASKED if value else value for key, value in complainant.items()}
 
@@ -67,7 +73,11 @@ def mask_identity(complainant: dict[str, Any] | None, actor: Actor) -> dict[str,
 class ComplaintService:
     def __init__(self, store: Complaints, committer: GroupCommitter, clock: Clock,
                  calendar: CalendarService, catalogue: ServiceCatalogue,
-                 applications: ApplicationLookup, at_risk_ratio: float = 0.8) -> None:
+                 applications: ApplicationLookup, at_risk_ratio: float = 0.8,
+                 vault: PersonalDataVault | None = None) -> None:
+        self.vault = vault
+        """Seals the complainant's identity and narrative before they enter an event;
+        None: stored plain (only for tools that build a bare service)."""
         self.store = store
         self.committer = committer
         self.clock = clock
@@ -91,7 +101,7 @@ class ComplaintService:
             service_received_on=intake.service_received_on, received_at=received_at,
             related_application_id=(str(intake.related_application_id)
                                     if intake.related_application_id is not None else None),
-            actor=actor.as_record(), at=self.clock.now(),
+            actor=actor.as_record(), at=self.clock.now(), seal=await self._sealer(intake),
         )
         if intake.related_application_id is not None:
             try:
@@ -105,13 +115,49 @@ class ComplaintService:
         except ConcurrencyConflict:
             return await self.get(complaint.id), False
 
+    async def _sealer(self, intake: ComplaintIntake) -> Any:
+        """The complainant's subject: their NIK's, or this case's alone without one."""
+        if self.vault is None:
+            return None
+        nik = intake.complainant.nik if intake.complainant is not None else None
+        return await self.vault.sealer(self.vault.subject_of(
+            nik, complaint_id(intake.channel, intake.external_id)))
+
     # -- commands ---------------------------------------------------------------------
     async def get(self, case_id: uuid.UUID, version: int | None = None) -> Complaint:
         try:
-            return await asyncio.to_thread(
+            complaint = await asyncio.to_thread(
                 lambda: self.store.repository.get(case_id, version=version))
         except AggregateNotFoundError:
             raise NotFound(f"no complaint {case_id}") from None
+        if self.vault is not None:  # fresh keys for the view (an erasure elsewhere shows)
+            await self.vault.prefetch(envelopes_in(*self.sealed(complaint)))
+        return complaint
+
+    @staticmethod
+    def sealed(complaint: Complaint) -> tuple[Any, Any, Any]:
+        return complaint.complainant, complaint.subject_matter, complaint.description
+
+    def opened(self, value: Any) -> Any:
+        return self.vault.open(value) if self.vault is not None else value
+
+    # -- personal data ------------------------------------------------------------------
+    async def mark_confidential(self, case_id: uuid.UUID, reason: str, actor: Actor) -> Complaint:
+        return await self._do(case_id, lambda c, r, now: c.mark_confidential(reason, r, now), actor)
+
+    async def place_audit_hold(self, case_id: uuid.UUID, reason: str, actor: Actor) -> Complaint:
+        return await self._do(case_id, lambda c, r, now: c.place_audit_hold(reason, r, now), actor)
+
+    async def release_audit_hold(self, case_id: uuid.UUID, reason: str, actor: Actor) -> Complaint:
+        return await self._do(case_id, lambda c, r, now: c.release_audit_hold(reason, r, now), actor)
+
+    async def erase_personal_data(self, case_id: uuid.UUID, reason: str, actor: Actor) -> Complaint:
+        """Crypto-shredding: delete the keys of the complainant's subject (every case of
+        the same NIK, or this case alone), then record who erased what and why. On audit
+        hold: the refusal is recorded, then 409 `audit_hold`."""
+        complaint = await self.get(case_id)
+        return await erase_case(self.vault, complaint, self.sealed(complaint), reason, actor,
+                                self.clock.now(), self.committer)
 
     async def reclassify(self, case_id: uuid.UUID, reason: str, actor: Actor) -> Complaint:
         return await self._do(case_id, lambda c, r, now: c.reclassify(reason, r, now), actor)
@@ -203,9 +249,13 @@ class ComplaintService:
             "unit": complaint.unit,
             "channel": complaint.channel,
             "external_id": complaint.external_id,
-            "complainant": mask_identity(complaint.complainant, actor),
-            "subject_matter": complaint.subject_matter,
-            "description": complaint.description,
+            "complainant": mask_identity(self.opened(complaint.complainant), actor,
+                                         confidential=complaint.confidentiality is not None),
+            "subject_matter": self.opened(complaint.subject_matter),
+            "description": self.opened(complaint.description),
+            "confidentiality": complaint.confidentiality,
+            "audit_hold": complaint.audit_hold,
+            "personal_data_erasure": complaint.personal_data_erasure,
             "service_received_on": complaint.service_received_on,
             "received_at": complaint.received_at,
             "recorded_at": complaint.recorded_at,

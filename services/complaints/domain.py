@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime, timedelta
+from collections.abc import Callable
 from typing import Any
 
 from eventsourcing.domain import event
@@ -123,9 +124,12 @@ class Complaint(Case):
     def receive(cls, channel: str, external_id: str, complainant: dict[str, Any] | None,
                 subject_matter: str | None, description: str, service_received_on: date,
                 received_at: datetime | None, related_application_id: str | None,
-                actor: dict[str, Any], at: datetime) -> Complaint:
+                actor: dict[str, Any], at: datetime,
+                seal: Callable[[Any], Any] | None = None) -> Complaint:
         """Record a submission and classify it. `at` is when the system records it;
-        `received_at` when the channel got it (a letter, a box opened later), default `at`."""
+        `received_at` when the channel got it (a letter, a box opened later), default `at`.
+        `seal` (from the service) turns the personal data into what the event stores:
+        applied after the classification, which needs the plaintext."""
         if channel not in COMPLAINT_CHANNELS:
             raise InvalidInput("channel", f"must be one of {', '.join(COMPLAINT_CHANNELS)}")
         if not external_id.strip():
@@ -140,6 +144,10 @@ class Complaint(Case):
         if service_received_on > received_at.astimezone(JAKARTA).date():
             raise InvalidInput("service_received_on", "is after received_at")
         reasons = classify_intake(complainant, subject_matter, service_received_on, received_at)
+        if seal is not None:
+            complainant = seal(dict(complainant)) if complainant is not None else None
+            subject_matter = seal(subject_matter) if subject_matter is not None else None
+            description = seal(description)
         return cls(
             channel=channel, external_id=external_id,
             complainant=dict(complainant) if complainant is not None else None,
@@ -404,6 +412,24 @@ class Complaint(Case):
     def _closed(self, note: str | None, actor: dict[str, Any], at: datetime) -> None:
         self.closure = {"note": note, "by": actor["id"], "at": at}
         self.status = CLOSED
+
+    # -- confidentiality (UU 27/2022) -----------------------------------------------------
+    @property
+    def confidentiality(self) -> dict[str, Any] | None:
+        return getattr(self, "_confidentiality", None)
+
+    def mark_confidential(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
+        """The complainant's identity is kept from the handling staff from now on."""
+        if not reason.strip():
+            raise InvalidInput("reason", "say why the identity is confidential")
+        if self.confidentiality is not None:
+            raise RuleViolation("the complaint is already confidential",
+                                rule="already_confidential")
+        self._confidentiality_marked(reason=reason, actor=actor, at=at)
+
+    @event("ConfidentialityMarked")
+    def _confidentiality_marked(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
+        self._confidentiality = {"reason": reason, "by": actor["id"], "at": at}
 
     # -- guards ---------------------------------------------------------------------
     def check_step(self, step: str, *allowed: str, requires: str | None = None,

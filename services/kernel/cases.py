@@ -87,6 +87,68 @@ class Case(Aggregate):
         # The case goes to the tier above: whoever held it below no longer does.
         self.assignee = None
 
+    # -- personal data: audit hold and erasure (UU 27/2022) --------------------------
+    # The personal data itself is sealed by the services (services/kernel/personal_data.py);
+    # the case records the hold that blocks an erasure, the erasure and any refusal.
+    @property
+    def audit_hold(self) -> dict[str, Any] | None:
+        return getattr(self, "_audit_hold", None)
+
+    @property
+    def personal_data_erasure(self) -> dict[str, Any] | None:
+        return getattr(self, "_personal_data_erasure", None)
+
+    def place_audit_hold(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
+        """An audit is pending: the case's personal data may not be erased until released."""
+        if not reason.strip():
+            raise InvalidInput("reason", "an audit hold must give its reason")
+        if self.audit_hold is not None:
+            raise RuleViolation("the case is already on audit hold", rule="audit_hold_already_placed")
+        self._audit_hold_placed(reason=reason, actor=actor, at=at)
+
+    @event("AuditHoldPlaced")
+    def _audit_hold_placed(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
+        self._audit_hold = {"reason": reason, "by": actor["id"], "at": at}
+
+    def release_audit_hold(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
+        if self.audit_hold is None:
+            raise RuleViolation("the case is not on audit hold", rule="no_audit_hold")
+        if not reason.strip():
+            raise InvalidInput("reason", "a release must give its reason")
+        self._audit_hold_released(reason=reason, actor=actor, at=at)
+
+    @event("AuditHoldReleased")
+    def _audit_hold_released(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
+        self._audit_hold = None
+
+    def refuse_erasure(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
+        """Record that an erasure asked for with `reason` was refused: the audit hold."""
+        hold = self.audit_hold
+        assert hold is not None
+        self._erasure_refused(reason=reason, rule="audit_hold", hold_reason=hold["reason"],
+                              actor=actor, at=at)
+
+    @event("ErasureRefused")
+    def _erasure_refused(self, reason: str, rule: str, hold_reason: str | None,
+                         actor: dict[str, Any], at: datetime) -> None:
+        pass
+
+    def record_erasure(self, subjects: list[str], keys_erased: int, reason: str,
+                       actor: dict[str, Any], at: datetime) -> None:
+        """The subjects' keys were deleted: who, why, which subjects (ids, no data)."""
+        if not reason.strip():
+            raise InvalidInput("reason", "an erasure must give its reason")
+        if self.audit_hold is not None:
+            raise RuleViolation("the case is on audit hold", rule="audit_hold")
+        self._personal_data_erased(subjects=list(subjects), keys_erased=keys_erased,
+                                   reason=reason, actor=actor, at=at)
+
+    @event("PersonalDataErased")
+    def _personal_data_erased(self, subjects: list[str], keys_erased: int, reason: str,
+                              actor: dict[str, Any], at: datetime) -> None:
+        self._personal_data_erasure = {"subjects": subjects, "reason": reason,
+                                       "by": actor["id"], "at": at}
+
     # -- guards -------------------------------------------------------------------
     def check_open(self, step: str) -> None:
         if self.is_closed:

@@ -97,6 +97,11 @@ MATRIX: list[tuple[str, str]] = [
     ("GET /cases/{id}", AUDITS),
     ("GET /cases/{id}/history", AUDITS),
     ("GET /audit/verify", AUDITS),
+    ("POST /applications/{id}/erasure", HEAD_ONLY),
+    ("POST /complaints/{id}/erasure", HEAD_ONLY),
+    ("POST /complaints/{id}/confidentiality", "401 403 403 ok  ok  404 403 ok  403"),
+    ("POST /cases/{id}/audit-hold", AUDITS),
+    ("POST /cases/{id}/audit-hold/release", AUDITS),
 ]
 
 ALL_MET = {c: True for c in ("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4")}
@@ -141,6 +146,11 @@ BODIES: dict[str, Any] = {
                                 "scores": {"requirements": 4, "time": 3}},
     "POST /calendar/days": {"date": "2026-12-24", "kind": "holiday", "reason": "cuti bersama"},
     "POST /admin/clock": {"now": "2026-03-16T09:00:00+07:00"},
+    "POST /applications/{id}/erasure": {"reason": "permintaan subjek data"},
+    "POST /complaints/{id}/erasure": {"reason": "permintaan subjek data"},
+    "POST /complaints/{id}/confidentiality": {"reason": "pelapor meminta dirahasiakan"},
+    "POST /cases/{id}/audit-hold": {"reason": "pemeriksaan Inspektorat"},
+    "POST /cases/{id}/audit-hold/release": {"reason": "pemeriksaan selesai"},
 }
 PATH_VALUES = {"{number}": "SS-10510-2026-UNKNOWN", "{month}": "2026-03", "{year}": "2026",
                "{quarter}": "2026-Q1"}

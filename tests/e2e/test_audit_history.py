@@ -82,6 +82,8 @@ async def test_history_is_every_event_oldest_first_with_who_and_hash(
     assert history[0]["time"].startswith("2026-03-16T")
     assert history[2]["time"].startswith("2026-03-18T10:00")
     assert history[0]["data"]["case_id"] == case
+    # The record as stored: personal data sealed (the case's view opens it).
+    assert "Siti Rahma" not in r.text
     assert history[2]["data"]["to_tier"] == "kepala_seksi"
     # Hashes: every event chained; the case chain links each to the one before it.
     assert all(len(e["hash"]) == 64 for e in history)

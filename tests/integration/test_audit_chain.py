@@ -372,3 +372,26 @@ async def test_cli_export_reverifies_elsewhere_and_verify_exits_1_when_broken(
     case_lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert [e["version"] for e in case_lines] == [1, 2, 3]
     assert any("case chain" in err for err in reverify(case_lines))
+
+
+async def test_the_chain_still_verifies_after_personal_data_is_erased(system) -> None:  # noqa: ANN001
+    """Crypto-shredding deletes keys, never rows: the chain still verifies, and the case
+    as of any version shows the data as erased."""
+    vault = getattr(system, "vault", None)
+    if vault is None:
+        pytest.skip("no personal data vault in this build")
+    ids = await chained_system(system)
+    case = UUID(ids[0])
+    auditor = Actor(id="inspektorat", role="auditor")
+    before = await audit(system).state(case, "1", auditor)
+    assert before["applicant"]["name"] == "Pemohon 0"
+    await vault.erase(vault.subject_of(None, case), "kepala", "permintaan subjek data")
+
+    report = await verified(system)
+    assert report["ok"], report
+    assert report["checked"] == await stored(system)
+    after = await audit(system).state(case, "1", auditor)
+    assert after["applicant"] == {"erased": True}
+    exported = [line async for line in audit(system).export(case)]
+    assert "Pemohon 0" not in json.dumps(exported)
+    assert not [e for e in reverify(exported) if "case chain" in e]  # a case export: its case chain

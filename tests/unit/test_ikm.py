@@ -12,8 +12,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from services.surveys.ikm import (
-    ELEMENTS, KREJCIE_MORGAN, grade_of, index, quarter_bounds, quarter_of, required_sample,
-    round_half_up, summary,
+    ELEMENTS,
+    KREJCIE_MORGAN,
+    grade_of,
+    index,
+    quarter_bounds,
+    quarter_of,
+    required_sample,
+    round_half_up,
+    summary,
 )
 
 WIB = ZoneInfo("Asia/Jakarta")

@@ -1,0 +1,280 @@
+"""Personal data (UU 27/2022): sealed per data subject, erased by deleting the key.
+
+Every applicant's and complainant's identity (name, NIK, phone, e-mail, address) and the
+narratives they write are sealed with AES-256-GCM under a key of their data subject
+*before* they enter an event. The events never hold plaintext, so they never need to be
+rewritten: erasure deletes the subject's key (crypto-shredding), every envelope sealed
+under it becomes unreadable for good, and the audit hash chain over the stored rows
+still verifies.
+
+- Data subject: `nik:<HMAC-SHA256(vault secret, NIK)>` when there is a NIK (so every case
+  of the same person shares one subject, and the NIK itself is not the id); otherwise
+  `case:<case id>`: the case alone.
+- Keys: table `subject_keys`, one row per key (a subject that comes back after an
+  erasure gets a new key). The key material itself is wrapped (AES-GCM) with a
+  key-encryption key kept in the keys directory, outside the database: a dump of the
+  database alone opens nothing.
+- Envelope (what an event carries): `{"subject", "kid", "sealed": b64(nonce+ciphertext),
+  "v": 1}`, the associated data is the subject id (an envelope moved to another subject
+  does not open).
+- Reading: `prefetch()` loads the keys an aggregate needs (one query; the services call
+  it on every `get`, so an erasure made by another process is seen on the next read),
+  then `open()` is synchronous and answers `ERASED` once the key is gone.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+ERASED: dict[str, Any] = {"erased": True}
+"""What an envelope opens to once its subject's key is erased (a fresh copy each time)."""
+
+VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS subject_keys (
+    key_id          uuid PRIMARY KEY,
+    subject_id      text NOT NULL,
+    key             bytea,
+    created_at      timestamptz NOT NULL DEFAULT now(),
+    erased_at       timestamptz,
+    erased_by       text,
+    erasure_reason  text,
+    CHECK ((key IS NULL) = (erased_at IS NOT NULL))
+);
+CREATE UNIQUE INDEX IF NOT EXISTS subject_keys_live ON subject_keys (subject_id)
+    WHERE erased_at IS NULL;
+"""
+
+
+class VaultUnavailable(RuntimeError):
+    """The vault has no database yet (`attach` was not called)."""
+
+
+def is_envelope(value: Any) -> bool:
+    return isinstance(value, dict) and "sealed" in value and "subject" in value
+
+
+def envelopes_in(*values: Any) -> Iterator[dict[str, Any]]:
+    for value in values:
+        if is_envelope(value):
+            yield value
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, (date, datetime)):
+        return obj.isoformat()
+    raise TypeError(f"cannot seal {type(obj).__name__}")
+
+
+class PersonalDataVault:
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 64:
+            raise ValueError("the vault secret needs 64 bytes")
+        self._hmac_key = secret[:32]
+        self._kek = AESGCM(secret[32:64])
+        self.pool: asyncpg.Pool | None = None
+        self._keys: dict[str, AESGCM] = {}       # kid -> live key
+        self._erased: set[str] = set()           # kids known to be erased
+
+    # -- set up -----------------------------------------------------------------------
+    @classmethod
+    def load_or_create(cls, path: Path) -> PersonalDataVault:
+        """The vault secret (HMAC key for subject ids + key-encryption key), a file in the
+        keys directory next to the office key: outside the database on purpose."""
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                os.write(fd, os.urandom(64))
+            finally:
+                os.close(fd)
+        return cls(path.read_bytes())
+
+    async def attach(self, pool: asyncpg.Pool) -> None:
+        self.pool = pool
+        async with pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(27022022)")  # racing installs
+            await conn.execute(SCHEMA)
+
+    def _pool(self) -> asyncpg.Pool:
+        if self.pool is None:
+            raise VaultUnavailable("the personal data vault is not attached to a database")
+        return self.pool
+
+    # -- subjects -----------------------------------------------------------------------
+    def subject_of(self, nik: str | None, case_id: uuid.UUID | str) -> str:
+        """Every case of the same NIK shares a subject; without a NIK, the case alone."""
+        if nik and nik.strip():
+            digest = hmac.new(self._hmac_key, nik.strip().encode(), hashlib.sha256).hexdigest()
+            return f"nik:{digest[:40]}"
+        return f"case:{case_id}"
+
+    # -- keys ---------------------------------------------------------------------------
+    def _wrap(self, kid: uuid.UUID, key: bytes) -> bytes:
+        nonce = os.urandom(12)
+        return nonce + self._kek.encrypt(nonce, key, kid.bytes)
+
+    def _unwrap(self, kid: uuid.UUID, wrapped: bytes) -> AESGCM:
+        return AESGCM(self._kek.decrypt(wrapped[:12], wrapped[12:], kid.bytes))
+
+    async def _live_key(self, subject_id: str) -> tuple[str, AESGCM]:
+        """The subject's live key, created on first use (one round trip either way)."""
+        kid = uuid.uuid4()
+        row = await self._pool().fetchrow(
+            """
+            WITH created AS (
+                INSERT INTO subject_keys (key_id, subject_id, key) VALUES ($1, $2, $3)
+                ON CONFLICT (subject_id) WHERE erased_at IS NULL DO NOTHING
+                RETURNING key_id, key)
+            SELECT key_id, key FROM created
+            UNION ALL
+            SELECT key_id, key FROM subject_keys WHERE subject_id = $2 AND erased_at IS NULL
+            LIMIT 1
+            """, kid, subject_id, self._wrap(kid, AESGCM.generate_key(bit_length=256)))
+        if row is None:  # lost a race with an erasure between the two halves: try again
+            return await self._live_key(subject_id)
+        key = self._unwrap(row["key_id"], row["key"])
+        self._keys[str(row["key_id"])] = key
+        return str(row["key_id"]), key
+
+    async def prefetch(self, envelopes: Iterable[dict[str, Any]]) -> None:
+        """Load (or forget) the keys of these envelopes: one query, fresh from the table."""
+        kids = {e["kid"] for e in envelopes if "kid" in e}
+        if not kids:
+            return
+        rows = await self._pool().fetch(
+            "SELECT key_id, key FROM subject_keys WHERE key_id = ANY($1::uuid[])",
+            [uuid.UUID(k) for k in kids])
+        found = set()
+        for row in rows:
+            kid = str(row["key_id"])
+            found.add(kid)
+            if row["key"] is None:
+                self._forget(kid)
+            elif kid not in self._keys:
+                self._keys[kid] = self._unwrap(row["key_id"], row["key"])
+        for kid in kids - found:  # no row at all: never existed here, or dropped
+            self._forget(kid)
+
+    def _forget(self, kid: str) -> None:
+        self._keys.pop(kid, None)
+        self._erased.add(kid)
+
+    # -- seal and open ------------------------------------------------------------------
+    async def seal(self, subject_id: str, data: Any) -> dict[str, Any]:
+        return (await self.seal_many(subject_id, [data]))[0]
+
+    async def sealer(self, subject_id: str) -> Callable[[Any], dict[str, Any]]:
+        """A synchronous sealing function for one subject (one key lookup), for code that
+        seals inside a pure domain step (the complaint classifies, then seals)."""
+        kid, key = await self._live_key(subject_id)
+        return lambda value: self._seal_with(kid, key, subject_id, value)
+
+    async def seal_many(self, subject_id: str, values: list[Any]) -> list[dict[str, Any]]:
+        """Seal several values of one subject with one key lookup."""
+        kid, key = await self._live_key(subject_id)
+        return [self._seal_with(kid, key, subject_id, value) for value in values]
+
+    @staticmethod
+    def _seal_with(kid: str, key: AESGCM, subject_id: str, data: Any) -> dict[str, Any]:
+        plain = json.dumps(data, default=_json_default, ensure_ascii=False,
+                           separators=(",", ":")).encode()
+        nonce = os.urandom(12)
+        sealed = nonce + key.encrypt(nonce, plain, subject_id.encode())
+        return {"subject": subject_id, "kid": kid,
+                "sealed": base64.b64encode(sealed).decode(), "v": VERSION}
+
+    def open(self, envelope: Any) -> Any:
+        """The sealed value, or a copy of `ERASED` when the key is gone. Anything that is
+        not an envelope (older plain data, None) is returned as it is. The key must have
+        been `prefetch`ed (the services do it on every read)."""
+        if not is_envelope(envelope):
+            return envelope
+        kid = envelope.get("kid", "")
+        if kid in self._erased or kid not in self._keys:
+            if kid not in self._erased:
+                raise VaultUnavailable(f"key {kid} was not prefetched")
+            return dict(ERASED)
+        raw = base64.b64decode(envelope["sealed"])
+        plain = self._keys[kid].decrypt(raw[:12], raw[12:], envelope["subject"].encode())
+        return json.loads(plain)
+
+    async def open_async(self, envelope: Any) -> Any:
+        await self.prefetch(envelopes_in(envelope))
+        return self.open(envelope)
+
+    # -- erasure --------------------------------------------------------------------------
+    async def erase(self, subject_id: str, by: str, reason: str) -> list[str]:
+        """Delete the subject's key material (every live key of it); the rows stay as the
+        record of who erased what, when and why. Returns the key ids erased (none: it was
+        already erased)."""
+        rows = await self._pool().fetch(
+            """
+            UPDATE subject_keys SET key = NULL, erased_at = now(), erased_by = $2,
+                   erasure_reason = $3
+             WHERE subject_id = $1 AND erased_at IS NULL
+            RETURNING key_id
+            """, subject_id, by, reason)
+        kids = [str(r["key_id"]) for r in rows]
+        for kid in kids:
+            self._forget(kid)
+        return kids
+
+    async def live_keys(self, subject_ids: list[str]) -> int:
+        return int(await self._pool().fetchval(
+            "SELECT count(*) FROM subject_keys WHERE subject_id = ANY($1::text[])"
+            " AND erased_at IS NULL", subject_ids))
+
+    async def erasures(self, subject_id: str) -> list[dict[str, Any]]:
+        rows = await self._pool().fetch(
+            "SELECT key_id, created_at, erased_at, erased_by, erasure_reason FROM subject_keys"
+            " WHERE subject_id = $1 ORDER BY created_at", subject_id)
+        return [dict(r) for r in rows]
+
+
+async def erase_case(vault: PersonalDataVault | None, case: Any, sealed: Iterable[Any],
+                     reason: str, actor: Any, now: datetime, committer: Any) -> Any:
+    """Erase the personal data of a case's data subjects (every case of each subject):
+    one use case shared by applications and complaints.
+
+    On audit hold the refusal is recorded on the case, then `RuleViolation(audit_hold)`.
+    Otherwise the erasure is recorded first (who, why, which subject ids) and then the
+    keys are deleted: a crash in between leaves a record whose retry erases, never an
+    erasure without its record."""
+    from services.kernel.errors import RuleViolation
+
+    record = actor.as_record()
+    if case.audit_hold is not None:
+        case.refuse_erasure(reason, record, now)
+        await committer.save(case)
+        raise RuleViolation(
+            "an audit of this case is pending (audit hold): its personal data may not be "
+            "erased until the hold is released; the refusal is recorded",
+            rule="audit_hold", hold_reason=case.audit_hold["reason"])
+    if vault is None:
+        raise RuleViolation("no personal data vault is configured", rule="no_vault")
+    subjects = sorted({e["subject"] for e in envelopes_in(*sealed)})
+    live = await vault.live_keys(subjects) if subjects else 0
+    case.record_erasure(subjects, live, reason, record, now)
+    await committer.save(case)
+    for subject in subjects:
+        await vault.erase(subject, actor.id, reason)
+    return case
+
+
+__all__ = ["ERASED", "erase_case", "InvalidTag", "PersonalDataVault", "VaultUnavailable", "envelopes_in",
+           "is_envelope"]
