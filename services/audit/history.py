@@ -3,6 +3,7 @@ store itself (never from a read model): for auditors (Inspektorat, APIP)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -67,9 +68,16 @@ class CaseAudit:
         stream = await self.locate(case_id)
         events = await self.eventlog.case_events(stream, case_id)
         links = await self._links(stream, case_id)
-        if self.catch_up is not None and any(e.position not in links for e in events):
-            await self.catch_up()  # just written: chain it now rather than answer without
-            links = await self._links(stream, case_id)
+        if any(e.position not in links for e in events):
+            # Just written: chain it now (or, where another process keeps the chain, give
+            # it a moment) rather than answer without hashes; `hash` stays null otherwise.
+            if self.catch_up is not None:
+                await self.catch_up()
+            for _ in range(1 if self.catch_up is not None else 20):
+                links = await self._links(stream, case_id)
+                if all(e.position in links for e in events):
+                    break
+                await asyncio.sleep(0.1)
         # `data` is the contract event as stored: personal data stays sealed (and reads as
         # erased for good once its key is gone); the case's view (`state`) opens it.
         return [entry(e, links.get(e.position)) for e in events]

@@ -43,6 +43,12 @@ def every_event() -> list[object]:
     c.notify_complainant("letter", SUPERVISOR, on(10, 11))
     c.report_to_superior("laporan", SUPERVISOR, on(10, 12))
     c.close(None, SUPERVISOR, on(11))
+    # Personal data (UU 27/2022): confidentiality, audit hold, a refused and a done erasure.
+    c.mark_confidential("pelapor meminta dirahasiakan", OFFICER, on(11, 11))
+    c.place_audit_hold("pemeriksaan Inspektorat", HEAD, on(11, 12))
+    c.refuse_erasure("permintaan subjek data", HEAD, on(11, 13))
+    c.release_audit_hold("pemeriksaan selesai", HEAD, on(11, 14))
+    c.record_erasure(["case:x"], 1, "permintaan subjek data", HEAD, on(11, 15))
     return list(c.collect_events())
 
 

@@ -1,0 +1,980 @@
+"""Pipeline benchmark: event store → relay → JetStream → read models, in one run.
+
+    .venv/bin/python -m bench.pipeline [--rate 500] [--seconds 30] [--backlog 30000]
+
+Everything on loopback, on an embedded Postgres and a JetStream nats-server of its own
+(services/kernel/embedded.py), one global deadline (`--budget`, default 270 s). In order:
+
+1. **Committed → visible in the case view**, open loop at `--rate` commands/s for
+   `--seconds` (after a `--warmup`): the pipeline runs in a process of its own, exactly as
+   `ptsp up` starts it (`_worker --role pipeline`: relay, projections, SLA timers, audit
+   chain); this process drives `ApplicationService` directly (no HTTP), submissions and,
+   for `--followups` of the commands, the next step of a case already visible (verify →
+   review → decide → issue). Commands are launched at their scheduled instants whether or
+   not earlier ones finished. For each, the instant its save returned (committed) is
+   recorded; a poller queries `case_views` for the ids still pending every `--poll-ms`
+   (`SELECT id, doc->>'version' ... WHERE id = ANY(...)`), and a command counts as
+   visible when its case's row carries its version. Latency = visible − committed.
+2. **A backlog** on a fresh database, with no relay running: a history generated through
+   the real services on the simulated clock (tests/history.generate), then, to reach
+   `--backlog` events quickly, copied whole under fresh case ids by SQL (each copy a
+   consistent history of its own: same events, same order, new originator ids).
+3. **Relay throughput**: a `Relay` (services/kernel/relay.py) is started on that backlog;
+   timed until `relay_positions` reach every stream's head; JetStream's message counts
+   are checked against the store.
+4. **Rebuild throughput**: `projections.runner.rebuild()` of every read model
+   (`services.pipeline.projections_of`), one after another, from the event store; then,
+   in the same run and database, a raw asyncpg `copy_records_to_table` of as many ~500
+   byte rows as the store holds events, into a scratch table. The ratio is reported.
+
+Targets (issue 4) are reported, never asserted: p99 ≤ 250 ms at 500 commands/s; rebuild
+≥ 20,000 events/s; relay ≥ 10,000 events/s. Every phase reports the cores each part used
+and what else ran on the box (`others`): this machine may be shared. `--profile` records
+py-spy stacks (pipeline process during phase 1; this process during phases 3 and 4) and
+prints where the time went. The table is printed and written to
+bench/results/pipeline-<date>.json. Every server and process started here is stopped on
+exit, Ctrl-C or error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import json
+import math
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import psutil
+
+from bench.intake import Deadline, _code_version, _pg_cpu, latency_summary
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+TARGETS = {
+    "visible_p99_ms": 250.0,
+    "commands_per_s": 500.0,
+    "rebuild_events_per_s": 20_000.0,
+    "relay_events_per_s": 10_000.0,
+}
+SIMULATED_START = "2026-03-16T09:00:00+07:00"
+COPY_ROW_BYTES = 500
+STREAM_NAMES = ("PTSP_CALENDAR", "PTSP_APPLICATIONS", "PTSP_COMPLAINTS", "PTSP_SURVEYS")
+
+
+def _history() -> Any:
+    """tests/history.py (the generated history of the replay tests), importable here."""
+    tests = str(ROOT / "tests")
+    if tests not in sys.path:
+        sys.path.insert(0, tests)
+    import history
+
+    return history
+
+
+# -- CPU accounting -------------------------------------------------------------------
+def _proc_cpu(pid: int | None) -> float:
+    if pid is None:
+        return 0.0
+    with contextlib.suppress(psutil.Error):
+        t = psutil.Process(pid).cpu_times()
+        return t.user + t.system
+    return 0.0
+
+
+class CpuMeter:
+    """Cores used by each part between start() and stop(), and by anything else."""
+
+    def __init__(self, parts: dict[str, Callable[[], float]]) -> None:
+        self.parts = parts
+        self._t0 = 0.0
+        self._c0: dict[str, float] = {}
+        self._m0: Any = None
+
+    def start(self) -> None:
+        self._t0, self._m0 = time.monotonic(), psutil.cpu_times()
+        self._c0 = {k: f() for k, f in self.parts.items()}
+
+    def stop(self) -> dict[str, float]:
+        wall = max(1e-6, time.monotonic() - self._t0)
+        m1 = psutil.cpu_times()
+        out = {f"{k}_cores": round((f() - self._c0[k]) / wall, 3) for k, f in self.parts.items()}
+        idle = (m1.idle - self._m0.idle) / wall
+        busy = (os.cpu_count() or 1) - idle
+        out["others_cores"] = round(max(0.0, busy - sum(out.values())), 3)
+        out["machine_idle_cores"] = round(idle, 3)
+        return out
+
+
+# -- profiling (py-spy) ---------------------------------------------------------------
+def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(spy).exists():
+        print("  (--profile: py-spy not found; `.venv/bin/pip install py-spy`)", flush=True)
+        return None
+    return subprocess.Popen(
+        [spy, "record", "--pid", str(pid), "--duration", str(max(1, math.ceil(seconds))),
+         "--rate", "250", "--format", "raw", "--nonblocking", "--output", str(out)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def stop_profiler(profiler: subprocess.Popen[bytes] | None) -> None:
+    if profiler is None:
+        return
+    if profiler.poll() is None:
+        profiler.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+        try:
+            profiler.wait(20)
+        except subprocess.TimeoutExpired:
+            profiler.kill()
+            profiler.wait(5)
+
+
+# Inclusive shares of these frames (a sample counts for every key found in its stack).
+PROFILE_KEYS: list[tuple[str, str]] = [
+    ("eventlog.read (store rows -> contract events)", "read (services/kernel/eventlog.py"),
+    ("  asyncpg fetch of the rows", "_fetch (services/kernel/eventlog.py"),
+    ("  eventsourcing mapper.to_domain_event", "to_domain_event ("),
+    ("  ContractRegistry.to_contract", "to_contract ("),
+    ("relay: publish_async calls", "publish_async ("),
+    ("relay: gather of the acks", "pump (services/kernel/relay.py"),
+    ("apply_batch (projection transaction)", "apply_batch ("),
+    ("  CaseViews.apply", "apply (projections/case_views.py"),
+    ("  SlaTimers.apply", "apply (projections/sla_timers.py"),
+    ("  SurveyResponses.apply", "apply (projections/survey_responses.py"),
+    ("    msgspec.to_builtins (events -> dicts)", "to_builtins"),
+    ("    evolve (the folds)", "evolve (projections/"),
+    ("    deadlines (working-day calendar)", "deadlines (services/kernel/sla.py"),
+    ("    json.dumps (docs)", "dumps (json"),
+    ("    json.loads (docs)", "loads (json"),
+    ("    asyncpg executemany", "executemany ("),
+    ("projection runner: JetStream fetch + decode", "_consume_owned ("),
+    ("audit chain keeper", "services/audit/"),
+    ("NATS client", "nats/"),
+    ("asyncpg (any)", "asyncpg/"),
+]
+
+
+def profile_breakdown(path: Path, top: int = 12) -> dict[str, Any]:
+    samples: list[tuple[str, int]] = []
+    for raw in path.read_text(errors="replace").splitlines():
+        if not raw.strip() or " " not in raw:
+            continue
+        stack, n = raw.rsplit(" ", 1)
+        with contextlib.suppress(ValueError):
+            samples.append((stack, int(n)))
+    total = sum(n for _, n in samples) or 1
+    inclusive = {label: round(100 * sum(n for s, n in samples if key in s) / total, 1)
+                 for label, key in PROFILE_KEYS}
+    leaves: Counter[str] = Counter()
+    for stack, n in samples:
+        leaves[stack.split(";")[-1]] += n
+    return {"samples": total,
+            "inclusive_pct": {k: v for k, v in inclusive.items() if v >= 0.5},
+            "top_self_pct": {k: round(100 * v / total, 1) for k, v in leaves.most_common(top)}}
+
+
+# -- servers and processes ----------------------------------------------------------
+class PipelineProcess:
+    """The pipeline as `ptsp up` runs it: `python -m services.cli _worker --role pipeline`."""
+
+    def __init__(self, settings: Any, db_url: str, nats_url: str, log_path: Path) -> None:
+        self.settings = settings
+        self.env = {**os.environ, "DATABASE_URL": db_url, "NATS_URL": nats_url}
+        self.log_path = log_path
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self, timeout: float) -> None:
+        from services.processes import child_command
+
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
+        self.proc = subprocess.Popen(child_command("pipeline", self.settings), cwd=ROOT,
+                                     env=self.env, stdout=subprocess.PIPE, stderr=log,
+                                     text=True, start_new_session=True)
+        ready: list[str] = []
+
+        def read_stdout() -> None:  # drained for the process's whole life
+            assert self.proc is not None and self.proc.stdout is not None
+            for line in self.proc.stdout:
+                if "ready" in line:
+                    ready.append(line)
+
+        threading.Thread(target=read_stdout, daemon=True, name="pipeline-stdout").start()
+        end = time.monotonic() + timeout
+        while not ready:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the pipeline process exited with {self.proc.returncode}:\n"
+                                   + self.log_tail())
+            if time.monotonic() > end:
+                raise TimeoutError(f"pipeline not ready after {timeout:.0f}s:\n" + self.log_tail())
+            time.sleep(0.05)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def stop(self, timeout: float = 20.0) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.proc is None:
+            return out
+        t0 = time.monotonic()
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+                out["killed_after_s"] = timeout
+        out["stop_s"] = round(time.monotonic() - t0, 2)
+        out["exit_status"] = self.proc.returncode
+        self.proc = None
+        return out
+
+    def log_tail(self, chars: int = 2000) -> str:
+        with contextlib.suppress(OSError):
+            return self.log_path.read_text(errors="replace")[-chars:]
+        return ""
+
+
+async def create_database(admin_url: str, name: str) -> str:
+    import asyncpg
+
+    conn = await asyncpg.connect(admin_url, timeout=30)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return admin_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+async def reset_jetstream(nats_url: str) -> None:
+    """Delete the project's streams: the next phase's `Nats-Msg-Id`s (stream:position)
+    would otherwise fall in the duplicate window of the previous phase's and be dropped."""
+    import nats
+    from nats.js.errors import NotFoundError
+
+    nc = await nats.connect(nats_url, connect_timeout=5, max_reconnect_attempts=0)
+    try:
+        js = nc.jetstream()
+        for name in STREAM_NAMES:
+            with contextlib.suppress(NotFoundError):
+                await js.delete_stream(name)
+    finally:
+        await nc.close()
+
+
+# -- phase 1: committed -> visible, open loop ---------------------------------------
+NEXT_STEP = {"submit": "verify", "verify": "review", "review": "decide", "decide": "issue"}
+
+
+async def _command(system: Any, history: Any, kind: str, case_id: Any, n: int,
+                   prefix: str) -> tuple[Any, int]:
+    s = system.applications
+    if kind == "submit":
+        intake = msgspec.structs.replace(history.application_intake(n),
+                                         external_id=f"{prefix}-{n}")
+        app, _ = await s.submit(intake, history.OSS)
+    elif kind == "verify":
+        app = await s.verify(case_id, dict(history.CODES), None, history.OFFICER)
+    elif kind == "review":
+        app = await s.review(case_id, "approve", "ok", history.OFFICER)
+    elif kind == "decide":
+        app = await s.decide(case_id, "approve", "keputusan", history.SUPERVISOR)
+    else:
+        app = await s.issue(case_id, history.SUPERVISOR)
+    return app.id, app.version
+
+
+async def drive_open_loop(system: Any, db_url: str, rate: float, warmup: float,
+                          seconds: float, drain: float, followups: float, poll_ms: float,
+                          max_in_flight: int) -> dict[str, Any]:
+    import asyncpg
+
+    history = _history()
+    rng = random.Random(500)
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    # One record per command: [kind, scheduled, saved, visible, version]
+    records: list[list[Any]] = []
+    pending: dict[Any, int] = {}     # case id -> index of its command awaiting visibility
+    ready: collections.deque[tuple[Any, str]] = collections.deque()  # (case, next step)
+    errors: Counter[str] = Counter()
+    in_flight: set[asyncio.Task[None]] = set()
+    skipped = 0
+    done = asyncio.Event()
+
+    async def run(i: int) -> None:
+        kind, case_id = records[i][0], records[i][5]
+        try:
+            cid, version = await _command(system, history, kind, case_id, i, prefix)
+        except Exception as exc:  # noqa: BLE001 - counted, the run goes on
+            errors[type(exc).__name__] += 1
+            return
+        records[i][2] = time.perf_counter()
+        records[i][4] = version
+        records[i][5] = cid
+        pending[cid] = i
+
+    async def poller(conn: Any) -> dict[str, Any]:
+        query = await conn.prepare(
+            "SELECT id, (doc->>'version')::int AS v FROM case_views WHERE id = ANY($1::uuid[])")
+        polls, slowest = 0, 0.0
+        while not (done.is_set() and not pending):
+            if pending:
+                ids = list(pending)
+                sent = time.perf_counter()
+                rows = await query.fetch(ids)
+                now = time.perf_counter()
+                polls += 1
+                slowest = max(slowest, now - sent)
+                for r in rows:
+                    i = pending.get(r["id"])
+                    if i is not None and r["v"] >= records[i][4]:
+                        del pending[r["id"]]
+                        records[i][3] = now
+                        step = NEXT_STEP.get(records[i][0])
+                        if step:
+                            ready.append((r["id"], step))
+            await asyncio.sleep(poll_ms / 1000)
+        return {"polls": polls, "slowest_poll_ms": round(slowest * 1000, 2)}
+
+    conn = await asyncpg.connect(db_url, timeout=30)
+    poll_task = asyncio.create_task(poller(conn))
+    loop_start = time.perf_counter() + 0.05
+    measure_from = loop_start + warmup
+    measure_to = measure_from + seconds
+    total = int(rate * (warmup + seconds))
+    interval = 1.0 / rate
+    try:
+        i = 0
+        while i < total:
+            now = time.perf_counter()
+            while i < total and loop_start + i * interval <= now:
+                scheduled = loop_start + i * interval
+                if ready and rng.random() < followups:
+                    case_id, kind = ready.popleft()
+                else:
+                    case_id, kind = None, "submit"
+                records.append([kind, scheduled, None, None, None, case_id])
+                if len(in_flight) >= max_in_flight:
+                    skipped += 1  # the system fell this far behind: the command is dropped
+                else:
+                    task = asyncio.create_task(run(len(records) - 1))
+                    in_flight.add(task)
+                    task.add_done_callback(in_flight.discard)
+                i += 1
+            if i < total:
+                await asyncio.sleep(max(0.0, loop_start + i * interval - time.perf_counter()))
+        if in_flight:
+            await asyncio.wait(set(in_flight), timeout=drain)
+        done.set()
+        drained_by = time.perf_counter() + drain
+        while pending and time.perf_counter() < drained_by:
+            await asyncio.sleep(0.05)
+        unseen = len(pending)
+        pending.clear()  # the poller ends
+        poll_stats = await asyncio.wait_for(poll_task, 10)
+    finally:
+        if not poll_task.done():
+            poll_task.cancel()
+            with contextlib.suppress(BaseException):
+                await poll_task
+        for task in list(in_flight):
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await conn.close(timeout=5)
+
+    measured = [r for r in records if measure_from <= r[1] < measure_to]
+    saved = [r for r in measured if r[2] is not None]
+    visible = [r for r in saved if r[3] is not None]
+    # The rate the measured commands were committed at: from the window's start to the
+    # last of their commits (a system falling behind stretches it).
+    committed_until = max((r[2] for r in saved), default=measure_to)
+    achieved = len(saved) / max(seconds, committed_until - measure_from)
+    kinds = Counter(r[0] for r in measured)
+    out: dict[str, Any] = {
+        "rate_asked": rate, "seconds": seconds, "warmup_s": warmup,
+        "commands_scheduled": len(measured), "commands_saved": len(saved),
+        "commands_visible": len(visible), "not_visible_after_drain": len(saved) - len(visible),
+        "dropped_over_in_flight_limit": skipped, "errors": dict(errors),
+        "unseen_at_end": unseen, "kinds": dict(kinds),
+        "achieved_commands_per_s": round(achieved, 1),
+        "visible_ms": latency_summary([r[3] - r[2] for r in visible]),
+        "visible_submissions_ms": latency_summary(
+            [r[3] - r[2] for r in visible if r[0] == "submit"]),
+        "visible_followups_ms": latency_summary(
+            [r[3] - r[2] for r in visible if r[0] != "submit"]),
+        "save_after_schedule_ms": latency_summary([r[2] - r[1] for r in saved]),
+        "scheduled_to_visible_ms": latency_summary([r[3] - r[1] for r in visible]),
+        "poll_interval_ms": poll_ms, **poll_stats,
+    }
+    return out
+
+
+def run_latency(args: argparse.Namespace, deadline: Deadline, pg: Any, nats: Any,
+                workdir: Path, results: dict[str, Any]) -> None:
+    import uvloop
+
+    from services.kernel.embedded import free_port
+    from services.kernel.settings import Settings
+    from services.runtime import System
+
+    phase: dict[str, Any] = {}
+    results["latency"] = phase
+    settings = Settings(data_dir=workdir / "latency", port=free_port())
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    db_url = uvloop.run(create_database(pg.url, "latency"))
+    pipeline = PipelineProcess(settings, db_url, nats.url, workdir / "pipeline.log")
+    profiler: subprocess.Popen[bytes] | None = None
+
+    async def body() -> None:
+        nonlocal profiler
+        # Built (keys created) before the pipeline process, which then loads the same keys.
+        # As an HTTP worker of `ptsp up` builds it: no pipeline, no intake, no audit keeper.
+        system = System.build(settings, db_url, with_pipeline=False, with_intake=False)
+        await system.start()
+        try:
+            t0 = time.monotonic()
+            await asyncio.to_thread(pipeline.start, deadline.allow(60, args.reserve_after_latency))
+            phase["pipeline_startup_s"] = round(time.monotonic() - t0, 2)
+            deadline.check("latency run")
+            seconds = deadline.allow(args.seconds, args.reserve_after_latency + args.warmup
+                                     + args.drain + 10)
+            if seconds < args.seconds:
+                print(f"  (the deadline shortens the measured phase to {seconds:.0f}s)", flush=True)
+            meter = CpuMeter({"bench_process": lambda: _proc_cpu(os.getpid()),
+                              "pipeline_process": lambda: _proc_cpu(pipeline.pid),
+                              "postgres": lambda: _pg_cpu(pg.pgdata),
+                              "nats": lambda: _proc_cpu(nats.proc.pid if nats.proc else None)})
+
+            async def start_measuring() -> None:
+                nonlocal profiler
+                await asyncio.sleep(args.warmup)
+                meter.start()
+                if args.profile and pipeline.pid:
+                    out = RESULTS_DIR / f"pipeline-{datetime.now():%Y-%m-%d}-profile-pipeline.txt"
+                    profiler = start_profiler(pipeline.pid, min(seconds, 20), out)
+                    phase["profile"] = str(out)
+
+            starter = asyncio.create_task(start_measuring())
+            print(f"  open loop: {args.rate:.0f} commands/s, {args.warmup:.0f}s warm-up + "
+                  f"{seconds:.0f}s measured, {args.followups:.0%} follow-up steps ...", flush=True)
+            phase.update(await drive_open_loop(
+                system, db_url, args.rate, args.warmup, seconds, args.drain, args.followups,
+                args.poll_ms, max_in_flight=int(args.rate * 10)))
+            await starter
+            phase["cpu"] = meter.stop()  # includes the drain: a little diluted
+        finally:
+            await system.stop()
+
+    try:
+        uvloop.run(body())
+    finally:
+        stop_profiler(profiler)
+        phase["pipeline_shutdown"] = pipeline.stop()
+        if profiler is not None and "profile" in phase:
+            with contextlib.suppress(OSError):
+                phase["profile_breakdown"] = profile_breakdown(Path(phase["profile"]))
+        if "visible_ms" not in phase:
+            phase["pipeline_log_tail"] = pipeline.log_tail()
+
+
+# -- phase 2: the backlog -------------------------------------------------------------
+REPLICATE_SQL = """
+INSERT INTO {table} (originator_id, originator_version, topic, state)
+SELECT m.new_id, e.originator_version, e.topic, e.state
+FROM {table} e
+JOIN (SELECT originator_id, gen_random_uuid() AS new_id
+      FROM (SELECT DISTINCT originator_id FROM {table} WHERE notification_id <= $1) d
+      ) m USING (originator_id)
+WHERE e.notification_id <= $1
+ORDER BY e.notification_id
+"""
+
+
+async def make_backlog(args: argparse.Namespace, deadline: Deadline, system: Any,
+                       phase: dict[str, Any]) -> None:
+    import asyncpg
+
+    history = _history()
+    await system.start()
+    try:
+        print(f"  generating a history: {args.history_applications} applications, "
+              f"{args.history_complaints} complaints over {args.history_months} months "
+              "(tests/history.generate) ...", flush=True)
+        t0 = time.monotonic()
+        counts = await asyncio.wait_for(
+            history.generate(system, args.history_applications, args.history_complaints,
+                             args.history_months),
+            deadline.allow(120, args.reserve_after_backlog))
+        phase["generate_s"] = round(time.monotonic() - t0, 2)
+        phase["generated_cases"] = counts
+    finally:
+        await system.stop()  # committers drained; no relay, no projections ran
+    conn = await asyncpg.connect(system.database_url, timeout=30)
+    try:
+        tables = {s.name: f"{s.name}_events" for s in system.stores}
+        generated = {n: await conn.fetchval(f"SELECT count(*) FROM {t}") for n, t in tables.items()}
+        phase["generated_events"] = generated
+        phase["generated_events_per_s"] = round(sum(generated.values()) / phase["generate_s"], 1)
+        copies = max(0, math.ceil(args.backlog / max(1, sum(generated.values()))) - 1)
+        t0 = time.monotonic()
+        if copies:
+            print(f"  copying it {copies} more times under fresh case ids ...", flush=True)
+        # Only the generated history is copied: each copy is that history again.
+        heads = {n: await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {t}")
+                 for n, t in tables.items()}
+        for _ in range(copies):
+            deadline.check("backlog copies")
+            for name, table in tables.items():
+                if generated[name]:
+                    await conn.execute(REPLICATE_SQL.format(table=table), heads[name])
+        await conn.execute("ANALYZE")
+        phase["copies"] = copies
+        phase["copy_s"] = round(time.monotonic() - t0, 2)
+        phase["events"] = {n: await conn.fetchval(f"SELECT count(*) FROM {t}") for n, t in tables.items()}
+        phase["events_total"] = sum(phase["events"].values())
+        phase["state_bytes_avg"] = await conn.fetchval(
+            "SELECT avg(length(state))::int FROM applications_events")
+        topics = await conn.fetch(
+            "SELECT topic, count(*) n FROM (SELECT topic FROM applications_events UNION ALL "
+            "SELECT topic FROM complaints_events) t GROUP BY topic ORDER BY n DESC")
+        phase["event_types"] = {r["topic"].rsplit(".", 1)[-1]: r["n"] for r in topics}
+    finally:
+        await conn.close()
+
+
+# -- phase 3: relay -------------------------------------------------------------------
+async def relay_throughput(args: argparse.Namespace, deadline: Deadline, system: Any,
+                           nats_url: str, meter: CpuMeter, phase: dict[str, Any]) -> None:
+    import asyncpg
+    import nats
+
+    from services.kernel.eventlog import EventLog
+    from services.kernel.relay import Relay
+    from services.pipeline import streams_of
+
+    pool = await asyncpg.create_pool(system.database_url, min_size=2, max_size=10)
+    nc = await nats.connect(nats_url, name="bench-relay", connect_timeout=5)
+    relay = None
+    try:
+        eventlog = EventLog(pool, streams_of(system))
+        heads = {s: await eventlog.head(s) for s in eventlog.streams}
+        total = await pool.fetchval(
+            "SELECT " + " + ".join(f"(SELECT count(*) FROM {s.table})"
+                                   for s in eventlog.streams.values()))
+        relay = Relay(pool, eventlog, nc)
+        limit = deadline.allow(args.relay_timeout, args.reserve_after_relay)
+        meter.start()
+        t0 = time.perf_counter()
+        await relay.start()
+        progress = []
+        while True:
+            rows = await pool.fetch("SELECT stream, position FROM relay_positions")
+            at = {r["stream"]: r["position"] for r in rows}
+            elapsed = time.perf_counter() - t0
+            if all(at.get(s, 0) >= h for s, h in heads.items()):
+                break
+            if elapsed > limit:
+                phase["timed_out_at"] = {"positions": at, "heads": heads}
+                break
+            if not progress or elapsed - progress[-1][0] >= 1.0:
+                progress.append((round(elapsed, 2), relay.published))
+            await asyncio.sleep(0.01)
+        elapsed = time.perf_counter() - t0
+        phase["cpu"] = meter.stop()
+        phase.update(events=int(total), heads=heads, seconds=round(elapsed, 3),
+                     published=relay.published, progress=progress,
+                     events_per_s=round(relay.published / elapsed, 1),
+                     batch=relay.batch, caught_up="timed_out_at" not in phase)
+        await relay.stop()
+        relay = None
+        js = nc.jetstream()
+        messages = {}
+        for s in eventlog.streams.values():
+            with contextlib.suppress(Exception):
+                messages[s.name] = (await js.stream_info(s.jetstream_name)).state.messages
+        phase["jetstream_messages"] = messages
+        phase["jetstream_matches_store"] = all(messages.get(s, 0) == h for s, h in phase["events_by_stream"].items()) \
+            if "events_by_stream" in phase else None
+    finally:
+        if relay is not None:
+            with contextlib.suppress(Exception):
+                await relay.stop()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(nc.close(), 5)
+        await pool.close()
+
+
+# -- phase 4: rebuild, and raw COPY beside it ----------------------------------------
+async def rebuild_throughput(args: argparse.Namespace, deadline: Deadline, system: Any,
+                             meter: CpuMeter, phase: dict[str, Any]) -> None:
+    import asyncpg
+
+    from projections.runner import rebuild
+    from services.kernel.eventlog import EventLog
+    from services.pipeline import projections_of, streams_of
+
+    pool = await asyncpg.create_pool(system.database_url, min_size=1, max_size=4)
+    try:
+        eventlog = EventLog(pool, streams_of(system))
+        total = int(await pool.fetchval(
+            "SELECT " + " + ".join(f"(SELECT count(*) FROM {s.table})"
+                                   for s in eventlog.streams.values())))
+        projections = projections_of(system)
+        per_model: dict[str, Any] = {}
+        meter.start()
+        t0 = time.perf_counter()
+        for p in projections:
+            deadline.check(f"rebuild of {p.name}")
+            t1 = time.perf_counter()
+            counts = await asyncio.wait_for(
+                rebuild(pool, eventlog, [p], batch=args.rebuild_batch, progress=False),
+                deadline.allow(args.rebuild_timeout, args.reserve_after_rebuild))
+            secs = time.perf_counter() - t1
+            per_model[p.name] = {"events": counts[p.name], "seconds": round(secs, 3),
+                                 "events_per_s": round(counts[p.name] / secs, 1) if secs else None}
+        elapsed = time.perf_counter() - t0
+        phase["cpu"] = meter.stop()
+        applied = sum(m["events"] for m in per_model.values())
+        phase.update(events_in_store=total, seconds=round(elapsed, 3),
+                     events_per_s=round(total / elapsed, 1),
+                     event_applications=applied,
+                     event_applications_per_s=round(applied / elapsed, 1),
+                     batch=args.rebuild_batch, read_models=per_model)
+        async with pool.acquire() as conn:
+            phase["rows"] = {"case_views": await conn.fetchval("SELECT count(*) FROM case_views"),
+                             "sla_timers": await conn.fetchval("SELECT count(*) FROM sla_timers")}
+    finally:
+        await pool.close()
+
+
+async def copy_baseline(db_url: str, rows: int, meter: CpuMeter) -> dict[str, Any]:
+    """Raw asyncpg COPY of `rows` ~500-byte rows into a scratch table (one call, one
+    transaction), timed alone: what the rebuild's writes could cost at best."""
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url, timeout=30)
+    try:
+        await conn.execute("DROP TABLE IF EXISTS bench_copy_scratch; CREATE TABLE "
+                           "bench_copy_scratch (id uuid PRIMARY KEY, position bigint NOT NULL, "
+                           "updated_at timestamptz NOT NULL, doc text NOT NULL)")
+        now = datetime.now().astimezone()
+        payload = "x" * (COPY_ROW_BYTES - 16 - 8 - 8 - 4)
+        records = [(uuid.uuid4(), i, now, payload) for i in range(rows)]
+        meter.start()
+        t0 = time.perf_counter()
+        await conn.copy_records_to_table(
+            "bench_copy_scratch", records=records, columns=["id", "position", "updated_at", "doc"])
+        elapsed = time.perf_counter() - t0
+        cpu = meter.stop()
+        row_bytes = await conn.fetchval(
+            "SELECT avg(pg_column_size(b.*))::int FROM bench_copy_scratch b")
+        await conn.execute("DROP TABLE bench_copy_scratch")
+        return {"rows": rows, "seconds": round(elapsed, 3), "rows_per_s": round(rows / elapsed, 1),
+                "row_bytes": row_bytes, "cpu": cpu}
+    finally:
+        await conn.close()
+
+
+def run_backlog_phases(args: argparse.Namespace, deadline: Deadline, pg: Any, nats: Any,
+                       workdir: Path, results: dict[str, Any]) -> None:
+    import uvloop
+
+    from services.kernel.embedded import free_port
+    from services.kernel.settings import Settings
+    from services.runtime import System
+
+    backlog: dict[str, Any] = {}
+    relay: dict[str, Any] = {}
+    rebuild: dict[str, Any] = {}
+    results.update(backlog=backlog, relay=relay, rebuild=rebuild)
+    profilers: list[subprocess.Popen[bytes] | None] = []
+
+    def meter() -> CpuMeter:
+        return CpuMeter({"bench_process": lambda: _proc_cpu(os.getpid()),
+                         "postgres": lambda: _pg_cpu(pg.pgdata),
+                         "nats": lambda: _proc_cpu(nats.proc.pid if nats.proc else None)})
+
+    def profile(name: str, seconds: float, into: dict[str, Any]) -> None:
+        if args.profile:
+            out = RESULTS_DIR / f"pipeline-{datetime.now():%Y-%m-%d}-profile-{name}.txt"
+            profilers.append(start_profiler(os.getpid(), seconds, out))
+            into["profile"] = str(out)
+
+    async def body() -> None:
+        db_url = await create_database(pg.url, "backlog")
+        settings = Settings(data_dir=workdir / "backlog", port=free_port(),
+                            simulated_clock=datetime.fromisoformat(SIMULATED_START))
+        # No NATS and no pipeline: nothing relays or projects while the backlog grows.
+        system = System.build(settings, db_url, with_pipeline=False, with_intake=False)
+        deadline.check("backlog")
+        await make_backlog(args, deadline, system, backlog)
+        print(f"  backlog: {backlog['events_total']:,} events "
+              f"({sum(backlog['generated_events'].values()):,} generated in "
+              f"{backlog['generate_s']}s, then {backlog['copies']} copies)", flush=True)
+        relay["events_by_stream"] = backlog["events"]
+
+        deadline.check("relay")
+        print("relay: a Relay started on the backlog, timed to the heads ...", flush=True)
+        profile("relay", 15, relay)
+        await relay_throughput(args, deadline, system, nats.url, meter(), relay)
+        stop_profiler(profilers[-1] if profilers else None)
+
+        deadline.check("rebuild")
+        print("rebuild: every read model from the event store ...", flush=True)
+        profile("rebuild", 30, rebuild)
+        await rebuild_throughput(args, deadline, system, meter(), rebuild)
+        stop_profiler(profilers[-1] if profilers else None)
+
+        deadline.check("COPY baseline")
+        print(f"baseline: raw asyncpg COPY of {rebuild['events_in_store']:,} rows ...", flush=True)
+        rebuild["raw_copy"] = await copy_baseline(db_url, rebuild["events_in_store"], meter())
+
+    try:
+        uvloop.run(body())
+    finally:
+        for p in profilers:
+            stop_profiler(p)
+        for phase in (relay, rebuild):
+            if "profile" in phase:
+                with contextlib.suppress(OSError):
+                    phase["profile_breakdown"] = profile_breakdown(Path(phase["profile"]))
+
+
+# -- report ----------------------------------------------------------------------------
+def report(results: dict[str, Any]) -> str:
+    lat = results.get("latency", {})
+    relay = results.get("relay", {})
+    reb = results.get("rebuild", {})
+    copy = reb.get("raw_copy", {})
+    backlog = results.get("backlog", {})
+    vis = lat.get("visible_ms", {})
+
+    def ratio(a: float | None, b: float | None) -> float | None:
+        return round(a / b, 3) if a and b else None
+
+    ratios = {"rebuild_vs_raw_copy": ratio(reb.get("events_per_s"), copy.get("rows_per_s")),
+              "rebuild_applications_vs_raw_copy": ratio(reb.get("event_applications_per_s"),
+                                                        copy.get("rows_per_s")),
+              "relay_vs_raw_copy": ratio(relay.get("events_per_s"), copy.get("rows_per_s"))}
+    results["ratios"] = ratios
+    p99 = vis.get("p99_ms")
+    rate = lat.get("achieved_commands_per_s")
+    unseen = lat.get("not_visible_after_drain", 0) or 0
+    results["targets"] = {
+        "visible_p99_ms": {"target": f"<= {TARGETS['visible_p99_ms']:.0f} at "
+                                     f"{TARGETS['commands_per_s']:.0f}/s",
+                           "measured": p99, "at_rate": rate,
+                           "met": bool(p99 is not None and not math.isnan(p99)
+                                       and p99 <= TARGETS["visible_p99_ms"] and not unseen
+                                       and rate and rate >= 0.98 * TARGETS["commands_per_s"])},
+        "rebuild_events_per_s": {"target": f">= {TARGETS['rebuild_events_per_s']:,.0f}",
+                                 "measured": reb.get("events_per_s"),
+                                 "met": bool(reb.get("events_per_s", 0)
+                                             >= TARGETS["rebuild_events_per_s"])},
+        "relay_events_per_s": {"target": f">= {TARGETS['relay_events_per_s']:,.0f}",
+                               "measured": relay.get("events_per_s"),
+                               "met": bool(relay.get("events_per_s", 0)
+                                           >= TARGETS["relay_events_per_s"]
+                                           and relay.get("caught_up"))},
+    }
+
+    def lat_row(name: str, s: dict[str, Any]) -> str:
+        if not s:
+            return f"{name:<52} {'(not run)':>12}"
+        return (f"{name:<52} {'':>12} {'':<10}" + " ".join(
+            f"{s.get(k, float('nan')):>8.1f}" for k in ("p50_ms", "p95_ms", "p99_ms", "max_ms")))
+
+    def rate_row(name: str, value: float | None, unit: str, extra: str = "") -> str:
+        shown = f"{value:>12,.0f}" if value is not None else f"{'(not run)':>12}"
+        return f"{name:<52} {shown} {unit:<10} {extra}"
+
+    lines = [
+        "",
+        f"{'':<52} {'rate':>12} {'':<10}{'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}",
+        rate_row(f"commands driven (open loop, asked {lat.get('rate_asked', 0):.0f}/s)", rate,
+                 "cmd/s", f"{lat.get('kinds', {})}" if lat else ""),
+        lat_row("committed -> visible in case_views (all)", vis),
+        lat_row("  submissions (new row)", lat.get("visible_submissions_ms", {})),
+        lat_row("  follow-up steps (version moves)", lat.get("visible_followups_ms", {})),
+        lat_row("  scheduled -> committed (the command itself)",
+                lat.get("save_after_schedule_ms", {})),
+        rate_row("relay: backlog -> JetStream", relay.get("events_per_s"), "events/s",
+                 f"{relay.get('published', 0):,} events in {relay.get('seconds', 0)}s"
+                 if relay else ""),
+        rate_row("rebuild: every read model, store events", reb.get("events_per_s"), "events/s",
+                 f"{reb.get('events_in_store', 0):,} events in {reb.get('seconds', 0)}s"
+                 if reb else ""),
+        rate_row("  (events fed to read models, summed)", reb.get("event_applications_per_s"),
+                 "events/s", f"{reb.get('event_applications', 0):,} applications" if reb else ""),
+    ]
+    for name, m in reb.get("read_models", {}).items():
+        lines.append(rate_row(f"    {name}", m.get("events_per_s"), "events/s",
+                              f"{m['events']:,} in {m['seconds']}s"))
+    lines += [
+        rate_row("raw asyncpg COPY, same number of rows", copy.get("rows_per_s"), "rows/s",
+                 f"row {copy.get('row_bytes', '?')} B" if copy else ""),
+        "",
+        "ratios: " + ", ".join(f"{k.replace('_vs_', ' / ')} = {v}" for k, v in ratios.items()),
+    ]
+    if backlog:
+        lines.append(
+            f"backlog: {backlog.get('events_total', 0):,} events "
+            f"({backlog.get('events')}), avg state {backlog.get('state_bytes_avg')} B; "
+            f"generated {sum(backlog.get('generated_events', {}).values()):,} "
+            f"({backlog.get('generated_cases')}) in {backlog.get('generate_s')}s, "
+            f"then {backlog.get('copies')} copies under fresh case ids")
+    if lat:
+        lines.append(
+            f"latency run: {lat.get('commands_scheduled')} scheduled, {lat.get('commands_saved')} "
+            f"saved, {lat.get('commands_visible')} seen; not visible after "
+            f"{results.get('settings', {}).get('drain')}s drain: {unseen}; dropped (in-flight "
+            f"limit): {lat.get('dropped_over_in_flight_limit')}; errors {lat.get('errors') or 0}; "
+            f"poll every {lat.get('poll_interval_ms')} ms, slowest poll "
+            f"{lat.get('slowest_poll_ms')} ms")
+    for name, phase in (("latency", lat), ("relay", relay), ("rebuild", reb),
+                        ("raw COPY", copy)):
+        if phase.get("cpu"):
+            lines.append(f"CPU (cores) during {name}: " + ", ".join(
+                f"{k[:-6]} {v}" for k, v in phase["cpu"].items()))
+    if relay and relay.get("jetstream_matches_store") is False:
+        lines.append(f"WARNING: JetStream holds {relay.get('jetstream_messages')}, the store "
+                     f"{relay.get('events_by_stream')}")
+    for name, phase in (("pipeline process, latency run", lat), ("relay", relay),
+                        ("rebuild", reb)):
+        prof = phase.get("profile_breakdown")
+        if prof:
+            lines.append(f"profile of the {name} ({prof['samples']} samples, inclusive %):")
+            lines += [f"  {v:5.1f}%  {k}" for k, v in prof["inclusive_pct"].items()]
+            lines.append("  hottest frames (self %):")
+            lines += [f"  {v:5.1f}%  {k[:110]}" for k, v in prof["top_self_pct"].items()]
+    lines.append("targets (reported, not asserted):")
+    for name, t in results["targets"].items():
+        lines.append(f"  {name:<22} {t['target']:<22} measured {t['measured']}  "
+                     f"{'met' if t['met'] else 'NOT met'}")
+    return "\n".join(lines)
+
+
+_INTERRUPTED: list[int] = []
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    _INTERRUPTED.append(signum)
+    if len(_INTERRUPTED) == 1:  # once: a second signal must not break the clean-up
+        raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.pipeline",
+                                description=__doc__.split("\n")[0])
+    p.add_argument("--rate", type=float, default=500, help="commands/s, open loop (500)")
+    p.add_argument("--seconds", type=float, default=30, help="measured phase (30 s)")
+    p.add_argument("--warmup", type=float, default=5, help="at the same rate, not counted (5 s)")
+    p.add_argument("--drain", type=float, default=10,
+                   help="after the last command, how long to wait for the views (10 s)")
+    p.add_argument("--followups", type=float, default=0.4,
+                   help="share of commands that move a visible case one step (0.4)")
+    p.add_argument("--poll-ms", type=float, default=5, help="case_views poll interval (5 ms)")
+    p.add_argument("--backlog", type=int, default=30_000, help="events in the backlog (30,000)")
+    p.add_argument("--history-applications", type=int, default=1200)
+    p.add_argument("--history-complaints", type=int, default=600)
+    p.add_argument("--history-months", type=int, default=3)
+    p.add_argument("--rebuild-batch", type=int, default=5000,
+                   help="events per read of the store in rebuild() (its default, 5000)")
+    p.add_argument("--relay-timeout", type=float, default=40)
+    p.add_argument("--rebuild-timeout", type=float, default=60, help="per read model")
+    p.add_argument("--budget", type=float, default=270,
+                   help="global deadline for the whole run, seconds (270)")
+    p.add_argument("--skip-latency", action="store_true")
+    p.add_argument("--skip-backlog", action="store_true", help="skips relay and rebuild too")
+    p.add_argument("--profile", action="store_true",
+                   help="py-spy the pipeline process (latency) and this one (relay, rebuild); "
+                        "stacks to results/, a breakdown in the table (perturbs the figures)")
+    p.add_argument("--output", type=Path, default=None,
+                   help="JSON file (default results/pipeline-<date>.json)")
+    args = p.parse_args(argv)
+    # Seconds kept for what follows each phase (the later phases, the report, clean-up).
+    args.reserve_after_rebuild = 10.0
+    args.reserve_after_relay = args.reserve_after_rebuild + 20
+    args.reserve_after_backlog = args.reserve_after_relay + 25
+    args.reserve_after_latency = 0.0 if args.skip_backlog else args.reserve_after_backlog + 60
+
+    deadline = Deadline(args.budget)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    started = datetime.now().astimezone()
+    results: dict[str, Any] = {
+        "benchmark": "pipeline", "started": started.isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "targets_from_issue": TARGETS,
+        "code": _code_version(),
+    }
+    from services.kernel.embedded import EmbeddedNats, EmbeddedPostgres
+
+    workdir = Path(tempfile.mkdtemp(prefix="ptsp-bench-pipeline-"))
+    pg = EmbeddedPostgres(workdir / "postgres")
+    nats = EmbeddedNats(workdir / "nats")
+    failure: BaseException | None = None
+    try:
+        print("starting an embedded Postgres and a JetStream nats-server (loopback) ...",
+              flush=True)
+        pg.start()
+        nats.start()
+        if not args.skip_latency:
+            deadline.check("latency")
+            print("latency: committed -> visible in the case view", flush=True)
+            run_latency(args, deadline, pg, nats, workdir, results)
+        if not args.skip_backlog:
+            import uvloop
+
+            uvloop.run(reset_jetstream(nats.url))
+            deadline.check("backlog")
+            print("backlog: a generated history, no relay running", flush=True)
+            run_backlog_phases(args, deadline, pg, nats, workdir, results)
+    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - reported in the JSON
+        failure = exc
+        results["error"] = ("interrupted" if _INTERRUPTED or isinstance(exc, KeyboardInterrupt)
+                            else f"{type(exc).__name__}: {exc}")
+    finally:
+        nats.stop()
+        pg.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    results["elapsed_s"] = round(time.monotonic() - deadline.start, 1)
+    text = report(results)
+    print(text)
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    out = args.output or RESULTS_DIR / f"pipeline-{started:%Y-%m-%d}.json"
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
+    print(f"\nwritten to {out} ({results['elapsed_s']}s in all)")
+    if isinstance(failure, KeyboardInterrupt) or _INTERRUPTED:
+        print("interrupted: every process started here was stopped", file=sys.stderr)
+        return 130
+    if failure is not None:
+        print(f"run incomplete: {results['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
