@@ -123,6 +123,13 @@ class CpuMeter:
         return out
 
 
+def _per_cpu_s(events: int, wall: float, cpu: dict[str, float]) -> float | None:
+    """Events per CPU-second of this process: the relay and the rebuild are bound by it,
+    and on a shared box this figure moves less than the wall-clock rate."""
+    used = cpu.get("bench_process_cores", 0) * wall
+    return round(events / used, 1) if used > 0 else None
+
+
 # -- profiling (py-spy) ---------------------------------------------------------------
 def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -601,6 +608,7 @@ async def relay_throughput(args: argparse.Namespace, deadline: Deadline, system:
             await asyncio.sleep(0.01)
         elapsed = time.perf_counter() - t0
         phase["cpu"] = meter.stop()
+        phase["events_per_bench_cpu_s"] = _per_cpu_s(relay.published, elapsed, phase["cpu"])
         phase.update(events=int(total), heads=heads, seconds=round(elapsed, 3),
                      published=relay.published, progress=progress,
                      events_per_s=round(relay.published / elapsed, 1),
@@ -654,6 +662,7 @@ async def rebuild_throughput(args: argparse.Namespace, deadline: Deadline, syste
                                  "events_per_s": round(counts[p.name] / secs, 1) if secs else None}
         elapsed = time.perf_counter() - t0
         phase["cpu"] = meter.stop()
+        phase["events_per_bench_cpu_s"] = _per_cpu_s(total, elapsed, phase["cpu"])
         applied = sum(m["events"] for m in per_model.values())
         phase.update(events_in_store=total, seconds=round(elapsed, 3),
                      events_per_s=round(total / elapsed, 1),
@@ -819,11 +828,11 @@ def report(results: dict[str, Any]) -> str:
         lat_row("  scheduled -> committed (the command itself)",
                 lat.get("save_after_schedule_ms", {})),
         rate_row("relay: backlog -> JetStream", relay.get("events_per_s"), "events/s",
-                 f"{relay.get('published', 0):,} events in {relay.get('seconds', 0)}s"
-                 if relay else ""),
+                 f"{relay.get('published', 0):,} events in {relay.get('seconds', 0)}s; "
+                 f"{relay.get('events_per_bench_cpu_s') or 0:,.0f} per CPU-s" if relay else ""),
         rate_row("rebuild: every read model, store events", reb.get("events_per_s"), "events/s",
-                 f"{reb.get('events_in_store', 0):,} events in {reb.get('seconds', 0)}s"
-                 if reb else ""),
+                 f"{reb.get('events_in_store', 0):,} events in {reb.get('seconds', 0)}s; "
+                 f"{reb.get('events_per_bench_cpu_s') or 0:,.0f} per CPU-s" if reb else ""),
         rate_row("  (events fed to read models, summed)", reb.get("event_applications_per_s"),
                  "events/s", f"{reb.get('event_applications', 0):,} applications" if reb else ""),
     ]

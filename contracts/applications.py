@@ -8,12 +8,11 @@ fields with defaults only; an incompatible change is a new tag plus an upcaster.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
 
-from contracts.common import ActorRef
+from contracts.common import CaseEvent
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 Text = Annotated[str, msgspec.Meta(max_length=20_000)]
@@ -51,15 +50,9 @@ class IntakeAccepted(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # -- events -----------------------------------------------------------------------
-class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
-    case_id: str
-    version: int
-    at: datetime
-    recorded_at: datetime
-    actor: ActorRef
 
 
-class Submitted(_Event, tag="application.submitted"):
+class Submitted(CaseEvent, tag="application.submitted"):
     channel: str
     external_id: str
     service_code: str
@@ -73,48 +66,48 @@ class Submitted(_Event, tag="application.submitted"):
     business: dict[str, Any]
 
 
-class FileDeclaredComplete(_Event, tag="application.file_declared_complete"):
+class FileDeclaredComplete(CaseEvent, tag="application.file_declared_complete"):
     results: dict[str, bool]
     note: str | None = None
 
 
-class FileReturnedForCorrection(_Event, tag="application.file_returned_for_correction"):
+class FileReturnedForCorrection(CaseEvent, tag="application.file_returned_for_correction"):
     unmet: list[str]
     results: dict[str, bool] | None = None
     note: str | None = None
 
 
-class Resubmitted(_Event, tag="application.resubmitted"):
+class Resubmitted(CaseEvent, tag="application.resubmitted"):
     note: str | None = None
 
 
-class TechnicallyReviewed(_Event, tag="application.technically_reviewed"):
+class TechnicallyReviewed(CaseEvent, tag="application.technically_reviewed"):
     recommendation: Literal["approve", "reject"]
     note: str
 
 
-class Decided(_Event, tag="application.decided"):
+class Decided(CaseEvent, tag="application.decided"):
     outcome: Literal["approve", "reject"]
     reason: str
 
 
-class CertificateIssued(_Event, tag="application.certificate_issued"):
+class CertificateIssued(CaseEvent, tag="application.certificate_issued"):
     certificate: dict[str, Any]
 
 
-class CertificateRevoked(_Event, tag="application.certificate_revoked"):
+class CertificateRevoked(CaseEvent, tag="application.certificate_revoked"):
     reason: str
 
 
-class Withdrawn(_Event, tag="application.withdrawn"):
+class Withdrawn(CaseEvent, tag="application.withdrawn"):
     reason: str
 
 
-class Assigned(_Event, tag="application.assigned"):
+class Assigned(CaseEvent, tag="application.assigned"):
     officer: str
 
 
-class Escalated(_Event, tag="application.escalated"):
+class Escalated(CaseEvent, tag="application.escalated"):
     from_tier: str
     to_tier: str
     reason: str
@@ -123,17 +116,17 @@ class Escalated(_Event, tag="application.escalated"):
 
 
 # -- personal data (UU 27/2022) -------------------------------------------------------
-class AuditHoldPlaced(_Event, tag="application.audit_hold_placed"):
+class AuditHoldPlaced(CaseEvent, tag="application.audit_hold_placed"):
     """An audit is pending: erasing the case's personal data is refused until released."""
 
     reason: str
 
 
-class AuditHoldReleased(_Event, tag="application.audit_hold_released"):
+class AuditHoldReleased(CaseEvent, tag="application.audit_hold_released"):
     reason: str
 
 
-class PersonalDataErased(_Event, tag="application.personal_data_erased"):
+class PersonalDataErased(CaseEvent, tag="application.personal_data_erased"):
     """The keys of the case's data subjects were deleted (crypto-shredding): every
     envelope sealed under them, on this case and every other case of the same subject,
     now opens as erased. Carries subject ids (pseudonyms), never the data."""
@@ -143,7 +136,7 @@ class PersonalDataErased(_Event, tag="application.personal_data_erased"):
     keys_erased: int = 0
 
 
-class ErasureRefused(_Event, tag="application.erasure_refused"):
+class ErasureRefused(CaseEvent, tag="application.erasure_refused"):
     """An erasure asked for with `reason` was refused (`rule`: `audit_hold`)."""
 
     reason: str
@@ -157,7 +150,7 @@ ApplicationEvent = (
     | Assigned | Escalated
     | AuditHoldPlaced | AuditHoldReleased | PersonalDataErased | ErasureRefused
 )
-EVENT_TYPES: tuple[type[_Event], ...] = (
+EVENT_TYPES: tuple[type[CaseEvent], ...] = (
     Submitted, FileDeclaredComplete, FileReturnedForCorrection, Resubmitted,
     TechnicallyReviewed, Decided, CertificateIssued, CertificateRevoked, Withdrawn,
     Assigned, Escalated,

@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 
 import msgspec
 
-from contracts.common import ActorRef
+from contracts.common import CaseEvent
 
 
-class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
-    case_id: str
-    version: int
-    at: datetime
-    recorded_at: datetime
-    actor: ActorRef
 
 
-class Opened(_Event, tag="calendar.opened"):
+class Opened(CaseEvent, tag="calendar.opened"):
     pass
 
 
-class DayDeclared(_Event, tag="calendar.day_declared"):
+class DayDeclared(CaseEvent, tag="calendar.day_declared"):
     date: date
     kind: str
     reason: str
 
 
-EVENT_TYPES: tuple[type[_Event], ...] = (Opened, DayDeclared)
+EVENT_TYPES: tuple[type[CaseEvent], ...] = (Opened, DayDeclared)
 CalendarEvent = Opened | DayDeclared
 decoder = msgspec.json.Decoder(CalendarEvent)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from datetime import datetime
+
 import msgspec
 
 PLAUSIBLE_YEARS = range(1900, 2101)
@@ -27,3 +29,14 @@ class ActorRef(msgspec.Struct, frozen=True, kw_only=True):
     channel: str | None = None
     tier: str | None = None
     unit: str | None = None
+
+
+class CaseEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """What every event on the wire carries: whose it is (the aggregate's id), its version,
+    when it happened (the office clock), when it was stored, and who did it."""
+
+    case_id: str
+    version: int
+    at: datetime
+    recorded_at: datetime
+    actor: ActorRef

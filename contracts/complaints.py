@@ -17,7 +17,7 @@ from uuid import UUID
 
 import msgspec
 
-from contracts.common import ActorRef, check_plausible
+from contracts.common import CaseEvent, check_plausible
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 Text = Annotated[str, msgspec.Meta(max_length=20_000)]
@@ -77,15 +77,9 @@ class ComplaintIntakeAccepted(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # -- events -----------------------------------------------------------------------
-class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
-    case_id: str
-    version: int
-    at: datetime
-    recorded_at: datetime
-    actor: ActorRef
 
 
-class Received(_Event, tag="complaint.received"):
+class Received(CaseEvent, tag="complaint.received"):
     """`at` is when the office recorded it, `received_at` when the channel received it:
     the clock of a complaint runs from `received_at`.
 
@@ -109,56 +103,56 @@ class Received(_Event, tag="complaint.received"):
     unit: str = "pengaduan"
 
 
-class Reclassified(_Event, tag="complaint.reclassified"):
+class Reclassified(CaseEvent, tag="complaint.reclassified"):
     """A late suggestion treated as a complaint after all; its clock runs from receipt."""
 
     reason: str
 
 
-class Classified(_Event, tag="complaint.classified"):
+class Classified(CaseEvent, tag="complaint.classified"):
     service_code: str
     problem_type: str
 
 
-class Analysed(_Event, tag="complaint.analysed"):
+class Analysed(CaseEvent, tag="complaint.analysed"):
     core_problem: str
     standard_refs: list[str]
     documents_checked: list[str]
     handling_plan: str
 
 
-class ApipInvolvementApproved(_Event, tag="complaint.apip_involvement_approved"):
+class ApipInvolvementApproved(CaseEvent, tag="complaint.apip_involvement_approved"):
     reason: str
     authority: str
 
 
-class TrackChosen(_Event, tag="complaint.track_chosen"):
+class TrackChosen(CaseEvent, tag="complaint.track_chosen"):
     track: Literal["internal", "technical_team", "apip"]
     agencies: list[str] = []
 
 
-class Responded(_Event, tag="complaint.responded"):
+class Responded(CaseEvent, tag="complaint.responded"):
     text: str
 
 
-class ComplainantNotified(_Event, tag="complaint.complainant_notified"):
+class ComplainantNotified(CaseEvent, tag="complaint.complainant_notified"):
     channel: str
 
 
-class ReportedToSuperior(_Event, tag="complaint.reported_to_superior"):
+class ReportedToSuperior(CaseEvent, tag="complaint.reported_to_superior"):
     text: str
     to_tier: str | None = None
 
 
-class Closed(_Event, tag="complaint.closed"):
+class Closed(CaseEvent, tag="complaint.closed"):
     note: str | None = None
 
 
-class Assigned(_Event, tag="complaint.assigned"):
+class Assigned(CaseEvent, tag="complaint.assigned"):
     officer: str
 
 
-class Escalated(_Event, tag="complaint.escalated"):
+class Escalated(CaseEvent, tag="complaint.escalated"):
     from_tier: str
     to_tier: str
     reason: str
@@ -167,17 +161,17 @@ class Escalated(_Event, tag="complaint.escalated"):
 
 
 # -- personal data (UU 27/2022) -------------------------------------------------------
-class AuditHoldPlaced(_Event, tag="complaint.audit_hold_placed"):
+class AuditHoldPlaced(CaseEvent, tag="complaint.audit_hold_placed"):
     """An audit is pending: erasing the case's personal data is refused until released."""
 
     reason: str
 
 
-class AuditHoldReleased(_Event, tag="complaint.audit_hold_released"):
+class AuditHoldReleased(CaseEvent, tag="complaint.audit_hold_released"):
     reason: str
 
 
-class PersonalDataErased(_Event, tag="complaint.personal_data_erased"):
+class PersonalDataErased(CaseEvent, tag="complaint.personal_data_erased"):
     """The keys of the case's data subjects were deleted (crypto-shredding): every
     envelope sealed under them, on this case and every other case of the same subject,
     now opens as erased. Carries subject ids (pseudonyms), never the data."""
@@ -187,7 +181,7 @@ class PersonalDataErased(_Event, tag="complaint.personal_data_erased"):
     keys_erased: int = 0
 
 
-class ErasureRefused(_Event, tag="complaint.erasure_refused"):
+class ErasureRefused(CaseEvent, tag="complaint.erasure_refused"):
     """An erasure asked for with `reason` was refused (`rule`: `audit_hold`)."""
 
     reason: str
@@ -195,7 +189,7 @@ class ErasureRefused(_Event, tag="complaint.erasure_refused"):
     hold_reason: str | None = None
 
 
-class ConfidentialityMarked(_Event, tag="complaint.confidentiality_marked"):
+class ConfidentialityMarked(CaseEvent, tag="complaint.confidentiality_marked"):
     """The complainant's identity is confidential: handling staff no longer see it."""
 
     reason: str
@@ -206,7 +200,7 @@ ComplaintEvent = (
     | Responded | ComplainantNotified | ReportedToSuperior | Closed | Assigned | Escalated
     | AuditHoldPlaced | AuditHoldReleased | PersonalDataErased | ErasureRefused | ConfidentialityMarked
 )
-EVENT_TYPES: tuple[type[_Event], ...] = (
+EVENT_TYPES: tuple[type[CaseEvent], ...] = (
     Received, Reclassified, Classified, Analysed, ApipInvolvementApproved, TrackChosen,
     Responded, ComplainantNotified, ReportedToSuperior, Closed, Assigned, Escalated,
     AuditHoldPlaced, AuditHoldReleased, PersonalDataErased, ErasureRefused, ConfidentialityMarked,

@@ -19,7 +19,7 @@ from uuid import UUID
 
 import msgspec
 
-from contracts.common import ActorRef
+from contracts.common import CaseEvent
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 Score = Annotated[int, msgspec.Meta(ge=1, le=4)]
@@ -82,16 +82,9 @@ class SurveyIntakeAccepted(msgspec.Struct, frozen=True, kw_only=True):
 
 
 # -- events -----------------------------------------------------------------------
-class _Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
-    case_id: str
-    """The survey response's id (every stream's events carry their aggregate's id here)."""
-    version: int
-    at: datetime
-    recorded_at: datetime
-    actor: ActorRef
 
 
-class Responded(_Event, tag="survey.responded"):
+class Responded(CaseEvent, tag="survey.responded"):
     channel: str
     external_id: str
     service_code: str
@@ -105,5 +98,5 @@ class Responded(_Event, tag="survey.responded"):
 
 
 SurveyEvent = Responded
-EVENT_TYPES: tuple[type[_Event], ...] = (Responded,)
+EVENT_TYPES: tuple[type[CaseEvent], ...] = (Responded,)
 decoder = msgspec.json.Decoder(SurveyEvent)
