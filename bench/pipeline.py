@@ -21,11 +21,14 @@ Everything on loopback, on an embedded Postgres and a JetStream nats-server of i
    consistent history of its own: same events, same order, new originator ids).
 3. **Relay throughput**: a `Relay` (services/kernel/relay.py) is started on that backlog;
    timed until `relay_positions` reach every stream's head; JetStream's message counts
-   are checked against the store.
+   are checked against the store. `--repeats` runs (positions and streams reset between).
 4. **Rebuild throughput**: `projections.runner.rebuild()` of every read model
    (`services.pipeline.projections_of`), one after another, from the event store; then,
    in the same run and database, a raw asyncpg `copy_records_to_table` of as many ~500
-   byte rows as the store holds events, into a scratch table. The ratio is reported.
+   byte rows as the store holds events, into a scratch table. `--repeats` times,
+   alternating; the best of each is reported (every run in the JSON), and their ratio.
+   Both 3 and 4 are bound by one core of this process: the table also gives events per
+   CPU-second of it, a figure that moves less when the box is shared.
 
 Targets (issue 4) are reported, never asserted: p99 ≤ 250 ms at 500 commands/s; rebuild
 ≥ 20,000 events/s; relay ≥ 10,000 events/s. Every phase reports the cores each part used
@@ -704,6 +707,19 @@ async def copy_baseline(db_url: str, rows: int, meter: CpuMeter) -> dict[str, An
         await conn.close()
 
 
+async def system_reset_relay(db_url: str, nats_url: str) -> None:
+    """Before another relay run: no saved positions, no streams (nor their duplicate
+    windows): the relay starts from the beginning of the store again."""
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url, timeout=30)
+    try:
+        await conn.execute("DELETE FROM relay_positions")
+    finally:
+        await conn.close()
+    await reset_jetstream(nats_url)
+
+
 def run_backlog_phases(args: argparse.Namespace, deadline: Deadline, pg: Any, nats: Any,
                        workdir: Path, results: dict[str, Any]) -> None:
     import uvloop
@@ -742,21 +758,49 @@ def run_backlog_phases(args: argparse.Namespace, deadline: Deadline, pg: Any, na
               f"{backlog['generate_s']}s, then {backlog['copies']} copies)", flush=True)
         relay["events_by_stream"] = backlog["events"]
 
-        deadline.check("relay")
-        print("relay: a Relay started on the backlog, timed to the heads ...", flush=True)
-        profile("relay", 15, relay)
-        await relay_throughput(args, deadline, system, nats.url, meter(), relay)
-        stop_profiler(profilers[-1] if profilers else None)
+        # Relay, then rebuild and COPY side by side: each `--repeats` times (the box may be
+        # shared; the best run is the headline, every run is in the JSON).
+        relay_runs: list[dict[str, Any]] = []
+        for run in range(args.repeats):
+            deadline.check("relay")
+            if run:
+                await system_reset_relay(system.database_url, nats.url)
+            print(f"relay ({run + 1}/{args.repeats}): a Relay started on the backlog, timed to "
+                  "the heads ...", flush=True)
+            r: dict[str, Any] = {"events_by_stream": backlog["events"]}
+            if run == 0:
+                profile("relay", 15, relay)
+            await relay_throughput(args, deadline, system, nats.url, meter(), r)
+            if run == 0:
+                stop_profiler(profilers[-1] if profilers else None)
+            relay_runs.append(r)
+            if deadline.left() < args.reserve_after_relay + 15:
+                break
+        relay.update(max(relay_runs, key=lambda r: r.get("events_per_s", 0)))
+        relay["events_per_s_each_run"] = [r.get("events_per_s") for r in relay_runs]
 
-        deadline.check("rebuild")
-        print("rebuild: every read model from the event store ...", flush=True)
-        profile("rebuild", 30, rebuild)
-        await rebuild_throughput(args, deadline, system, meter(), rebuild)
-        stop_profiler(profilers[-1] if profilers else None)
-
-        deadline.check("COPY baseline")
-        print(f"baseline: raw asyncpg COPY of {rebuild['events_in_store']:,} rows ...", flush=True)
-        rebuild["raw_copy"] = await copy_baseline(db_url, rebuild["events_in_store"], meter())
+        rebuild_runs: list[dict[str, Any]] = []
+        copy_runs: list[dict[str, Any]] = []
+        for run in range(args.repeats):
+            deadline.check("rebuild")
+            print(f"rebuild ({run + 1}/{args.repeats}): every read model from the event "
+                  "store ...", flush=True)
+            r = {}
+            if run == 0:
+                profile("rebuild", 30, rebuild)
+            await rebuild_throughput(args, deadline, system, meter(), r)
+            if run == 0:
+                stop_profiler(profilers[-1] if profilers else None)
+            rebuild_runs.append(r)
+            deadline.check("COPY baseline")
+            print(f"baseline: raw asyncpg COPY of {r['events_in_store']:,} rows ...", flush=True)
+            copy_runs.append(await copy_baseline(db_url, r["events_in_store"], meter()))
+            if deadline.left() < args.reserve_after_rebuild + 15:
+                break
+        rebuild.update(max(rebuild_runs, key=lambda r: r.get("events_per_s", 0)))
+        rebuild["events_per_s_each_run"] = [r.get("events_per_s") for r in rebuild_runs]
+        rebuild["raw_copy"] = max(copy_runs, key=lambda r: r.get("rows_per_s", 0))
+        rebuild["raw_copy"]["rows_per_s_each_run"] = [r.get("rows_per_s") for r in copy_runs]
 
     try:
         uvloop.run(body())
@@ -843,6 +887,9 @@ def report(results: dict[str, Any]) -> str:
         rate_row("raw asyncpg COPY, same number of rows", copy.get("rows_per_s"), "rows/s",
                  f"row {copy.get('row_bytes', '?')} B" if copy else ""),
         "",
+        "best of the runs; each run (events/s): relay "
+        f"{relay.get('events_per_s_each_run')}, rebuild {reb.get('events_per_s_each_run')}, "
+        f"COPY (rows/s) {copy.get('rows_per_s_each_run')}" if relay or reb else "",
         "ratios: " + ", ".join(f"{k.replace('_vs_', ' / ')} = {v}" for k, v in ratios.items()),
     ]
     if backlog:
@@ -909,6 +956,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--history-months", type=int, default=3)
     p.add_argument("--rebuild-batch", type=int, default=5000,
                    help="events per read of the store in rebuild() (its default, 5000)")
+    p.add_argument("--repeats", type=int, default=2,
+                   help="relay runs, and rebuild + COPY runs, on the same backlog (2; the best "
+                        "is reported, each in the JSON)")
     p.add_argument("--relay-timeout", type=float, default=40)
     p.add_argument("--rebuild-timeout", type=float, default=60, help="per read model")
     p.add_argument("--budget", type=float, default=270,
