@@ -441,7 +441,7 @@ class PtspProcess:
         self.proc = None
         left = []
         if (self.data_dir / "postgres" / "postmaster.pid").exists():
-            from services.kernel.embedded import EmbeddedPostgres
+            from services.infra.embedded import EmbeddedPostgres
 
             EmbeddedPostgres(self.data_dir / "postgres").stop()
             left.append("postgres")
@@ -562,7 +562,7 @@ def bare_eventsourcing(url: str, threads: int, seconds: float, warmup: float,
                        per_save: int = 1) -> dict[str, Any]:
     """eventsourcing alone: `threads` threads, each saving `per_save` new aggregates per
     `save()` (one transaction), as fast as it can."""
-    from services.kernel.store import eventsourcing_env
+    from services.infra.store import eventsourcing_env
 
     Note, Notes = _bare_classes()
     app = Notes(env=eventsourcing_env(url, pool_size=max(5, threads)))
@@ -648,7 +648,7 @@ def _measure_cpu(pgdata: Path, run: Any) -> dict[str, Any]:
 
 def run_baselines(args: argparse.Namespace, deadline: Deadline, workdir: Path,
                   results: dict[str, Any]) -> None:
-    from services.kernel.embedded import EmbeddedPostgres
+    from services.infra.embedded import EmbeddedPostgres
 
     pg = EmbeddedPostgres(workdir / "baseline-pg")
     print("baselines: starting a separate embedded Postgres ...", flush=True)
@@ -720,12 +720,12 @@ _PARTS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
      ("Mapper.to_stored_event", "JSONTranscoder")),
     ("store write thread: psycopg protocol, pool, transaction", ("GroupCommitter._write",
                                                                  "Application.save"), ("",)),
-    ("relay (event store -> JetStream)", ("services/kernel/relay.py",), ("",)),
+    ("relay (event store -> JetStream)", ("services/infra/relay.py",), ("",)),
     ("projections (JetStream -> read models)", ("projections/",), ("",)),
     ("NATS intake listener", ("services/intake/",), ("",)),
     ("POST handler body (aggregate, domain, enqueue)", ("ApplicationsController.submit",
                                                         "ApplicationService.submit"), ("",)),
-    ("auth dependency (token check)", ("provide_actor", "kernel/auth.py"), ("",)),
+    ("auth dependency (token check)", ("provide_actor", "http/auth.py"), ("",)),
     ("NATS client (read loop, parser)", ("nats/",), ("",)),
     ("asyncpg (other)", ("asyncpg/",), ("",)),
     ("other executor-thread work", ("concurrent/futures/thread.py",), ("",)),
@@ -757,7 +757,7 @@ def profile_breakdown(path: Path) -> dict[str, float]:
 
 def run_system(args: argparse.Namespace, deadline: Deadline, workdir: Path,
                results: dict[str, Any]) -> None:
-    from services.kernel.embedded import free_port
+    from services.infra.embedded import free_port
 
     # The per-channel intake rate limit (PTSP_INTAKE_RATE, 50/s by default) would measure
     # the limiter, not the system: the benchmark lifts it, and says so in the JSON.

@@ -3,7 +3,7 @@
     .venv/bin/python -m bench.pipeline [--rate 500] [--seconds 30] [--backlog 30000]
 
 Everything on loopback, on an embedded Postgres and a JetStream nats-server of its own
-(services/kernel/embedded.py), one global deadline (`--budget`, default 270 s). In order:
+(services/infra/embedded.py), one global deadline (`--budget`, default 270 s). In order:
 
 1. **Committed → visible in the case view**, open loop at `--rate` commands/s for
    `--seconds` (after a `--warmup`): the pipeline runs in a process of its own, exactly as
@@ -19,11 +19,11 @@ Everything on loopback, on an embedded Postgres and a JetStream nats-server of i
    the real services on the simulated clock (tests/history.generate), then, to reach
    `--backlog` events quickly, copied whole under fresh case ids by SQL (each copy a
    consistent history of its own: same events, same order, new originator ids).
-3. **Relay throughput**: a `Relay` (services/kernel/relay.py) is started on that backlog;
+3. **Relay throughput**: a `Relay` (services/infra/relay.py) is started on that backlog;
    timed until `relay_positions` reach every stream's head; JetStream's message counts
    are checked against the store. `--repeats` runs (positions and streams reset between).
 4. **Rebuild throughput**: `projections.runner.rebuild()` of every read model
-   (`services.pipeline.projections_of`), one after another, from the event store; then,
+   (`System.projections`), one after another, from the event store; then,
    in the same run and database, a raw asyncpg `copy_records_to_table` of as many ~500
    byte rows as the store holds events, into a scratch table. `--repeats` times,
    alternating; the best of each is reported (every run in the JSON), and their ratio.
@@ -159,19 +159,19 @@ def stop_profiler(profiler: subprocess.Popen[bytes] | None) -> None:
 
 # Inclusive shares of these frames (a sample counts for every key found in its stack).
 PROFILE_KEYS: list[tuple[str, str]] = [
-    ("eventlog.read (store rows -> contract events)", "read (services/kernel/eventlog.py"),
-    ("  asyncpg fetch of the rows", "_fetch (services/kernel/eventlog.py"),
+    ("eventlog.read (store rows -> contract events)", "read (services/infra/eventlog.py"),
+    ("  asyncpg fetch of the rows", "_fetch (services/infra/eventlog.py"),
     ("  eventsourcing mapper.to_domain_event", "to_domain_event ("),
     ("  ContractRegistry.to_contract", "to_contract ("),
     ("relay: publish_async calls", "publish_async ("),
-    ("relay: gather of the acks", "pump (services/kernel/relay.py"),
+    ("relay: gather of the acks", "pump (services/infra/relay.py"),
     ("apply_batch (projection transaction)", "apply_batch ("),
     ("  CaseViews.apply", "apply (projections/case_views.py"),
     ("  SlaTimers.apply", "apply (projections/sla_timers.py"),
     ("  SurveyResponses.apply", "apply (projections/survey_responses.py"),
     ("    msgspec.to_builtins (events -> dicts)", "to_builtins"),
     ("    evolve (the folds)", "evolve (projections/"),
-    ("    deadlines (working-day calendar)", "deadlines (services/kernel/sla.py"),
+    ("    deadlines (working-day calendar)", "deadlines (services/domain/sla.py"),
     ("    json.dumps (docs)", "dumps (json"),
     ("    json.loads (docs)", "loads (json"),
     ("    asyncpg executemany", "executemany ("),
@@ -443,8 +443,8 @@ def run_latency(args: argparse.Namespace, deadline: Deadline, pg: Any, nats: Any
                 workdir: Path, results: dict[str, Any]) -> None:
     import uvloop
 
-    from services.kernel.embedded import free_port
-    from services.kernel.settings import Settings
+    from services.infra.embedded import free_port
+    from services.settings import Settings
     from services.runtime import System
 
     phase: dict[str, Any] = {}
@@ -578,15 +578,14 @@ async def relay_throughput(args: argparse.Namespace, deadline: Deadline, system:
     import asyncpg
     import nats
 
-    from services.kernel.eventlog import EventLog
-    from services.kernel.relay import Relay
-    from services.pipeline import streams_of
+    from services.infra.eventlog import EventLog
+    from services.infra.relay import Relay
 
     pool = await asyncpg.create_pool(system.database_url, min_size=2, max_size=10)
     nc = await nats.connect(nats_url, name="bench-relay", connect_timeout=5)
     relay = None
     try:
-        eventlog = EventLog(pool, streams_of(system))
+        eventlog = EventLog(pool, system.streams())
         heads = {s: await eventlog.head(s) for s in eventlog.streams}
         total = await pool.fetchval(
             "SELECT " + " + ".join(f"(SELECT count(*) FROM {s.table})"
@@ -641,16 +640,15 @@ async def rebuild_throughput(args: argparse.Namespace, deadline: Deadline, syste
     import asyncpg
 
     from projections.runner import rebuild
-    from services.kernel.eventlog import EventLog
-    from services.pipeline import projections_of, streams_of
+    from services.infra.eventlog import EventLog
 
     pool = await asyncpg.create_pool(system.database_url, min_size=1, max_size=4)
     try:
-        eventlog = EventLog(pool, streams_of(system))
+        eventlog = EventLog(pool, system.streams())
         total = int(await pool.fetchval(
             "SELECT " + " + ".join(f"(SELECT count(*) FROM {s.table})"
                                    for s in eventlog.streams.values())))
-        projections = projections_of(system)
+        projections = system.projections()
         per_model: dict[str, Any] = {}
         meter.start()
         t0 = time.perf_counter()
@@ -724,8 +722,8 @@ def run_backlog_phases(args: argparse.Namespace, deadline: Deadline, pg: Any, na
                        workdir: Path, results: dict[str, Any]) -> None:
     import uvloop
 
-    from services.kernel.embedded import free_port
-    from services.kernel.settings import Settings
+    from services.infra.embedded import free_port
+    from services.settings import Settings
     from services.runtime import System
 
     backlog: dict[str, Any] = {}
@@ -989,7 +987,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets_from_issue": TARGETS,
         "code": _code_version(),
     }
-    from services.kernel.embedded import EmbeddedNats, EmbeddedPostgres
+    from services.infra.embedded import EmbeddedNats, EmbeddedPostgres
 
     workdir = Path(tempfile.mkdtemp(prefix="ptsp-bench-pipeline-"))
     pg = EmbeddedPostgres(workdir / "postgres")

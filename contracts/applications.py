@@ -61,7 +61,7 @@ class Submitted(CaseEvent, tag="application.submitted"):
     sla_working_days: int
     applicant: dict[str, Any]
     """A sealed envelope `{subject, kid, sealed, v}` of the applicant's identity
-    (services/kernel/personal_data.py), never the plaintext. `business` is not personal
+    (services/infra/personal_data.py), never the plaintext. `business` is not personal
     data and stays clear."""
     business: dict[str, Any]
 

@@ -84,7 +84,7 @@ class Received(CaseEvent, tag="complaint.received"):
     the clock of a complaint runs from `received_at`.
 
     Personal data: `complainant`, `subject_matter` and `description` each carry a sealed
-    envelope `{subject, kid, sealed, v}` (services/kernel/personal_data.py), not the
+    envelope `{subject, kid, sealed, v}` (services/infra/personal_data.py), not the
     plaintext; null stays null (none was given). `kind` and `reasons` were decided on the
     plaintext before sealing."""
 

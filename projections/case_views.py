@@ -14,7 +14,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from services.kernel.eventlog import LoggedEvent
+from services.infra.eventlog import LoggedEvent
 
 Doc = dict[str, Any]
 

@@ -19,8 +19,8 @@ import asyncpg
 
 from projections.case_views import CLOSED_STATUSES
 from projections.sla_timers import STATE_SQL
-from services.kernel.clock import Clock
-from services.kernel.errors import ConcurrencyConflict, NotFound, RuleViolation
+from services.domain.clock import Clock
+from services.domain.errors import ConcurrencyConflict, NotFound, RuleViolation
 
 log = logging.getLogger("ptsp.timers")
 

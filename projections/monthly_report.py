@@ -19,10 +19,10 @@ import asyncpg
 
 from projections.sla_timers import SlaTimers, spans_of
 from projections.survey_responses import responses_between
-from services.kernel.actors import COMPLAINT_CHANNELS, TIERS
-from services.kernel.clock import JAKARTA
-from services.kernel.sla import deadlines
-from services.kernel.workdays import WorkingCalendar
+from services.domain.actors import COMPLAINT_CHANNELS, TIERS
+from services.domain.clock import JAKARTA
+from services.domain.sla import deadlines
+from services.domain.workdays import WorkingCalendar
 from services.surveys import ikm
 
 PROBLEM_TYPES = ("requirements", "procedure", "time", "fee", "product", "facilities",

@@ -29,8 +29,8 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from services.kernel.eventlog import EventLog, LoggedEvent, Stream
-from services.kernel.relay import POSITION_HEADER
+from services.infra.eventlog import EventLog, LoggedEvent, Stream
+from services.infra.relay import POSITION_HEADER
 
 log = logging.getLogger("ptsp.projections")
 

@@ -18,9 +18,9 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from services.kernel.eventlog import LoggedEvent
-from services.kernel.sla import AT_RISK_RATIO, Span, deadlines, sla_of
-from services.kernel.workdays import OfficeDay, WorkingCalendar
+from services.infra.eventlog import LoggedEvent
+from services.domain.sla import AT_RISK_RATIO, Span, deadlines, sla_of
+from services.domain.workdays import OfficeDay, WorkingCalendar
 
 Doc = dict[str, Any]
 
@@ -87,7 +87,7 @@ CREATE TABLE IF NOT EXISTS sla_calendar (
 """
 
 # The state of a timer at instant $1, in SQL (for filters); the same rules as
-# services.kernel.sla.sla_of, on the instants stored by this read model.
+# services.domain.sla.sla_of, on the instants stored by this read model.
 STATE_SQL = """
 CASE
   WHEN t.started_at IS NULL THEN 'not_started'

@@ -16,8 +16,8 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from services.kernel.clock import JAKARTA
-from services.kernel.eventlog import LoggedEvent
+from services.domain.clock import JAKARTA
+from services.infra.eventlog import LoggedEvent
 from services.surveys.ikm import quarter_of
 
 Doc = dict[str, Any]

@@ -20,7 +20,7 @@ import asyncpg
 from projections import monthly_report, satisfaction_report
 from projections.satisfaction_report import STYLE, bars, headline, side_by_side, table
 from projections.survey_responses import responses_between
-from services.kernel.clock import JAKARTA
+from services.domain.clock import JAKARTA
 from services.surveys.ikm import quarter_bounds, quarters_of
 
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from services.kernel.settings import Settings
+from services.settings import Settings
 
 log = logging.getLogger("ptsp")
 
@@ -48,7 +48,7 @@ def database_url(settings: Settings) -> str:
 
 # -- ptsp up --------------------------------------------------------------------------
 def cmd_up(args: argparse.Namespace) -> int:
-    from services.kernel.embedded import EmbeddedNats, EmbeddedPostgres
+    from services.infra.embedded import EmbeddedNats, EmbeddedPostgres
 
     settings = _settings(args)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -88,7 +88,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_token(args: argparse.Namespace) -> int:
     """Issue a token: printed alone on stdout; recorded (its hash, never the token) in the
     credentials table when a database is reachable, so it can be listed and revoked."""
-    from services.kernel.auth import TokenIssuer  # not services.runtime: a quick command
+    from services.infra.tokens import TokenIssuer  # not services.runtime: a quick command
 
     if not args.role or not args.actor:
         print("ptsp token: --role and --actor are required (or: ptsp token list | revoke)",
@@ -110,7 +110,7 @@ def cmd_token(args: argparse.Namespace) -> int:
 def _record_token(settings: Settings, token: str, claims: Any) -> str:
     import asyncpg
 
-    from services.kernel import credentials
+    from services.infra import credentials
 
     try:
         url = database_url(settings)
@@ -131,7 +131,7 @@ def _record_token(settings: Settings, token: str, claims: Any) -> str:
 
 
 def cmd_token_list(args: argparse.Namespace) -> int:
-    from services.kernel import credentials
+    from services.infra import credentials
 
     url = database_url(_settings(args))
 
@@ -156,7 +156,7 @@ def cmd_token_list(args: argparse.Namespace) -> int:
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
-    from services.kernel import credentials
+    from services.infra import credentials
 
     settings = _settings(args)
     url = database_url(settings)
@@ -205,20 +205,19 @@ async def _rebuild(settings: Settings, db_url: str, name: str | None) -> dict[st
     import asyncpg
 
     from projections.runner import rebuild
-    from services.kernel.eventlog import EventLog
-    from services.pipeline import projections_of, streams_of
+    from services.infra.eventlog import EventLog
     from services.runtime import System
 
     system = System.build(settings, db_url)
-    projections = projections_of(system)
+    projections = system.projections()
     if name is not None:
         projections = [p for p in projections if p.name == name]
         if not projections:
-            known = ", ".join(p.name for p in projections_of(system))
+            known = ", ".join(p.name for p in system.projections())
             raise SystemExit(f"no read model {name!r}; known: {known}")
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=4)
     try:
-        return await rebuild(pool, EventLog(pool, streams_of(system)), projections)
+        return await rebuild(pool, EventLog(pool, system.streams()), projections)
     finally:
         await pool.close()
         for store in system.stores:

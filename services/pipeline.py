@@ -6,52 +6,37 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import asyncpg
 import nats
 from nats.aio.client import Client as NATS
 
-from projections.case_views import CaseViews
 from projections.escalation_queues import BreachWatcher
 from projections.runner import Projection, ProjectionRunner
-from projections.sla_timers import SlaTimers
-from projections.survey_responses import SurveyResponses
-from services.applications.application import CONTRACTS as APPLICATION_CONTRACTS
-from services.calendar.application import CONTRACTS as CALENDAR_CONTRACTS
-from services.complaints.application import CONTRACTS as COMPLAINT_CONTRACTS
-from services.kernel.actors import Actor
-from services.kernel.eventlog import EventLog, Stream
-from services.kernel.relay import Relay
-from services.surveys.application import CONTRACTS as SURVEY_CONTRACTS
+from services.domain.clock import Clock
+from services.infra.eventlog import EventLog, Stream
+from services.infra.relay import Relay
 
-if TYPE_CHECKING:
-    from services.runtime import System
-
-SLA_TIMER = Actor(id="sla-timer", role="system")
-
-
-def streams_of(system: System) -> list[Stream]:
-    stores = {s.name: s for s in system.stores}
-    return [
-        Stream("calendar", stores["calendar"], CALENDAR_CONTRACTS),
-        Stream("applications", stores["applications"], APPLICATION_CONTRACTS),
-        Stream("complaints", stores["complaints"], COMPLAINT_CONTRACTS),
-        Stream("surveys", stores["surveys"], SURVEY_CONTRACTS),
-    ]
-
-
-def projections_of(system: System) -> list[Projection]:
-    return [CaseViews(), SlaTimers(system.settings.at_risk_ratio), SurveyResponses()]
+Escalate = Callable[[str, UUID, int], Awaitable[None]]
+"""The SLA timer's command: (case type, case id, clock span) → the owning service."""
 
 
 class Pipeline:
-    def __init__(self, system: System, pool: asyncpg.Pool, nats_url: str) -> None:
-        self.system = system
+    """Built by the composition root (`services.runtime.System`), which hands it the
+    streams, the read models, the clock and the escalation command."""
+
+    def __init__(self, pool: asyncpg.Pool, nats_url: str, streams: list[Stream],
+                 projections: list[Projection], clock: Clock, escalate: Escalate,
+                 stream_replicas: int = 1) -> None:
         self.pool = pool
         self.nats_url = nats_url
-        self.eventlog = EventLog(pool, streams_of(system))
+        self.projections = projections
+        self.clock = clock
+        self.escalate = escalate
+        self.stream_replicas = stream_replicas
+        self.eventlog = EventLog(pool, streams)
         self.nc: NATS | None = None
         self.relay: Relay | None = None
         self.runner: ProjectionRunner | None = None
@@ -61,12 +46,12 @@ class Pipeline:
         self.nc = await nats.connect(self.nats_url, name="ptsp-pipeline",
                                      max_reconnect_attempts=-1, reconnect_time_wait=0.5)
         self.relay = Relay(self.pool, self.eventlog, self.nc,
-                           replicas=self.system.settings.stream_replicas)
+                           replicas=self.stream_replicas)
         await self.relay.start()
         self.runner = ProjectionRunner(self.pool, self.nc, list(self.eventlog.streams.values()),
-                                       projections_of(self.system))
+                                       self.projections)
         await self.runner.start()
-        self.watcher = BreachWatcher(self.pool, self.system.clock, self.escalate)
+        self.watcher = BreachWatcher(self.pool, self.clock, self.escalate)
         await self.watcher.start()
 
     async def stop(self) -> None:
@@ -77,8 +62,3 @@ class Pipeline:
             # Nothing to flush: the relay awaited every publish ack, consumers acked.
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self.nc.close(), 5)
-
-    async def escalate(self, case_type: str, case_id: UUID, clock_span: int) -> None:
-        """The SLA timer's command to the case's owning service."""
-        service = self.system.applications if case_type == "application" else self.system.complaints
-        await service.escalate_for_breach(case_id, clock_span, SLA_TIMER)

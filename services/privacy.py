@@ -10,7 +10,7 @@
   complainant's identity is masked for the handling staff from now on; the head and the
   auditors still see it.
 
-The sealing itself is the services' (services/kernel/personal_data.py)."""
+The sealing itself is the services' (services/infra/personal_data.py)."""
 
 from __future__ import annotations
 
@@ -24,9 +24,9 @@ from litestar.datastructures import State
 from services.applications.application import ApplicationService
 from services.complaints.api import hidden as hidden_complaint
 from services.complaints.application import MAY_MARK_CONFIDENTIAL, ComplaintService
-from services.kernel.actors import Actor
-from services.kernel.auth import require_case_worker, require_role
-from services.kernel.errors import NotFound
+from services.domain.actors import Actor
+from services.domain.policy import require_case_worker, require_role
+from services.domain.errors import NotFound
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 

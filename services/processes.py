@@ -22,7 +22,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 
-from services.kernel.settings import Settings
+from services.settings import Settings
 
 log = logging.getLogger("ptsp")
 
@@ -129,8 +129,8 @@ async def _publish_clock(settings: Settings, db_url: str) -> None:
     """`ptsp up --simulated-clock` defines the clock for every process it starts."""
     import asyncpg
 
-    from services.kernel import shared_clock
-    from services.kernel.clock import SimulatedClock
+    from services.infra import shared_clock
+    from services.domain.clock import SimulatedClock
 
     assert settings.simulated_clock is not None
     conn = await asyncpg.connect(db_url)
@@ -173,7 +173,7 @@ async def _http(settings: Settings, db_url: str, nats_url: str | None, fd: int |
     import uvicorn
 
     from services.runtime import System
-    from services.web import create_app
+    from services.http.app import create_app
 
     class Server(uvicorn.Server):
         # The parent supervises signals: uvicorn must not re-raise them after shutdown.

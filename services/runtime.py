@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
+from uuid import UUID
 
 import asyncpg
 
@@ -19,18 +20,30 @@ from services.calendar.application import Calendars, CalendarService
 from services.complaints.application import Complaints, ComplaintService
 from services.intake.nats_intake import NatsIntake, case_types
 from projections.runner import install as install_read_models
-from services.kernel import credentials
-from services.kernel.auth import TokenIssuer
-from services.kernel import shared_clock
-from services.kernel.clock import Clock, SimulatedClock
-from services.kernel.groupcommit import GroupCommitter
-from services.kernel.personal_data import PersonalDataVault
-from services.kernel.settings import Settings
-from services.kernel.signing import OfficeKey
-from services.kernel.store import EventStoreApplication, eventsourcing_env
+from services.infra import credentials
+from services.infra.tokens import TokenIssuer
+from services.infra import shared_clock
+from services.domain.clock import Clock, SimulatedClock
+from services.infra.groupcommit import GroupCommitter
+from services.infra.personal_data import PersonalDataVault
+from services.settings import Settings
+from services.infra.signing import OfficeKey
+from services.infra.store import EventStoreApplication, eventsourcing_env
 from services.audit.service import AuditService
-from services.pipeline import Pipeline, projections_of
+from projections.case_views import CaseViews
+from projections.runner import Projection
+from projections.sla_timers import SlaTimers
+from projections.survey_responses import SurveyResponses
+from services.applications.application import CONTRACTS as APPLICATION_CONTRACTS
+from services.calendar.application import CONTRACTS as CALENDAR_CONTRACTS
+from services.complaints.application import CONTRACTS as COMPLAINT_CONTRACTS
+from services.domain.actors import Actor
+from services.infra.eventlog import Stream
+from services.pipeline import Pipeline
+from services.surveys.application import CONTRACTS as SURVEY_CONTRACTS
 from services.surveys.application import Surveys, SurveyService
+
+SLA_TIMER = Actor(id="sla-timer", role="system")
 
 log = logging.getLogger("ptsp")
 
@@ -134,11 +147,13 @@ class System:
         await self.reload_revocations(install=True)
         self._tasks.append(asyncio.create_task(self._refresh_revocations(),
                                                name="revocations-refresh"))
-        await install_read_models(self.pool, projections_of(self))
-        self.audit = AuditService.of(self, self.pool, keep=self.with_pipeline)
+        await install_read_models(self.pool, self.projections())
+        self.audit = self.audit_service(self.pool, keep=self.with_pipeline)
         await self.audit.start()
         if self.nats_url and self.with_pipeline:
-            self.pipeline = Pipeline(self, self.pool, self.nats_url)
+            self.pipeline = Pipeline(self.pool, self.nats_url, self.streams(),
+                                     self.projections(), self.clock, self.escalate_for_breach,
+                                     stream_replicas=self.settings.stream_replicas)
             await self.pipeline.start()
         if self.nats_url and self.with_intake:
             # Last: intake is taken only once everything it needs is running.
@@ -147,6 +162,30 @@ class System:
                 case_types(self.applications, self.complaints, self.surveys),
                 database_url=self.database_url, max_bytes=self.settings.max_body_bytes)
             await self._intake.start()
+
+    def streams(self) -> list[Stream]:
+        """Each event store as the relay, the audit chain and the rebuild read it."""
+        stores = {s.name: s for s in self.stores}
+        return [
+            Stream("calendar", stores["calendar"], CALENDAR_CONTRACTS),
+            Stream("applications", stores["applications"], APPLICATION_CONTRACTS),
+            Stream("complaints", stores["complaints"], COMPLAINT_CONTRACTS),
+            Stream("surveys", stores["surveys"], SURVEY_CONTRACTS),
+        ]
+
+    def projections(self) -> list[Projection]:
+        """Every read model fed from JetStream (and rebuilt from the store)."""
+        return [CaseViews(), SlaTimers(self.settings.at_risk_ratio), SurveyResponses()]
+
+    def audit_service(self, pool: asyncpg.Pool, keep: bool) -> AuditService:
+        return AuditService.of(self.settings, pool, self.streams(), self.office_key,
+                               self.applications, self.complaints, self.database_url,
+                               keep=keep)
+
+    async def escalate_for_breach(self, case_type: str, case_id: UUID, clock_span: int) -> None:
+        """The SLA timer's command to the case's owning service."""
+        service = self.applications if case_type == "application" else self.complaints
+        await service.escalate_for_breach(case_id, clock_span, SLA_TIMER)
 
     async def stop(self) -> None:
         if self._intake is not None:

@@ -12,9 +12,9 @@ from typing import Any
 
 from contracts.applications import ApplicationIntake, Applicant, Business
 from contracts.complaints import ComplaintIntake, Complainant
-from services.kernel.actors import COMPLAINT_CHANNELS, Actor
-from services.kernel.clock import SimulatedClock
-from services.kernel.errors import DomainError
+from services.domain.actors import COMPLAINT_CHANNELS, Actor
+from services.domain.clock import SimulatedClock
+from services.domain.errors import DomainError
 from services.runtime import System
 
 OSS = Actor(id="oss-gateway", role="channel", channel="oss")

@@ -12,13 +12,14 @@ from litestar.di import Provide
 
 from contracts.applications import ApplicationIntake
 from services.applications.application import ApplicationService
-from services.kernel.actors import APPLICATION_CHANNELS, Actor
-from services.kernel.auth import (
+from services.domain.actors import APPLICATION_CHANNELS, Actor
+from services.domain.policy import (
     CASE_READERS, CASE_WORKERS, require_case_worker, require_channel, require_own_channel,
     require_role,
 )
-from services.kernel.errors import Forbidden, NotFound
-from services.kernel.http import PUBLIC, intake_quota
+from services.domain.errors import Forbidden, NotFound
+from services.http.auth import PUBLIC
+from services.http.errors import intake_quota
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 Note = Annotated[str, msgspec.Meta(max_length=20_000)]

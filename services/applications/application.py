@@ -20,14 +20,14 @@ from services.applications.domain import (
     LicenceApplication, application_id, certificate_payload, tracking_number,
 )
 from services.calendar.application import CalendarService
-from services.kernel.actors import Actor
-from services.kernel.clock import Clock
-from services.kernel.errors import ConcurrencyConflict, InvalidInput, NotFound
-from services.kernel.groupcommit import GroupCommitter
-from services.kernel.personal_data import PersonalDataVault, envelopes_in, erase_case
-from services.kernel.signing import OfficeKey
-from services.kernel.sla import Sla, sla_of
-from services.kernel.store import EventStoreApplication
+from services.domain.actors import Actor
+from services.domain.clock import Clock
+from services.domain.errors import ConcurrencyConflict, InvalidInput, NotFound
+from services.infra.groupcommit import GroupCommitter
+from services.infra.personal_data import PersonalDataVault, envelopes_in, erase_case
+from services.infra.signing import OfficeKey
+from services.domain.sla import Sla, sla_of
+from services.infra.store import EventStoreApplication
 
 
 class Applications(EventStoreApplication):

@@ -19,9 +19,9 @@ from typing import Any
 
 from eventsourcing.domain import event
 
-from services.kernel.cases import Case
-from services.kernel.errors import InvalidInput, RuleViolation
-from services.kernel.sla import Span
+from services.domain.cases import Case
+from services.domain.errors import InvalidInput, RuleViolation
+from services.domain.sla import Span
 
 NAMESPACE = uuid.UUID("6f1d1c3e-0a55-4d7e-9b0e-9e1f2b0c5a10")
 

@@ -13,8 +13,8 @@ from litestar.params import Parameter
 
 from services.audit.history import AS_OF_HELP
 from services.audit.service import AuditService
-from services.kernel.actors import Actor
-from services.kernel.auth import require_role
+from services.domain.actors import Actor
+from services.domain.policy import require_role
 
 # Auditors (Inspektorat, APIP) read every case's record; the head of office too.
 AUDIT_READERS: tuple[str, ...] = ("auditor", "head")

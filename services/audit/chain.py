@@ -36,10 +36,10 @@ from uuid import UUID
 import asyncpg
 
 from services.audit.checkpoints import CheckpointLog
-from services.kernel.eventlog import EventLog, StoredRow
-from services.kernel.relay import NOTIFY_CHANNEL
-from services.kernel.relay import install as install_notify
-from services.kernel.signing import OfficeKey, canonical_json
+from services.infra.eventlog import EventLog, StoredRow
+from services.infra.relay import NOTIFY_CHANNEL
+from services.infra.relay import install as install_notify
+from services.infra.signing import OfficeKey, canonical_json
 
 log = logging.getLogger("ptsp.audit")
 

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from services.kernel.signing import OfficeKey
+from services.infra.signing import OfficeKey
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from uuid import UUID
 import msgspec
 
 from services.audit.service import AuditService
-from services.kernel.actors import Actor
-from services.kernel.errors import InvalidInput, NotFound
-from services.kernel.settings import Settings
+from services.domain.actors import Actor
+from services.domain.errors import InvalidInput, NotFound
+from services.settings import Settings
 
 CLI_AUDITOR = Actor(id="ptsp-audit-cli", role="auditor")
 
@@ -37,7 +37,7 @@ async def _audit(settings: Settings, db_url: str) -> AsyncIterator[AuditService]
         if vault is not None:
             await vault.attach(pool)  # sealed personal data opens for the auditor
         await system.calendar.refresh()  # the views' SLA figures need the office calendar
-        yield AuditService.of(system, pool, keep=False)
+        yield system.audit_service(pool, keep=False)
     finally:
         await pool.close()
         for store in system.stores:

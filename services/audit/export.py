@@ -16,8 +16,8 @@ import asyncpg
 import msgspec
 
 from services.audit.chain import state_digest
-from services.kernel.clock import JAKARTA
-from services.kernel.eventlog import EventLog, StoredRow
+from services.domain.clock import JAKARTA
+from services.infra.eventlog import EventLog, StoredRow
 
 BATCH = 2000
 

@@ -14,10 +14,10 @@ import msgspec
 
 from services.applications.application import ApplicationService
 from services.complaints.application import ComplaintService
-from services.kernel.actors import Actor
-from services.kernel.clock import JAKARTA
-from services.kernel.errors import InvalidInput, NotFound
-from services.kernel.eventlog import EventLog, LoggedEvent
+from services.domain.actors import Actor
+from services.domain.clock import JAKARTA
+from services.domain.errors import InvalidInput, NotFound
+from services.infra.eventlog import EventLog, LoggedEvent
 
 # The streams whose aggregates are cases, and what a case of each is called.
 CASE_STREAMS: dict[str, str] = {"applications": "application", "complaints": "complaint"}

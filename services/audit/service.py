@@ -4,7 +4,8 @@ file, case histories and verification, wired to one asyncpg pool."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -14,12 +15,12 @@ from services.audit.checkpoints import CheckpointLog
 from services.audit.export import export
 from services.audit.history import CaseAudit
 from services.audit.verify import verify
-from services.kernel.actors import Actor
-from services.kernel.eventlog import EventLog
-from services.kernel.signing import OfficeKey
-
-if TYPE_CHECKING:
-    from services.runtime import System
+from services.domain.actors import Actor
+from services.applications.application import ApplicationService
+from services.complaints.application import ComplaintService
+from services.infra.eventlog import EventLog, Stream
+from services.infra.signing import OfficeKey
+from services.settings import Settings
 
 CHECKPOINTS_FILE = "checkpoints.jsonl"
 
@@ -36,23 +37,23 @@ class AuditService:
         self.keeper = keeper
 
     @classmethod
-    def of(cls, system: System, pool: asyncpg.Pool, keep: bool = True) -> AuditService:
+    def of(cls, settings: Settings, pool: asyncpg.Pool, streams: list[Stream],
+           office_key: OfficeKey, applications: ApplicationService,
+           complaints: ComplaintService, database_url: str,
+           keep: bool = True) -> AuditService:
         """The system's audit service; `keep`: also append to the chain and sign
         checkpoints (the running system), else only read (the `ptsp audit` commands)."""
-        from services.pipeline import streams_of
-
-        settings = system.settings
-        eventlog = EventLog(pool, streams_of(system))
-        checkpoints = CheckpointLog(settings.audit_dir / CHECKPOINTS_FILE)
+        eventlog = EventLog(pool, streams)
+        checkpoints = CheckpointLog(Path(settings.audit_dir) / CHECKPOINTS_FILE)
         keeper = None
         if keep:
-            keeper = ChainKeeper(pool, eventlog, checkpoints, system.office_key,
+            keeper = ChainKeeper(pool, eventlog, checkpoints, office_key,
                                  every_events=settings.audit_checkpoint_events,
                                  every_seconds=settings.audit_checkpoint_seconds,
-                                 listen_url=system.database_url)
-        cases = CaseAudit(pool, eventlog, system.applications, system.complaints,
+                                 listen_url=database_url)
+        cases = CaseAudit(pool, eventlog, applications, complaints,
                           catch_up=keeper.catch_up if keeper else None)
-        return cls(pool, eventlog, checkpoints, system.office_key, cases, keeper)
+        return cls(pool, eventlog, checkpoints, office_key, cases, keeper)
 
     async def start(self) -> None:
         if self.keeper is not None:

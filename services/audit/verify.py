@@ -28,8 +28,8 @@ import asyncpg
 
 from services.audit.chain import GENESIS, link, record_of, state_digest
 from services.audit.checkpoints import Checkpoint, CheckpointLog
-from services.kernel.eventlog import EventLog, StoredRow
-from services.kernel.signing import OfficeKey
+from services.infra.eventlog import EventLog, StoredRow
+from services.infra.signing import OfficeKey
 
 BATCH = 5000
 MAX_PROBLEMS = 20

@@ -13,11 +13,11 @@ from contracts import calendar as contracts
 from contracts.mapping import ContractRegistry
 
 from services.calendar.domain import OFFICE_CALENDAR_ID, OfficeCalendar
-from services.kernel.actors import Actor
-from services.kernel.clock import Clock
-from services.kernel.groupcommit import GroupCommitter
-from services.kernel.store import EventStoreApplication
-from services.kernel.workdays import WorkingCalendar
+from services.domain.actors import Actor
+from services.domain.clock import Clock
+from services.infra.groupcommit import GroupCommitter
+from services.infra.store import EventStoreApplication
+from services.domain.workdays import WorkingCalendar
 
 
 class Calendars(EventStoreApplication):

@@ -10,8 +10,8 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from services.kernel.errors import InvalidInput
-from services.kernel.workdays import OfficeDay, WorkingCalendar
+from services.domain.errors import InvalidInput
+from services.domain.workdays import OfficeDay, WorkingCalendar
 
 OFFICE_CALENDAR_ID = uuid.uuid5(uuid.UUID("6f1d1c3e-0a55-4d7e-9b0e-9e1f2b0c5a10"), "office-calendar")
 

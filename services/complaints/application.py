@@ -16,13 +16,13 @@ from contracts.complaints import ComplaintIntake
 from contracts.mapping import ContractRegistry
 from services.calendar.application import CalendarService
 from services.complaints.domain import Complaint, complaint_id, tracking_number
-from services.kernel.actors import Actor
-from services.kernel.clock import JAKARTA, Clock
-from services.kernel.errors import ConcurrencyConflict, InvalidInput, NotFound
-from services.kernel.groupcommit import GroupCommitter
-from services.kernel.personal_data import PersonalDataVault, envelopes_in, erase_case
-from services.kernel.sla import Sla, sla_of
-from services.kernel.store import EventStoreApplication
+from services.domain.actors import Actor
+from services.domain.clock import JAKARTA, Clock
+from services.domain.errors import ConcurrencyConflict, InvalidInput, NotFound
+from services.infra.groupcommit import GroupCommitter
+from services.infra.personal_data import PersonalDataVault, envelopes_in, erase_case
+from services.domain.sla import Sla, sla_of
+from services.infra.store import EventStoreApplication
 
 
 class Complaints(EventStoreApplication):

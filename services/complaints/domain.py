@@ -29,11 +29,11 @@ from typing import Any
 
 from eventsourcing.domain import event
 
-from services.kernel.actors import COMPLAINT_CHANNELS, COMPLAINTS_UNIT, tier_above
-from services.kernel.cases import Case
-from services.kernel.clock import JAKARTA
-from services.kernel.errors import Forbidden, InvalidInput, RuleViolation
-from services.kernel.sla import Span
+from services.domain.actors import COMPLAINT_CHANNELS, COMPLAINTS_UNIT, tier_above
+from services.domain.cases import Case
+from services.domain.clock import JAKARTA
+from services.domain.errors import Forbidden, InvalidInput, RuleViolation
+from services.domain.sla import Span
 
 NAMESPACE = uuid.UUID("0c7b3f52-5d0e-4b8a-a2f4-3e6a8d9c1b27")
 

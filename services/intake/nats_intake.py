@@ -49,9 +49,9 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from contracts.applications import ApplicationIntake
-from services.kernel.actors import ALL_CHANNELS, APPLICATION_CHANNELS, COMPLAINT_CHANNELS, Actor
-from services.kernel.errors import DomainError
-from services.kernel.http import STATUS_OF
+from services.domain.actors import ALL_CHANNELS, APPLICATION_CHANNELS, COMPLAINT_CHANNELS, Actor
+from services.domain.errors import DomainError
+from services.http.errors import STATUS_OF
 
 log = logging.getLogger("ptsp.intake")
 

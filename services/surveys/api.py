@@ -8,9 +8,9 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from contracts.surveys import SurveyIntake, SurveyIntakeAccepted
-from services.kernel.actors import ALL_CHANNELS, Actor
-from services.kernel.auth import require_channel
-from services.kernel.http import intake_quota
+from services.domain.actors import ALL_CHANNELS, Actor
+from services.domain.policy import require_channel
+from services.http.errors import intake_quota
 from services.surveys.application import SurveyService
 
 

@@ -14,11 +14,11 @@ from eventsourcing.application import AggregateNotFoundError
 from contracts import surveys as contracts
 from contracts.mapping import ContractRegistry
 from contracts.surveys import SurveyIntake
-from services.kernel.actors import Actor
-from services.kernel.clock import JAKARTA, Clock
-from services.kernel.errors import ConcurrencyConflict, InvalidInput, NotFound
-from services.kernel.groupcommit import GroupCommitter
-from services.kernel.store import EventStoreApplication
+from services.domain.actors import Actor
+from services.domain.clock import JAKARTA, Clock
+from services.domain.errors import ConcurrencyConflict, InvalidInput, NotFound
+from services.infra.groupcommit import GroupCommitter
+from services.infra.store import EventStoreApplication
 from services.surveys.domain import SurveyResponse
 
 

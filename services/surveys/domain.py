@@ -18,8 +18,8 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from services.kernel.actors import ALL_CHANNELS
-from services.kernel.errors import InvalidInput
+from services.domain.actors import ALL_CHANNELS
+from services.domain.errors import InvalidInput
 from services.surveys.ikm import ELEMENTS, MAX_SCORE, MIN_SCORE
 
 NAMESPACE = uuid.UUID("5b0f7a8e-2c4d-4e61-9f3a-7d2e1c6b8a94")

@@ -32,7 +32,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
-from services.kernel.clock import JAKARTA
+from services.domain.clock import JAKARTA
 
 # The nine elements (unsur) of the regulation, in API.md's order (the regulation
 # numbers them U1-U9 with complaint handling eighth and facilities ninth).

@@ -17,10 +17,10 @@ import httpx
 import psycopg
 import pytest
 
-from services.kernel.auth import Claims, TokenIssuer, Unauthenticated
-from services.kernel.ratelimit import RateLimited, TokenBuckets
-from services.kernel.settings import Settings
-from services.kernel.signing import b64url, unb64url
+from services.infra.tokens import Claims, TokenIssuer, Unauthenticated
+from services.http.ratelimit import RateLimited, TokenBuckets
+from services.settings import Settings
+from services.infra.signing import b64url, unb64url
 from services.runtime import System
 
 pytestmark = pytest.mark.e2e

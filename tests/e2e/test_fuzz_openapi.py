@@ -26,7 +26,7 @@ import httpx
 import pytest
 from test_access_matrix import COLUMNS, MATRIX, shape  # type: ignore[import-not-found]
 
-from services.kernel.settings import Settings
+from services.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

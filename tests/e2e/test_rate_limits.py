@@ -8,7 +8,7 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from services.kernel.settings import Settings
+from services.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

@@ -24,8 +24,8 @@ from contracts.applications import Applicant, ApplicationIntake, Business
 from contracts.complaints import Complainant, ComplaintIntake
 from services.audit.chain import GENESIS, record_of
 from services.audit.service import AuditService
-from services.kernel.actors import Actor
-from services.kernel.signing import canonical_json
+from services.domain.actors import Actor
+from services.infra.signing import canonical_json
 from services.runtime import System
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,8 @@ from nats.aio.client import Client
 
 from services.applications.domain import application_id
 from services.intake.nats_intake import NatsIntake, case_types
-from services.kernel.embedded import EmbeddedNats
-from services.kernel.settings import Settings
+from services.infra.embedded import EmbeddedNats
+from services.settings import Settings
 from services.runtime import System
 
 pytestmark = pytest.mark.integration

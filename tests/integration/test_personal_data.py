@@ -18,9 +18,8 @@ from cryptography.exceptions import InvalidTag
 
 from projections import monthly_report
 from projections.runner import rebuild
-from services.kernel.eventlog import EventLog
-from services.kernel.personal_data import ERASED, PersonalDataVault
-from services.pipeline import projections_of, streams_of
+from services.infra.eventlog import EventLog
+from services.infra.personal_data import ERASED, PersonalDataVault
 from services.runtime import System
 
 pytestmark = pytest.mark.integration
@@ -116,7 +115,7 @@ def people(token):  # noqa: ANN001, ANN201
 async def raw_events(system: System) -> bytes:
     """Every byte of every events table, as stored."""
     assert system.pool is not None
-    eventlog = EventLog(system.pool, streams_of(system))
+    eventlog = EventLog(system.pool, system.streams())
     out = b""
     async with system.pool.acquire() as conn:
         for stream in eventlog.streams.values():
@@ -133,8 +132,8 @@ async def report(system: System) -> dict[str, Any]:
 
 async def replay(system: System) -> None:
     assert system.pool is not None
-    await rebuild(system.pool, EventLog(system.pool, streams_of(system)),
-                  projections_of(system), progress=False)
+    await rebuild(system.pool, EventLog(system.pool, system.streams()),
+                  system.projections(), progress=False)
 
 
 async def test_crypto_shredding(http, system: System, people) -> None:  # noqa: ANN001

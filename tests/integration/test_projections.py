@@ -11,7 +11,6 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-import asyncpg
 import nats
 import pytest
 import pytest_asyncio
@@ -19,8 +18,8 @@ import pytest_asyncio
 from history import generate, months_between
 from projections import monthly_report
 from projections.runner import rebuild
-from services.kernel.embedded import EmbeddedNats
-from services.kernel.settings import Settings
+from services.infra.embedded import EmbeddedNats
+from services.settings import Settings
 from services.runtime import System
 
 pytestmark = pytest.mark.integration

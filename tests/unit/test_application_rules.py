@@ -11,10 +11,10 @@ import pytest
 from gwt import given, then_raises, when
 
 from services.applications.domain import LicenceApplication, application_id, certificate_payload
-from services.kernel.clock import JAKARTA
-from services.kernel.errors import InvalidInput, RuleViolation
-from services.kernel.sla import sla_of
-from services.kernel.workdays import WorkingCalendar
+from services.domain.clock import JAKARTA
+from services.domain.errors import InvalidInput, RuleViolation
+from services.domain.sla import sla_of
+from services.domain.workdays import WorkingCalendar
 
 CODES = ["U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"]
 ALL_MET = {c: True for c in CODES}

@@ -12,7 +12,7 @@ from contracts import complaints as contracts
 from contracts.schema import contract_schemas
 from services.complaints.application import CONTRACTS, mask_identity
 from services.complaints.domain import Complaint
-from services.kernel.actors import Actor
+from services.domain.actors import Actor
 
 WIB = ZoneInfo("Asia/Jakarta")
 CHANNEL = {"id": "svc-letter", "role": "channel", "channel": "letter", "tier": None, "unit": None}

@@ -16,9 +16,9 @@ from services.complaints.domain import (
     classify_intake,
     complaint_id,
 )
-from services.kernel.errors import Forbidden, InvalidInput, RuleViolation
-from services.kernel.sla import Span, sla_of
-from services.kernel.workdays import WorkingCalendar
+from services.domain.errors import Forbidden, InvalidInput, RuleViolation
+from services.domain.sla import Span, sla_of
+from services.domain.workdays import WorkingCalendar
 
 WIB = ZoneInfo("Asia/Jakarta")
 CHANNEL = {"id": "svc-whatsapp", "role": "channel", "channel": "whatsapp"}

@@ -16,9 +16,9 @@ from contracts import applications as contracts
 from services.applications.application import CONTRACTS
 from services.applications.domain import LicenceApplication
 from services.complaints.application import mask_identity
-from services.kernel.actors import Actor
-from services.kernel.errors import RuleViolation
-from services.kernel.personal_data import ERASED, PersonalDataVault, VaultUnavailable
+from services.domain.actors import Actor
+from services.domain.errors import RuleViolation
+from services.infra.personal_data import ERASED, PersonalDataVault, VaultUnavailable
 
 WIB = ZoneInfo("Asia/Jakarta")
 AT = datetime(2026, 3, 16, 9, tzinfo=WIB)

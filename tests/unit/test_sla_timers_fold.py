@@ -12,9 +12,9 @@ from gwt import given, then_raises, when
 from projections.case_views import evolve as case_view
 from projections.sla_timers import evolve, sla_view
 from services.applications.domain import LicenceApplication
-from services.kernel.clock import JAKARTA
-from services.kernel.errors import RuleViolation
-from services.kernel.workdays import OfficeDay, WorkingCalendar
+from services.domain.clock import JAKARTA
+from services.domain.errors import RuleViolation
+from services.domain.workdays import OfficeDay, WorkingCalendar
 
 CAL = WorkingCalendar()
 ID = "6b1f8a2e-0000-5000-8000-000000000001"

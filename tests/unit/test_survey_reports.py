@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from projections import monthly_report, satisfaction_report, yearly_report
-from services.kernel.workdays import WorkingCalendar
+from services.domain.workdays import WorkingCalendar
 from services.surveys.ikm import ELEMENTS, quarter_bounds
 
 Q1 = "2026-Q1"

@@ -14,7 +14,7 @@ from gwt import given
 
 from contracts import surveys as contracts
 from projections.survey_responses import evolve
-from services.kernel.errors import InvalidInput
+from services.domain.errors import InvalidInput
 from services.surveys.application import CONTRACTS
 from services.surveys.domain import RESPONDENT_FACTS, SurveyResponse, response_id
 from services.surveys.ikm import ELEMENTS

@@ -6,9 +6,9 @@ from datetime import date, datetime
 
 import pytest
 
-from services.kernel.clock import JAKARTA
-from services.kernel.sla import Span, sla_of
-from services.kernel.workdays import OfficeDay, WorkingCalendar
+from services.domain.clock import JAKARTA
+from services.domain.sla import Span, sla_of
+from services.domain.workdays import OfficeDay, WorkingCalendar
 
 
 def at(text: str) -> datetime:

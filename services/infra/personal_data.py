@@ -255,7 +255,7 @@ async def erase_case(vault: PersonalDataVault | None, case: Any, sealed: Iterabl
     Otherwise the erasure is recorded first (who, why, which subject ids) and then the
     keys are deleted: a crash in between leaves a record whose retry erases, never an
     erasure without its record."""
-    from services.kernel.errors import RuleViolation
+    from services.domain.errors import RuleViolation
 
     record = actor.as_record()
     if case.audit_hold is not None:

@@ -1,6 +1,6 @@
 """The credentials table: what `ptsp token` issued, and what was revoked.
 
-Tokens stay stateless (`services.kernel.auth`): a service checks a token's MAC and expiry
+Tokens stay stateless (`services.http.auth`): a service checks a token's MAC and expiry
 without a query. This table is the register beside them: one row per issued token (its
 claims and the SHA-256 of the token, never the token itself), `revoked_at` once revoked,
 and per actor a time before which every token of that actor is void. The services load
@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
-from services.kernel.auth import Claims, RevocationList, token_hash
+from services.infra.tokens import Claims, RevocationList, token_hash
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS credentials (

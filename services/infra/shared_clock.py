@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from services.kernel.clock import JAKARTA, SimulatedClock
+from services.domain.clock import JAKARTA, SimulatedClock
 
 log = logging.getLogger("ptsp.clock")
 

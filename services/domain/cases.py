@@ -8,8 +8,8 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
-from services.kernel.actors import TIERS, tier_above, tier_rank
-from services.kernel.errors import InvalidInput, RuleViolation
+from services.domain.actors import TIERS, tier_above, tier_rank
+from services.domain.errors import InvalidInput, RuleViolation
 
 # Roles that may move a case more than one tier at once (API.md: "needs a supervisor or
 # head token").
@@ -88,7 +88,7 @@ class Case(Aggregate):
         self.assignee = None
 
     # -- personal data: audit hold and erasure (UU 27/2022) --------------------------
-    # The personal data itself is sealed by the services (services/kernel/personal_data.py);
+    # The personal data itself is sealed by the services (services/infra/personal_data.py);
     # the case records the hold that blocks an erasure, the erasure and any refusal.
     @property
     def audit_hold(self) -> dict[str, Any] | None:

@@ -1,15 +1,13 @@
-"""Bearer tokens and who may do what.
+"""Bearer tokens: minted, signed and checked.
 
 A token is `<claims>.<mac>`: base64url JSON claims (role, actor, channel, tier, unit,
 id `jti`, issue and expiry times) and an HMAC-SHA256 over them with the office's token
 secret, a file under the data dir, so `ptsp token` and `ptsp up` on the same data dir agree
 without a database. Revocation is the one thing that needs the database
-(`services.kernel.credentials`); the services hold the revoked ids in memory
+(`services.infra.credentials`); the services hold the revoked ids in memory
 (`RevocationList`), so authenticating a request makes no query.
 
-Who may do what: a role that may never do a thing gets 403 before the case is even
-looked up; a case outside the token's unit or channel answers 404 exactly like an
-unknown one, so a token cannot probe which cases exist (OWASP API1, object level).
+Who may do what with a token's claims is `services.domain.policy`.
 """
 
 from __future__ import annotations
@@ -23,11 +21,10 @@ from pathlib import Path
 
 import msgspec
 
-from services.kernel.actors import (
-    ALL_CHANNELS, ROLES, TIERS, Actor, tier_rank,
+from services.domain.actors import (
+    ALL_CHANNELS, ROLES, TIERS, Actor,
 )
-from services.kernel.errors import Forbidden, NotFound
-from services.kernel.signing import b64url, unb64url, write_secret_once
+from services.infra.signing import b64url, unb64url, write_secret_once
 
 
 class Claims(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
@@ -142,52 +139,3 @@ def check_claims(role: str, actor: str, channel: str | None, tier: str | None,
             raise ValueError(f"tier must be one of {', '.join(TIERS)}")
         if not unit:
             raise ValueError("an officer token needs --unit (e.g. perizinan, pengaduan)")
-
-
-# -- who may do what --------------------------------------------------------------
-CASE_READERS: tuple[str, ...] = ("officer", "supervisor", "head", "auditor")
-CASE_WORKERS: tuple[str, ...] = ("officer", "supervisor", "head")
-
-
-def require_role(actor: Actor, *roles: str) -> None:
-    if actor.role not in roles:
-        raise Forbidden(f"role {actor.role} may not do this (needs: {', '.join(roles)})")
-
-
-def require_channel(actor: Actor, channel: str, allowed: Iterable[str] = ALL_CHANNELS) -> None:
-    """A channel token submits only for its own channel."""
-    require_role(actor, "channel")
-    if channel != actor.channel:
-        raise Forbidden(f"this token submits for channel {actor.channel}, not {channel}",
-                        field="channel")
-    if channel not in allowed:
-        raise Forbidden(f"channel {channel} does not take this kind of case", field="channel")
-
-
-def require_own_channel(actor: Actor, channel: str, hidden: NotFound) -> None:
-    """A channel acts on the cases it submitted; another channel's case is `hidden` (the
-    same 404 as an unknown case). Call `require_role(actor, "channel")` before loading."""
-    require_role(actor, "channel")
-    if channel != actor.channel:
-        raise hidden
-
-
-def require_case_worker(actor: Actor, unit: str, tier: str, *, write: bool,
-                        hidden: NotFound | None = None) -> None:
-    """An officer works cases of its unit at their tier or above it; supervisors and the
-    head span every unit; auditors read everything and change nothing.
-
-    A case of another unit is `hidden`: pass the very error an unknown case raises, so
-    the answer is the same 404. Gate the role with `require_role(actor, *CASE_READERS)` /
-    `*CASE_WORKERS` before loading the case, so a role's 403 does not depend on it either.
-    """
-    if actor.role in ("supervisor", "head"):
-        return
-    if actor.role == "auditor" and not write:
-        return
-    if actor.role != "officer":
-        raise Forbidden(f"role {actor.role} may not {'work' if write else 'read'} cases")
-    if actor.unit != unit:
-        raise hidden or NotFound("no such case")
-    if write and tier_rank(actor.tier or "pelaksana") < tier_rank(tier):
-        raise Forbidden(f"the case is at tier {tier}: an officer of that tier or above works it")

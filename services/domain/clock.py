@@ -3,7 +3,7 @@
 `SimulatedClock` starts at a given instant and runs on at real speed; `jump_to` moves it
 forward (never back: deadlines already recorded must not un-happen). Its state is an
 anchor pair (simulated instant, wall-clock seconds), so processes that share the pair
-(through Postgres: `services.kernel.shared_clock`) read the same time."""
+(through Postgres: `services.infra.shared_clock`) read the same time."""
 
 from __future__ import annotations
 

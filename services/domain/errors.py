@@ -1,5 +1,5 @@
 """Domain errors: raised by aggregates and services, mapped to HTTP status codes in one
-place (`services.kernel.http`)."""
+place (`services.http.errors`)."""
 
 from __future__ import annotations
 

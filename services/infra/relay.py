@@ -27,7 +27,7 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
-from services.kernel.eventlog import EventLog, LoggedEvent, Stream
+from services.infra.eventlog import EventLog, LoggedEvent, Stream
 
 log = logging.getLogger("ptsp.relay")
 

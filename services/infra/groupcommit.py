@@ -20,7 +20,7 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 
-from services.kernel.errors import ConcurrencyConflict
+from services.domain.errors import ConcurrencyConflict
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from typing import Literal
 
 import msgspec
 
-from services.kernel.workdays import WorkingCalendar
+from services.domain.workdays import WorkingCalendar
 
 SlaState = Literal["not_started", "running", "at_risk", "paused", "met", "breached"]
 AT_RISK_RATIO = 0.8

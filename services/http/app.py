@@ -28,15 +28,14 @@ from services.privacy import (
     ApplicationErasureController, AuditHoldController, ComplaintPrivacyController,
 )
 from services.surveys.api import SurveysController
-from services.kernel.actors import Actor
-from services.kernel.auth import require_role
-from services.kernel import shared_clock
-from services.kernel.clock import SimulatedClock
-from services.kernel.errors import InvalidInput, NotFound
-from services.kernel.http import (
-    EXCEPTION_HANDLERS, PUBLIC, BearerAuthentication, provide_actor, refuse_nul,
-)
-from services.kernel.ratelimit import TokenBuckets
+from services.domain.actors import Actor
+from services.domain.policy import require_role
+from services.infra import shared_clock
+from services.domain.clock import SimulatedClock
+from services.domain.errors import InvalidInput, NotFound
+from services.http.auth import PUBLIC, BearerAuthentication, provide_actor
+from services.http.errors import EXCEPTION_HANDLERS, refuse_nul
+from services.http.ratelimit import TokenBuckets
 from services.runtime import System
 
 

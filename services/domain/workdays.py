@@ -19,7 +19,7 @@ from typing import Literal
 
 import holidays
 
-from services.kernel.clock import JAKARTA
+from services.domain.clock import JAKARTA
 
 DayKind = Literal["holiday", "working_day"]
 
