@@ -171,8 +171,7 @@ async def _drive_raw(host: str, port: int, token: str, prefix: str, phase: Phase
                     writer.write(request(i))
                     status, body, close = await asyncio.wait_for(
                         _read_response(reader), REQUEST_TIMEOUT)
-                except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError,
-                        RuntimeError) as exc:
+                except (TimeoutError, OSError, asyncio.IncompleteReadError, RuntimeError) as exc:
                     errors[type(exc).__name__] += 1
                     writer.close()
                     reader = writer = None

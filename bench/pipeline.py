@@ -444,8 +444,8 @@ def run_latency(args: argparse.Namespace, deadline: Deadline, pg: Any, nats: Any
     import uvloop
 
     from services.infra.embedded import free_port
-    from services.settings import Settings
     from services.runtime import System
+    from services.settings import Settings
 
     phase: dict[str, Any] = {}
     results["latency"] = phase
@@ -723,8 +723,8 @@ def run_backlog_phases(args: argparse.Namespace, deadline: Deadline, pg: Any, na
     import uvloop
 
     from services.infra.embedded import free_port
-    from services.settings import Settings
     from services.runtime import System
+    from services.settings import Settings
 
     backlog: dict[str, Any] = {}
     relay: dict[str, Any] = {}

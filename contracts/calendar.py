@@ -9,8 +9,6 @@ import msgspec
 from contracts.common import CaseEvent
 
 
-
-
 class Opened(CaseEvent, tag="calendar.opened"):
     pass
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
-
-from datetime import datetime
+from datetime import date, datetime
 
 import msgspec
 

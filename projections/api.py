@@ -12,13 +12,18 @@ from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
 from litestar.params import Parameter
 
-from projections import case_views, escalation_queues, monthly_report
+from projections import (
+    case_views,
+    escalation_queues,
+    monthly_report,
+    satisfaction_report,
+    yearly_report,
+)
 from projections.sla_timers import SlaTimers, sla_view
-from projections import satisfaction_report, yearly_report
 from services.domain.actors import Actor
-from services.domain.policy import require_role
 from services.domain.clock import JAKARTA
 from services.domain.errors import InvalidInput
+from services.domain.policy import require_role
 
 SlaState = Literal["not_started", "running", "at_risk", "paused", "met", "breached"]
 TierName = Literal["pelaksana", "kepala_seksi", "kepala_bidang", "kepala_dinas"]

@@ -86,7 +86,7 @@ class BreachWatcher:
                 await self.tick()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - read models not there yet, DB away: retry
+            except Exception:
                 log.debug("breach watcher tick failed", exc_info=True)
             await asyncio.sleep(self.interval)
 

@@ -145,7 +145,7 @@ class ProjectionRunner:
                 raise
             except NotFoundError:
                 await asyncio.sleep(0.5)  # the stream is not there yet: the relay makes it
-            except Exception:  # noqa: BLE001 - NATS or Postgres away: resume from tracking
+            except Exception:
                 log.warning("projection %s on %s interrupted; resuming from its tracking",
                             projection.name, stream.name, exc_info=True)
                 await asyncio.sleep(1.0)
@@ -170,7 +170,7 @@ class ProjectionRunner:
         while not self._stopping:
             try:
                 msgs = await sub.fetch(self.batch, timeout=1.0)
-            except (NatsTimeout, asyncio.TimeoutError):
+            except (TimeoutError, NatsTimeout):
                 continue
             if not msgs:
                 continue

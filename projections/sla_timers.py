@@ -18,9 +18,9 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from services.infra.eventlog import LoggedEvent
 from services.domain.sla import AT_RISK_RATIO, Span, deadlines, sla_of
 from services.domain.workdays import OfficeDay, WorkingCalendar
+from services.infra.eventlog import LoggedEvent
 
 Doc = dict[str, Any]
 

@@ -25,8 +25,8 @@ from services.applications.application import ApplicationService
 from services.complaints.api import hidden as hidden_complaint
 from services.complaints.application import MAY_MARK_CONFIDENTIAL, ComplaintService
 from services.domain.actors import Actor
-from services.domain.policy import require_case_worker, require_role
 from services.domain.errors import NotFound
+from services.domain.policy import require_case_worker, require_role
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]
 

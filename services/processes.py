@@ -129,8 +129,8 @@ async def _publish_clock(settings: Settings, db_url: str) -> None:
     """`ptsp up --simulated-clock` defines the clock for every process it starts."""
     import asyncpg
 
-    from services.infra import shared_clock
     from services.domain.clock import SimulatedClock
+    from services.infra import shared_clock
 
     assert settings.simulated_clock is not None
     conn = await asyncpg.connect(db_url)
@@ -172,8 +172,8 @@ async def _pipeline(settings: Settings, db_url: str, nats_url: str | None) -> No
 async def _http(settings: Settings, db_url: str, nats_url: str | None, fd: int | None) -> None:
     import uvicorn
 
-    from services.runtime import System
     from services.http.app import create_app
+    from services.runtime import System
 
     class Server(uvicorn.Server):
         # The parent supervises signals: uvicorn must not re-raise them after shutdown.

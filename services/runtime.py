@@ -14,32 +14,31 @@ from uuid import UUID
 
 import asyncpg
 
-from services.applications.application import Applications, ApplicationService
-from services.applications.catalogue import Catalogue
-from services.calendar.application import Calendars, CalendarService
-from services.complaints.application import Complaints, ComplaintService
-from services.intake.nats_intake import NatsIntake, case_types
-from projections.runner import install as install_read_models
-from services.infra import credentials
-from services.infra.tokens import TokenIssuer
-from services.infra import shared_clock
-from services.domain.clock import Clock, SimulatedClock
-from services.infra.groupcommit import GroupCommitter
-from services.infra.personal_data import PersonalDataVault
-from services.settings import Settings
-from services.infra.signing import OfficeKey
-from services.infra.store import EventStoreApplication, eventsourcing_env
-from services.audit.service import AuditService
 from projections.case_views import CaseViews
 from projections.runner import Projection
+from projections.runner import install as install_read_models
 from projections.sla_timers import SlaTimers
 from projections.survey_responses import SurveyResponses
 from services.applications.application import CONTRACTS as APPLICATION_CONTRACTS
+from services.applications.application import Applications, ApplicationService
+from services.applications.catalogue import Catalogue
+from services.audit.service import AuditService
 from services.calendar.application import CONTRACTS as CALENDAR_CONTRACTS
+from services.calendar.application import Calendars, CalendarService
 from services.complaints.application import CONTRACTS as COMPLAINT_CONTRACTS
+from services.complaints.application import Complaints, ComplaintService
 from services.domain.actors import Actor
+from services.domain.clock import Clock, SimulatedClock
+from services.infra import credentials, shared_clock
 from services.infra.eventlog import Stream
+from services.infra.groupcommit import GroupCommitter
+from services.infra.personal_data import PersonalDataVault
+from services.infra.signing import OfficeKey
+from services.infra.store import EventStoreApplication, eventsourcing_env
+from services.infra.tokens import TokenIssuer
+from services.intake.nats_intake import NatsIntake, case_types
 from services.pipeline import Pipeline
+from services.settings import Settings
 from services.surveys.application import CONTRACTS as SURVEY_CONTRACTS
 from services.surveys.application import Surveys, SurveyService
 
@@ -226,7 +225,7 @@ class System:
             await asyncio.sleep(self.settings.revocation_refresh_seconds)
             try:
                 await self.reload_revocations()
-            except Exception:  # noqa: BLE001 - keep the last list, try again
+            except Exception:
                 log.warning("reloading revoked tokens failed", exc_info=True)
 
     async def _refresh_calendar(self) -> None:
@@ -235,5 +234,5 @@ class System:
             await asyncio.sleep(CALENDAR_REFRESH_SECONDS)
             try:
                 await self.calendar.refresh()
-            except Exception:  # noqa: BLE001 - keep the last good calendar, try again
+            except Exception:
                 log.warning("calendar refresh failed", exc_info=True)

@@ -26,10 +26,10 @@ import uvicorn
 
 sys.path.insert(0, str(Path(__file__).parent / "unit"))  # the gwt helper
 
-from services.infra.embedded import EmbeddedNats, EmbeddedPostgres, free_port  # noqa: E402
-from services.settings import Settings  # noqa: E402
-from services.runtime import System  # noqa: E402
-from services.http.app import create_app  # noqa: E402
+from services.http.app import create_app
+from services.infra.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from services.runtime import System
+from services.settings import Settings
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from contracts.applications import ApplicationIntake, Applicant, Business
-from contracts.complaints import ComplaintIntake, Complainant
+from contracts.applications import Applicant, ApplicationIntake, Business
+from contracts.complaints import Complainant, ComplaintIntake
 from services.domain.actors import COMPLAINT_CHANNELS, Actor
 from services.domain.clock import SimulatedClock
 from services.domain.errors import DomainError
@@ -22,7 +22,7 @@ OFFICER = Actor(id="budi", role="officer", tier="kepala_dinas", unit="perizinan"
 COMPLAINTS_OFFICER = Actor(id="dewi", role="officer", tier="kepala_dinas", unit="pengaduan")
 SUPERVISOR = Actor(id="sri", role="supervisor")
 HEAD = Actor(id="kepala", role="head")
-CODES = {c: True for c in ("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4")}
+CODES = dict.fromkeys(("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"), True)
 PROBLEMS = ("requirements", "procedure", "time", "fee", "product", "facilities", "competence", "other")
 
 

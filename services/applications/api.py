@@ -13,11 +13,15 @@ from litestar.di import Provide
 from contracts.applications import ApplicationIntake
 from services.applications.application import ApplicationService
 from services.domain.actors import APPLICATION_CHANNELS, Actor
+from services.domain.errors import Forbidden, NotFound
 from services.domain.policy import (
-    CASE_READERS, CASE_WORKERS, require_case_worker, require_channel, require_own_channel,
+    CASE_READERS,
+    CASE_WORKERS,
+    require_case_worker,
+    require_channel,
+    require_own_channel,
     require_role,
 )
-from services.domain.errors import Forbidden, NotFound
 from services.http.auth import PUBLIC
 from services.http.errors import intake_quota
 

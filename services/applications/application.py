@@ -17,16 +17,19 @@ from contracts.applications import ApplicationIntake
 from contracts.mapping import ContractRegistry
 from services.applications.catalogue import Catalogue
 from services.applications.domain import (
-    LicenceApplication, application_id, certificate_payload, tracking_number,
+    LicenceApplication,
+    application_id,
+    certificate_payload,
+    tracking_number,
 )
 from services.calendar.application import CalendarService
 from services.domain.actors import Actor
 from services.domain.clock import Clock
 from services.domain.errors import ConcurrencyConflict, InvalidInput, NotFound
+from services.domain.sla import Sla, sla_of
 from services.infra.groupcommit import GroupCommitter
 from services.infra.personal_data import PersonalDataVault, envelopes_in, erase_case
 from services.infra.signing import OfficeKey
-from services.domain.sla import Sla, sla_of
 from services.infra.store import EventStoreApplication
 
 

@@ -118,7 +118,7 @@ async def install(pool: asyncpg.Pool) -> None:
 async def head(conn: asyncpg.Connection | asyncpg.Pool, streams: Sequence[str]) -> Head:
     last = await conn.fetchrow("SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1")
     if last is None:
-        return Head(0, GENESIS, {s: 0 for s in streams})
+        return Head(0, GENESIS, dict.fromkeys(streams, 0))
     positions = {}
     for s in streams:
         # The (stream, position) index answers this without a scan.
@@ -169,7 +169,7 @@ class ChainKeeper:
         try:
             await self.catch_up()
             await self.checkpoint()
-        except Exception:  # noqa: BLE001 - stopping anyway; the next start signs it
+        except Exception:
             log.warning("could not sign the audit chain's head at shutdown", exc_info=True)
 
     def wake(self) -> None:
@@ -267,7 +267,7 @@ class ChainKeeper:
                             await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - Postgres away: try again shortly
+            except Exception:
                 log.warning("audit chain keeper interrupted; retrying", exc_info=True)
                 await asyncio.sleep(1.0)
             finally:

@@ -10,14 +10,14 @@ from uuid import UUID
 
 import asyncpg
 
+from services.applications.application import ApplicationService
 from services.audit.chain import ChainKeeper
 from services.audit.checkpoints import CheckpointLog
 from services.audit.export import export
 from services.audit.history import CaseAudit
 from services.audit.verify import verify
-from services.domain.actors import Actor
-from services.applications.application import ApplicationService
 from services.complaints.application import ComplaintService
+from services.domain.actors import Actor
 from services.infra.eventlog import EventLog, Stream
 from services.infra.signing import OfficeKey
 from services.settings import Settings

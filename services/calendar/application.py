@@ -11,13 +11,12 @@ from eventsourcing.application import AggregateNotFoundError
 
 from contracts import calendar as contracts
 from contracts.mapping import ContractRegistry
-
 from services.calendar.domain import OFFICE_CALENDAR_ID, OfficeCalendar
 from services.domain.actors import Actor
 from services.domain.clock import Clock
+from services.domain.workdays import WorkingCalendar
 from services.infra.groupcommit import GroupCommitter
 from services.infra.store import EventStoreApplication
-from services.domain.workdays import WorkingCalendar
 
 
 class Calendars(EventStoreApplication):

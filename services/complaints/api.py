@@ -13,10 +13,14 @@ from litestar.di import Provide
 from contracts.complaints import ComplaintChannel, ComplaintIntake, ComplaintIntakeAccepted
 from services.complaints.application import ComplaintService
 from services.domain.actors import COMPLAINT_CHANNELS, Actor
-from services.domain.policy import (
-    CASE_READERS, CASE_WORKERS, require_case_worker, require_channel, require_role,
-)
 from services.domain.errors import Forbidden, NotFound
+from services.domain.policy import (
+    CASE_READERS,
+    CASE_WORKERS,
+    require_case_worker,
+    require_channel,
+    require_role,
+)
 from services.http.errors import intake_quota
 
 Reason = Annotated[str, msgspec.Meta(min_length=1, max_length=20_000)]

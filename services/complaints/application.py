@@ -19,9 +19,9 @@ from services.complaints.domain import Complaint, complaint_id, tracking_number
 from services.domain.actors import Actor
 from services.domain.clock import JAKARTA, Clock
 from services.domain.errors import ConcurrencyConflict, InvalidInput, NotFound
+from services.domain.sla import Sla, sla_of
 from services.infra.groupcommit import GroupCommitter
 from services.infra.personal_data import PersonalDataVault, envelopes_in, erase_case
-from services.domain.sla import Sla, sla_of
 from services.infra.store import EventStoreApplication
 
 

@@ -23,8 +23,8 @@ complaint by an officer with a recorded reason.
 from __future__ import annotations
 
 import uuid
-from datetime import date, datetime, timedelta
 from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from eventsourcing.domain import event

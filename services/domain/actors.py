@@ -2,32 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Literal
-
 import msgspec
 
-Role = Literal["channel", "officer", "supervisor", "head", "auditor"]
-ROLES: tuple[str, ...] = ("channel", "officer", "supervisor", "head", "auditor")
-
-Tier = Literal["pelaksana", "kepala_seksi", "kepala_bidang", "kepala_dinas"]
-# Low to high: berjenjang supervision, officer up to the head of the office.
-TIERS: tuple[str, ...] = ("pelaksana", "kepala_seksi", "kepala_bidang", "kepala_dinas")
-
-APPLICATION_CHANNELS: tuple[str, ...] = ("oss", "mpp_counter", "web_dpmptsp", "web_mpp")
-# The seed's complaint channels a-m, in its order.
-COMPLAINT_CHANNELS: tuple[str, ...] = (
-    "officer", "mpp_counter", "letter", "phone", "sms", "whatsapp", "email", "twitter",
-    "instagram", "web_dpmptsp", "web_mpp", "form", "complaint_box",
+from contracts.vocabulary import (
+    APPLICATION_CHANNELS,
+    CHANNELS,
+    COMPLAINT_CHANNELS,
+    COMPLAINTS_UNIT,
+    ROLES,
+    TIERS,
+    Tier,
 )
-ALL_CHANNELS: tuple[str, ...] = tuple(dict.fromkeys(APPLICATION_CHANNELS + COMPLAINT_CHANNELS))
 
-ApplicationChannel = Literal["oss", "mpp_counter", "web_dpmptsp", "web_mpp"]
-ComplaintChannel = Literal[
-    "officer", "mpp_counter", "letter", "phone", "sms", "whatsapp", "email", "twitter",
-    "instagram", "web_dpmptsp", "web_mpp", "form", "complaint_box",
+ALL_CHANNELS = CHANNELS
+
+__all__ = [
+    "ALL_CHANNELS",
+    "APPLICATION_CHANNELS",
+    "COMPLAINTS_UNIT",
+    "COMPLAINT_CHANNELS",
+    "ROLES",
+    "TIERS",
+    "Actor",
+    "tier_above",
+    "tier_rank",
 ]
-
-COMPLAINTS_UNIT = "pengaduan"
 
 
 class Actor(msgspec.Struct, frozen=True, kw_only=True):
@@ -46,9 +45,9 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def tier_rank(tier: str) -> int:
-    return TIERS.index(tier)
+    return TIERS.index(tier)  # type: ignore[arg-type]  # an unknown tier raises ValueError
 
 
-def tier_above(tier: str) -> str | None:
+def tier_above(tier: str) -> Tier | None:
     rank = tier_rank(tier)
     return TIERS[rank + 1] if rank + 1 < len(TIERS) else None

@@ -7,8 +7,8 @@ deadline is the remaining working days counted from the resumption.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal

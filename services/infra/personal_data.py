@@ -276,5 +276,12 @@ async def erase_case(vault: PersonalDataVault | None, case: Any, sealed: Iterabl
     return case
 
 
-__all__ = ["ERASED", "erase_case", "InvalidTag", "PersonalDataVault", "VaultUnavailable", "envelopes_in",
-           "is_envelope"]
+__all__ = [
+    "ERASED",
+    "InvalidTag",
+    "PersonalDataVault",
+    "VaultUnavailable",
+    "envelopes_in",
+    "erase_case",
+    "is_envelope",
+]

@@ -121,7 +121,7 @@ class Relay:
                     await self._lead(lock_conn)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # noqa: BLE001 - NATS or Postgres away: try again shortly
+            except Exception:
                 log.warning("relay interrupted; retrying", exc_info=True)
                 self.is_leader = False
                 await asyncio.sleep(1.0)

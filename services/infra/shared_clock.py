@@ -61,6 +61,6 @@ async def follow(pool: asyncpg.Pool, clock: SimulatedClock, interval: float = 0.
                 await adopt(conn, clock)
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - keep the last anchor, try again
+        except Exception:
             log.debug("clock follow failed", exc_info=True)
         await asyncio.sleep(interval)

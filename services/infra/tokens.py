@@ -22,7 +22,10 @@ from pathlib import Path
 import msgspec
 
 from services.domain.actors import (
-    ALL_CHANNELS, ROLES, TIERS, Actor,
+    ALL_CHANNELS,
+    ROLES,
+    TIERS,
+    Actor,
 )
 from services.infra.signing import b64url, unb64url, write_secret_once
 

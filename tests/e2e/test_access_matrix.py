@@ -104,7 +104,7 @@ MATRIX: list[tuple[str, str]] = [
     ("POST /cases/{id}/audit-hold/release", AUDITS),
 ]
 
-ALL_MET = {c: True for c in ("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4")}
+ALL_MET = dict.fromkeys(("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"), True)
 APPLICATION = {
     "channel": "oss", "service_code": "SS-KBLI-10510",
     "applicant": {"name": "Siti Rahma", "nik": "3214010101800001"},
@@ -189,12 +189,12 @@ def shape(path: str) -> str:
 
 # -- the walk -----------------------------------------------------------------------
 @pytest.fixture
-def settings(settings):  # noqa: ANN001, ANN201 - every cell submits a case: no rate limit
+def settings(settings):
     return replace(settings, intake_rate_per_second=1e6, intake_burst=1_000_000)
 
 
 @pytest.fixture
-def callers(token):  # noqa: ANN001, ANN201
+def callers(token):
     """Who calls, for a case of each type: Authorization headers (none: anonymous)."""
     def officer(unit: str, tier: str) -> dict[str, str]:
         return token("officer", f"{unit}-{tier}", unit=unit, tier=tier)
@@ -276,7 +276,7 @@ async def check(http: httpx.AsyncClient, callers: dict, cell: Cell) -> str | Non
     return None
 
 
-async def test_every_endpoint_against_every_caller(http, callers) -> None:  # noqa: ANN001
+async def test_every_endpoint_against_every_caller(http, callers) -> None:
     problems: list[str] = []
     for endpoint, _ in MATRIX:
         row = [c for c in cells() if c.endpoint == endpoint]
@@ -286,7 +286,7 @@ async def test_every_endpoint_against_every_caller(http, callers) -> None:  # no
     assert not problems, "\n".join(problems)
 
 
-async def test_the_matrix_lists_every_route(http) -> None:  # noqa: ANN001
+async def test_the_matrix_lists_every_route(http) -> None:
     """A new route fails here until MATRIX (and so the README's table) says who may call it."""
     schema = (await http.get("/schema/openapi.json")).json()
     served = {f"{method.upper()} {shape(path)}"

@@ -10,7 +10,7 @@ import pytest
 
 pytestmark = pytest.mark.e2e
 
-ALL_MET = {c: True for c in ("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4")}
+ALL_MET = dict.fromkeys(("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"), True)
 
 
 def intake(external_id: str = "OSS-0001", **changes: Any) -> dict[str, Any]:
@@ -25,7 +25,7 @@ def intake(external_id: str = "OSS-0001", **changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def people(token):  # noqa: ANN001, ANN201
+def people(token):
     return {
         "oss": token("channel", "oss-gateway", channel="oss"),
         "mpp": token("channel", "mpp-counter", channel="mpp_counter"),
@@ -45,7 +45,7 @@ async def submit(http: httpx.AsyncClient, people: dict, **changes: Any) -> dict[
     return r.json()
 
 
-async def test_full_lifecycle_to_a_verifiable_certificate(http, people) -> None:  # noqa: ANN001
+async def test_full_lifecycle_to_a_verifiable_certificate(http, people) -> None:
     created = await submit(http, people)
     case = created["id"]
     assert created["status"] == "awaiting_verification"
@@ -102,7 +102,7 @@ async def test_full_lifecycle_to_a_verifiable_certificate(http, people) -> None:
     assert r.json()["certificate"]["certificate_number"] == issued["certificate_number"]
 
 
-async def test_revoked_certificate_is_no_longer_valid(http, people) -> None:  # noqa: ANN001
+async def test_revoked_certificate_is_no_longer_valid(http, people) -> None:
     case = (await submit(http, people, external_id="OSS-REV"))["id"]
     await http.post(f"/applications/{case}/verification", json={"results": ALL_MET}, headers=people["officer"])
     await http.post(f"/applications/{case}/technical-review", json={"recommendation": "approve"}, headers=people["officer"])
@@ -116,7 +116,7 @@ async def test_revoked_certificate_is_no_longer_valid(http, people) -> None:  # 
     assert (await http.get("/certificates/SS-10510-2026-NOTACERTIFICATE")).status_code == 404
 
 
-async def test_intake_is_idempotent_on_channel_and_external_id(http, people) -> None:  # noqa: ANN001
+async def test_intake_is_idempotent_on_channel_and_external_id(http, people) -> None:
     first = await http.post("/applications", json=intake("OSS-DUP"), headers=people["oss"])
     again = await http.post("/applications", json=intake("OSS-DUP"), headers=people["oss"])
     assert first.status_code == 201 and again.status_code == 200
@@ -127,7 +127,7 @@ async def test_intake_is_idempotent_on_channel_and_external_id(http, people) -> 
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
 
 
-async def test_concurrent_duplicates_create_one_case(http, people) -> None:  # noqa: ANN001
+async def test_concurrent_duplicates_create_one_case(http, people) -> None:
     responses = await asyncio.gather(*[
         http.post("/applications", json=intake("OSS-RACE"), headers=people["oss"]) for _ in range(10)
     ])
@@ -135,7 +135,7 @@ async def test_concurrent_duplicates_create_one_case(http, people) -> None:  # n
     assert len({r.json()["id"] for r in responses}) == 1
 
 
-async def test_two_officers_at_once_one_wins_the_other_gets_409(http, people) -> None:  # noqa: ANN001
+async def test_two_officers_at_once_one_wins_the_other_gets_409(http, people) -> None:
     case = (await submit(http, people, external_id="OSS-TWO"))["id"]
     results = await asyncio.gather(
         http.post(f"/applications/{case}/verification", json={"results": ALL_MET}, headers=people["officer"]),
@@ -155,14 +155,14 @@ async def test_two_officers_at_once_one_wins_the_other_gets_409(http, people) ->
      "technical_review_not_allowed_when_awaiting_verification"),
     ("resubmission", {}, "oss", "resubmission_not_allowed_when_awaiting_verification"),
 ])
-async def test_steps_out_of_order_are_409_naming_the_rule(http, people, step, body, who, rule) -> None:  # noqa: ANN001
+async def test_steps_out_of_order_are_409_naming_the_rule(http, people, step, body, who, rule) -> None:
     case = (await submit(http, people, external_id=f"OSS-ORDER-{step}"))["id"]
     r = await http.post(f"/applications/{case}/{step}", json=body, headers=people[who])
     assert r.status_code == 409, r.text
     assert r.json()["extra"]["rule"] == rule
 
 
-async def test_verifying_twice_is_409(http, people) -> None:  # noqa: ANN001
+async def test_verifying_twice_is_409(http, people) -> None:
     case = (await submit(http, people, external_id="OSS-TWICE"))["id"]
     assert (await http.post(f"/applications/{case}/verification", json={"results": ALL_MET},
                             headers=people["officer"])).status_code == 200
@@ -171,7 +171,7 @@ async def test_verifying_twice_is_409(http, people) -> None:  # noqa: ANN001
     assert r.status_code == 409
 
 
-async def test_bad_input_names_the_field(http, people) -> None:  # noqa: ANN001
+async def test_bad_input_names_the_field(http, people) -> None:
     h = {**people["oss"], "content-type": "application/json"}
     r = await http.post("/applications", content=b'{"channel": "oss",', headers=h)
     assert r.status_code == 400
@@ -199,7 +199,7 @@ async def test_bad_input_names_the_field(http, people) -> None:  # noqa: ANN001
     assert r.status_code == 404
 
 
-async def test_every_write_needs_a_token_and_the_right_role(http, people) -> None:  # noqa: ANN001
+async def test_every_write_needs_a_token_and_the_right_role(http, people) -> None:
     assert (await http.post("/applications", json=intake())).status_code == 401
     r = await http.post("/applications", json=intake(), headers={"Authorization": "Bearer forged.token"})
     assert r.status_code == 401
@@ -218,7 +218,7 @@ async def test_every_write_needs_a_token_and_the_right_role(http, people) -> Non
     assert (await http.get("/services")).status_code == 200
 
 
-async def test_catalogue_lists_the_seed_requirements(http) -> None:  # noqa: ANN001
+async def test_catalogue_lists_the_seed_requirements(http) -> None:
     services = (await http.get("/services")).json()
     kbli = next(s for s in services if s["kbli"] == "10510")
     assert kbli["fee"] == 0 and kbli["sla_working_days"] == 7 and kbli["unit"] == "perizinan"

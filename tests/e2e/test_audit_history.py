@@ -12,7 +12,7 @@ from services.runtime import System
 
 pytestmark = pytest.mark.e2e
 
-ALL_MET = {c: True for c in ("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4")}
+ALL_MET = dict.fromkeys(("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"), True)
 APPLICATION: dict[str, Any] = {
     "channel": "oss", "external_id": "OSS-AUDIT-1", "service_code": "SS-KBLI-10510",
     "applicant": {"name": "Siti Rahma", "nik": "3214010101800001"},
@@ -28,7 +28,7 @@ COMPLAINT: dict[str, Any] = {
 
 
 @pytest.fixture
-def people(token):  # noqa: ANN001, ANN201
+def people(token):
     return {
         "oss": token("channel", "oss-gateway", channel="oss"),
         "wa": token("channel", "wa-gateway", channel="whatsapp"),
@@ -64,7 +64,7 @@ async def application_with_history(http: httpx.AsyncClient, system: System,
 
 
 async def test_history_is_every_event_oldest_first_with_who_and_hash(
-        http, system, people) -> None:  # noqa: ANN001
+        http, system, people) -> None:
     case = await application_with_history(http, system, people)
     r = await http.get(f"/cases/{case}/history", headers=people["auditor"])
     assert r.status_code == 200, r.text
@@ -102,7 +102,7 @@ async def test_history_is_every_event_oldest_first_with_who_and_hash(
     assert r.status_code == 404 and r.json()["detail"]
 
 
-async def test_the_case_as_of_a_version_or_a_time(http, system, people) -> None:  # noqa: ANN001
+async def test_the_case_as_of_a_version_or_a_time(http, system, people) -> None:
     case = await application_with_history(http, system, people)
     auditor = people["auditor"]
 
@@ -143,7 +143,7 @@ async def test_the_case_as_of_a_version_or_a_time(http, system, people) -> None:
     assert r.status_code == 403
 
 
-async def test_a_complaint_as_of_its_first_version(http, system, people) -> None:  # noqa: ANN001
+async def test_a_complaint_as_of_its_first_version(http, system, people) -> None:
     r = await http.post("/complaints", json=COMPLAINT, headers=people["wa"])
     assert r.status_code == 201, r.text
     case = r.json()["id"]
@@ -162,7 +162,7 @@ async def test_a_complaint_as_of_its_first_version(http, system, people) -> None
     assert history[0]["channel"] == "whatsapp"
 
 
-async def test_verify_an_untouched_store(http, system, people) -> None:  # noqa: ANN001
+async def test_verify_an_untouched_store(http, system, people) -> None:
     await application_with_history(http, system, people)
     r = await http.get("/audit/verify", headers=people["auditor"])
     assert r.status_code == 200, r.text

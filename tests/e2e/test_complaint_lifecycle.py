@@ -28,7 +28,7 @@ def intake(external_id: str = "WA-0001", **changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def people(token):  # noqa: ANN001, ANN201
+def people(token):
     def officer(actor: str, tier: str, unit: str = "pengaduan") -> dict[str, str]:
         return token("officer", actor, unit=unit, tier=tier)
 
@@ -76,7 +76,7 @@ async def classified_and_analysed(http: httpx.AsyncClient, people: dict,
 
 
 # -- the three tracks -----------------------------------------------------------------
-async def test_internal_track_tier_by_tier_from_intake_to_closure(http, people) -> None:  # noqa: ANN001
+async def test_internal_track_tier_by_tier_from_intake_to_closure(http, people) -> None:
     created = await submit(http, people)
     case = created["id"]
     assert created["tracking_number"].startswith("ADU-")
@@ -172,7 +172,7 @@ async def test_internal_track_tier_by_tier_from_intake_to_closure(http, people) 
     assert audited["complainant"]["name"] == "Siti Aminah"
 
 
-async def test_technical_team_track_with_a_supervisor_skipping_a_tier(http, people) -> None:  # noqa: ANN001
+async def test_technical_team_track_with_a_supervisor_skipping_a_tier(http, people) -> None:
     case = await classified_and_analysed(http, people, "WA-TECH")
     r = await http.post(f"/complaints/{case}/track", json={"track": "technical_team"},
                         headers=people["officer"])
@@ -214,7 +214,7 @@ async def test_technical_team_track_with_a_supervisor_skipping_a_tier(http, peop
     assert r.json()["status"] == "closed" and r.json()["closure"]["note"] is None
 
 
-async def test_apip_track_needs_the_head_s_approval(http, people) -> None:  # noqa: ANN001
+async def test_apip_track_needs_the_head_s_approval(http, people) -> None:
     case = await classified_and_analysed(http, people, "WA-APIP")
     r = await http.post(f"/complaints/{case}/track", json={"track": "apip"},
                         headers=people["officer"])
@@ -247,7 +247,7 @@ async def test_apip_track_needs_the_head_s_approval(http, people) -> None:  # no
 
 
 # -- suggestions ----------------------------------------------------------------------
-async def test_a_late_submission_is_a_suggestion_until_reclassified(http, people) -> None:  # noqa: ANN001
+async def test_a_late_submission_is_a_suggestion_until_reclassified(http, people) -> None:
     # Day 30 after the service is still a complaint; day 31 is late.
     on_time = await submit(http, people, external_id="WA-DAY30", service_received_on="2026-02-14")
     assert on_time["kind"] == "complaint"
@@ -296,7 +296,7 @@ async def test_a_late_submission_is_a_suggestion_until_reclassified(http, people
      ["late", "no_identity", "no_subject_matter"]),
 ])
 async def test_without_identity_or_subject_matter_it_is_a_suggestion(
-        http, people, changes, reasons) -> None:  # noqa: ANN001
+        http, people, changes, reasons) -> None:
     created = await submit(http, people, who="box", channel="complaint_box",
                            external_id=f"BOX-{'-'.join(reasons)}-{len(str(changes))}", **changes)
     assert (created["kind"], created["reason"], created["reasons"]) == (
@@ -317,7 +317,7 @@ async def test_without_identity_or_subject_matter_it_is_a_suggestion(
 
 
 # -- intake -----------------------------------------------------------------------------
-async def test_intake_is_idempotent_on_channel_and_external_id(http, people) -> None:  # noqa: ANN001
+async def test_intake_is_idempotent_on_channel_and_external_id(http, people) -> None:
     first = await http.post("/complaints", json=intake("WA-DUP"), headers=people["whatsapp"])
     again = await http.post("/complaints", json=intake("WA-DUP"), headers=people["whatsapp"])
     assert first.status_code == 201 and again.status_code == 200
@@ -330,7 +330,7 @@ async def test_intake_is_idempotent_on_channel_and_external_id(http, people) -> 
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
 
 
-async def test_a_letter_received_earlier_starts_the_clock_at_receipt(http, people) -> None:  # noqa: ANN001
+async def test_a_letter_received_earlier_starts_the_clock_at_receipt(http, people) -> None:
     created = await submit(http, people, who="letter", channel="letter", external_id="SRT-7",
                            received_at="2026-03-02T10:00:00+07:00",
                            service_received_on="2026-02-27")
@@ -347,7 +347,7 @@ async def test_a_letter_received_earlier_starts_the_clock_at_receipt(http, peopl
         "2026-03-02T10:00:00+07:00")
 
 
-async def test_a_channel_submits_only_for_itself(http, people) -> None:  # noqa: ANN001
+async def test_a_channel_submits_only_for_itself(http, people) -> None:
     r = await http.post("/complaints", json=intake(channel="sms"), headers=people["whatsapp"])
     assert r.status_code == 403
     r = await http.post("/complaints", json=intake(), headers=people["letter"])
@@ -361,7 +361,7 @@ async def test_a_channel_submits_only_for_itself(http, people) -> None:  # noqa:
     assert r.status_code == 400 and r.json()["extra"][0]["key"] == "channel"
 
 
-async def test_bad_input_names_the_field(http, people) -> None:  # noqa: ANN001
+async def test_bad_input_names_the_field(http, people) -> None:
     h = {**people["whatsapp"], "content-type": "application/json"}
     r = await http.post("/complaints", content=b'{"channel": "whatsapp",', headers=h)
     assert r.status_code == 400
@@ -409,7 +409,7 @@ async def test_bad_input_names_the_field(http, people) -> None:  # noqa: ANN001
     assert r.status_code == 404
 
 
-async def test_who_may_read_and_work_a_complaint(http, people) -> None:  # noqa: ANN001
+async def test_who_may_read_and_work_a_complaint(http, people) -> None:
     case = (await submit(http, people, external_id="WA-WHO"))["id"]
     for who in ("officer", "kadis", "supervisor", "head", "auditor"):
         r = await http.get(f"/complaints/{case}", headers=people[who])
@@ -424,7 +424,7 @@ async def test_who_may_read_and_work_a_complaint(http, people) -> None:  # noqa:
         assert r.status_code == status, who
 
 
-async def test_the_related_application_is_shown_and_linked(http, people) -> None:  # noqa: ANN001
+async def test_the_related_application_is_shown_and_linked(http, people) -> None:
     r = await http.post("/applications", headers=people["oss"], json={
         "channel": "oss", "external_id": "OSS-ADU", "service_code": "SS-KBLI-10510",
         "applicant": {"name": "Siti Aminah", "nik": "3214010101900001"},

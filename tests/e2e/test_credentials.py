@@ -17,11 +17,11 @@ import httpx
 import psycopg
 import pytest
 
-from services.infra.tokens import Claims, TokenIssuer, Unauthenticated
 from services.http.ratelimit import RateLimited, TokenBuckets
-from services.settings import Settings
 from services.infra.signing import b64url, unb64url
+from services.infra.tokens import Claims, TokenIssuer, Unauthenticated
 from services.runtime import System
+from services.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

@@ -146,7 +146,7 @@ def run_one(findings: Findings, session: Any, base_url: str, strategy: Any, unti
         pass
 
 
-async def test_no_input_breaks_the_api(pipeline_http: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_no_input_breaks_the_api(pipeline_http: httpx.AsyncClient, token) -> None:
     http = pipeline_http
     schema = (await http.get("/schema/openapi.json")).json()
     assert schema["paths"], "the OpenAPI document lists the API"
@@ -202,7 +202,7 @@ def schema_operations(schema: dict[str, Any]) -> set[str]:
             if m in ("get", "post", "put", "patch", "delete")}
 
 
-async def test_what_fuzzing_found_stays_fixed(http: httpx.AsyncClient, token) -> None:  # noqa: ANN001
+async def test_what_fuzzing_found_stays_fixed(http: httpx.AsyncClient, token) -> None:
     """Each of these answered 500 once; each now names the field and the reason."""
     wa = token("channel", "wa-gw", channel="whatsapp")
     head, supervisor = token("head", "kepala"), token("supervisor", "sri")

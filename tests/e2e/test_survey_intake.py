@@ -29,7 +29,7 @@ def answer(external_id: str = "SKM-0001", **changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def people(token):  # noqa: ANN001, ANN201
+def people(token):
     return {
         "whatsapp": token("channel", "wa-gateway", channel="whatsapp"),
         "oss": token("channel", "oss-gateway", channel="oss"),
@@ -40,7 +40,7 @@ def people(token):  # noqa: ANN001, ANN201
     }
 
 
-async def test_a_response_is_201_and_a_repeat_200_with_the_same_body(http, system, people) -> None:  # noqa: ANN001
+async def test_a_response_is_201_and_a_repeat_200_with_the_same_body(http, system, people) -> None:
     r = await http.post("/surveys/responses", json=answer(), headers=people["whatsapp"])
     assert r.status_code == 201, r.text
     assert r.json() == {"id": str(response_id("whatsapp", "SKM-0001"))}
@@ -52,7 +52,7 @@ async def test_a_response_is_201_and_a_repeat_200_with_the_same_body(http, syste
     assert stored.respondent == answer()["respondent"]
 
 
-async def test_elements_may_be_left_out_and_respondent_facts_are_optional(http, people) -> None:  # noqa: ANN001
+async def test_elements_may_be_left_out_and_respondent_facts_are_optional(http, people) -> None:
     r = await http.post("/surveys/responses", headers=people["whatsapp"], json=answer(
         "SKM-0002", scores={"time": 2, "complaint_handling": None}, respondent=None))
     assert r.status_code == 201, r.text
@@ -61,7 +61,7 @@ async def test_elements_may_be_left_out_and_respondent_facts_are_optional(http, 
     assert r.status_code == 201, r.text
 
 
-async def test_bad_scores_are_400_naming_the_field(http, people) -> None:  # noqa: ANN001
+async def test_bad_scores_are_400_naming_the_field(http, people) -> None:
     h = people["whatsapp"]
     for scores, key in (({"time": 5}, "scores.time"), ({"time": 0}, "scores.time"),
                         ({"fee": True}, "scores.fee"), ({"fee": 3.5}, "scores.fee"),
@@ -89,7 +89,7 @@ async def test_bad_scores_are_400_naming_the_field(http, people) -> None:  # noq
     assert r.status_code == 400
 
 
-async def test_a_channel_answers_only_for_itself(http, people) -> None:  # noqa: ANN001
+async def test_a_channel_answers_only_for_itself(http, people) -> None:
     r = await http.post("/surveys/responses", json=answer("SKM-X", channel="email"),
                         headers=people["whatsapp"])
     assert r.status_code == 403
@@ -104,7 +104,7 @@ async def test_a_channel_answers_only_for_itself(http, people) -> None:  # noqa:
     assert r.status_code == 201
 
 
-async def test_a_response_may_name_the_case_it_was_about(http: httpx.AsyncClient, people) -> None:  # noqa: ANN001
+async def test_a_response_may_name_the_case_it_was_about(http: httpx.AsyncClient, people) -> None:
     application = {
         "channel": "oss", "external_id": "OSS-SKM-1", "service_code": "SS-KBLI-10510",
         "applicant": {"name": "Siti"},
@@ -124,7 +124,7 @@ async def test_a_response_may_name_the_case_it_was_about(http: httpx.AsyncClient
     assert r.status_code == 400 and r.json()["extra"][0]["key"] == "case_id"
 
 
-async def test_reports_are_for_supervisors_heads_and_auditors(http, people) -> None:  # noqa: ANN001
+async def test_reports_are_for_supervisors_heads_and_auditors(http, people) -> None:
     for who in ("supervisor", "head", "auditor"):
         r = await http.get("/reports/satisfaction/2026-Q1", headers=people[who])
         assert r.status_code == 200, (who, r.text)

@@ -33,7 +33,7 @@ pytestmark = pytest.mark.integration
 OSS = Actor(id="oss-gateway", role="channel", channel="oss")
 WA = Actor(id="wa-gateway", role="channel", channel="whatsapp")
 OFFICER = Actor(id="budi", role="officer", tier="kepala_dinas", unit="perizinan")
-CODES = {c: True for c in ("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4")}
+CODES = dict.fromkeys(("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"), True)
 PTSP = str(Path(sys.executable).with_name("ptsp"))
 
 
@@ -95,7 +95,7 @@ async def position_of(conn: asyncpg.Connection, system: System, case_id: str,
 
 
 # -- each kind of tampering, each caught ----------------------------------------------
-async def test_an_edited_state_is_caught(system, database_url) -> None:  # noqa: ANN001
+async def test_an_edited_state_is_caught(system, database_url) -> None:
     ids = await chained_system(system)
     conn = await asyncpg.connect(database_url)
     try:
@@ -114,7 +114,7 @@ async def test_an_edited_state_is_caught(system, database_url) -> None:  # noqa:
     assert "state" in broken["detail"]
 
 
-async def test_a_deleted_row_is_caught(system, database_url) -> None:  # noqa: ANN001
+async def test_a_deleted_row_is_caught(system, database_url) -> None:
     ids = await chained_system(system)
     conn = await asyncpg.connect(database_url)
     try:
@@ -127,7 +127,7 @@ async def test_a_deleted_row_is_caught(system, database_url) -> None:  # noqa: A
     assert (broken["position"], broken["case_id"], broken["version"]) == (position, ids[2], 2)
 
 
-async def test_swapped_notification_ids_are_caught(system, database_url) -> None:  # noqa: ANN001
+async def test_swapped_notification_ids_are_caught(system, database_url) -> None:
     ids = await chained_system(system)
     conn = await asyncpg.connect(database_url)
     try:
@@ -147,7 +147,7 @@ async def test_swapped_notification_ids_are_caught(system, database_url) -> None
     assert "reordered" in broken["detail"]
 
 
-async def test_a_changed_version_is_caught(system, database_url) -> None:  # noqa: ANN001
+async def test_a_changed_version_is_caught(system, database_url) -> None:
     ids = await chained_system(system)
     conn = await asyncpg.connect(database_url)
     try:
@@ -166,7 +166,7 @@ async def test_a_changed_version_is_caught(system, database_url) -> None:  # noq
     assert (broken["position"], broken["case_id"], broken["version"]) == (p2, ids[3], 2)
 
 
-async def test_a_deleted_link_of_the_chain_is_caught(system, database_url) -> None:  # noqa: ANN001
+async def test_a_deleted_link_of_the_chain_is_caught(system, database_url) -> None:
     await chained_system(system)
     conn = await asyncpg.connect(database_url)
     try:
@@ -178,7 +178,7 @@ async def test_a_deleted_link_of_the_chain_is_caught(system, database_url) -> No
 
 
 async def test_a_consistent_rewrite_of_events_and_chain_is_caught_by_the_checkpoint(
-        system, database_url) -> None:  # noqa: ANN001
+        system, database_url) -> None:
     ids = await chained_system(system)
     signed = await audit(system).keeper.checkpoint(force=True)  # type: ignore[union-attr]
     assert signed is not None
@@ -206,7 +206,7 @@ async def test_a_consistent_rewrite_of_events_and_chain_is_caught_by_the_checkpo
     assert [p["kind"] for p in report["problems"]] == ["checkpoint_mismatch"]
 
 
-async def test_a_truncated_store_is_caught_by_the_checkpoint(system, database_url) -> None:  # noqa: ANN001
+async def test_a_truncated_store_is_caught_by_the_checkpoint(system, database_url) -> None:
     ids = await chained_system(system)
     await audit(system).keeper.checkpoint(force=True)  # type: ignore[union-attr]
     conn = await asyncpg.connect(database_url)
@@ -226,7 +226,7 @@ async def test_a_truncated_store_is_caught_by_the_checkpoint(system, database_ur
     assert broken["kind"] == "chain_truncated"
 
 
-async def test_a_forged_checkpoint_is_caught(system) -> None:  # noqa: ANN001
+async def test_a_forged_checkpoint_is_caught(system) -> None:
     await chained_system(system)
     entry = await audit(system).keeper.checkpoint(force=True)  # type: ignore[union-attr]
     path = audit(system).checkpoints.path
@@ -238,7 +238,7 @@ async def test_a_forged_checkpoint_is_caught(system) -> None:  # noqa: ANN001
 
 
 # -- keeping the chain ----------------------------------------------------------------
-async def test_the_keeper_is_idempotent_and_survives_a_restart(settings, database_url) -> None:  # noqa: ANN001
+async def test_the_keeper_is_idempotent_and_survives_a_restart(settings, database_url) -> None:
     first = System.build(settings, database_url)
     await first.start()
     try:
@@ -272,7 +272,7 @@ async def test_the_keeper_is_idempotent_and_survives_a_restart(settings, databas
         await again.stop()
 
 
-async def test_checkpoints_are_signed_every_n_events(settings, database_url) -> None:  # noqa: ANN001
+async def test_checkpoints_are_signed_every_n_events(settings, database_url) -> None:
     from dataclasses import replace
 
     system = System.build(replace(settings, audit_checkpoint_events=5), database_url)
@@ -326,14 +326,14 @@ def test_the_recipe_is_plain_json() -> None:
     assert GENESIS == "0" * 64
 
 
-def ptsp(settings, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
+def ptsp(settings, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "DATABASE_URL": database_url}
     return subprocess.run([PTSP, "audit", *args, "--data-dir", str(settings.data_dir)],
                           check=False, env=env, capture_output=True, text=True, timeout=120)
 
 
 async def test_cli_export_reverifies_elsewhere_and_verify_exits_1_when_broken(
-        system, settings, database_url, tmp_path) -> None:  # noqa: ANN001
+        system, settings, database_url, tmp_path) -> None:
     ids = await chained_system(system)
     await audit(system).keeper.checkpoint(force=True)  # type: ignore[union-attr]
     out = tmp_path / "export.jsonl"
@@ -374,7 +374,7 @@ async def test_cli_export_reverifies_elsewhere_and_verify_exits_1_when_broken(
     assert any("case chain" in err for err in reverify(case_lines))
 
 
-async def test_the_chain_still_verifies_after_personal_data_is_erased(system) -> None:  # noqa: ANN001
+async def test_the_chain_still_verifies_after_personal_data_is_erased(system) -> None:
     """Crypto-shredding deletes keys, never rows: the chain still verifies, and the case
     as of any version shows the data as erased."""
     vault = system.vault

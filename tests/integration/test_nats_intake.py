@@ -17,10 +17,10 @@ import pytest_asyncio
 from nats.aio.client import Client
 
 from services.applications.domain import application_id
-from services.intake.nats_intake import NatsIntake, case_types
 from services.infra.embedded import EmbeddedNats
-from services.settings import Settings
+from services.intake.nats_intake import NatsIntake, case_types
 from services.runtime import System
+from services.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -269,7 +269,7 @@ async def test_a_server_restart_mid_stream_loses_nothing_and_doubles_nothing(
             for _ in range(120):  # bounded: at most ~120 × 1 s
                 try:
                     msg = await sender.request(APPLICATION, data, timeout=1)
-                except (nats.errors.Error, asyncio.TimeoutError):
+                except (TimeoutError, nats.errors.Error):
                     retries += 1
                     await asyncio.sleep(0.1)
                     continue

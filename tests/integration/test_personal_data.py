@@ -31,7 +31,7 @@ EMAIL = "siti.rahmawati@example.id"
 OTHER_NAME = "Budi Santoso"
 NARRATIVE = "Petugas meminta uang pelicin Rp750.000"
 SUBJECT_MATTER = "Pungutan liar di loket MPP"
-ALL_MET = {c: True for c in ("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4")}
+ALL_MET = dict.fromkeys(("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"), True)
 PLAINTEXT = (NAME, NIK, PHONE, EMAIL, OTHER_NAME, NARRATIVE, SUBJECT_MATTER)
 
 
@@ -100,7 +100,7 @@ def complaint(external_id: str, complainant: dict[str, Any] | None) -> dict[str,
 
 
 @pytest.fixture
-def people(token):  # noqa: ANN001, ANN201
+def people(token):
     return {
         "oss": token("channel", "oss-gw", channel="oss"),
         "wa": token("channel", "wa-gw", channel="whatsapp"),
@@ -136,7 +136,7 @@ async def replay(system: System) -> None:
                   system.projections(), progress=False)
 
 
-async def test_crypto_shredding(http, system: System, people) -> None:  # noqa: ANN001
+async def test_crypto_shredding(http, system: System, people) -> None:
     ids = {}
     for key, body in (("app1", application("SHRED-1")), ("app2", application("SHRED-2")),
                       ("other", application("SHRED-3", name=OTHER_NAME, nik="3214010101800002",
@@ -239,7 +239,7 @@ async def test_crypto_shredding(http, system: System, people) -> None:  # noqa: 
         assert r.status_code == 403, who
 
 
-async def test_an_audit_hold_refuses_erasure_and_the_refusal_is_recorded(http, people) -> None:  # noqa: ANN001
+async def test_an_audit_hold_refuses_erasure_and_the_refusal_is_recorded(http, people) -> None:
     r = await http.post("/complaints", headers=people["wa"], json=complaint(
         "HOLD-1", {"name": NAME, "phone": PHONE}))
     case = r.json()["id"]
@@ -273,7 +273,7 @@ async def test_an_audit_hold_refuses_erasure_and_the_refusal_is_recorded(http, p
     assert r.status_code == 403
 
 
-async def test_a_confidential_complaint_hides_the_identity_from_handling_staff(http, people) -> None:  # noqa: ANN001
+async def test_a_confidential_complaint_hides_the_identity_from_handling_staff(http, people) -> None:
     r = await http.post("/complaints", headers=people["wa"], json=complaint(
         "CONF-1", {"name": NAME, "nik": NIK, "phone": PHONE}))
     case = r.json()["id"]

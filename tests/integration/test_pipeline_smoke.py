@@ -8,7 +8,7 @@ import pytest
 pytestmark = pytest.mark.integration
 
 
-async def test_submitted_application_appears_in_case_list(pipeline_http, token) -> None:  # noqa: ANN001
+async def test_submitted_application_appears_in_case_list(pipeline_http, token) -> None:
     http = pipeline_http
     oss = token("channel", "oss-gw", channel="oss")
     body = {"channel": "oss", "external_id": "P-1", "service_code": "SS-KBLI-10510",

@@ -14,13 +14,13 @@ from typing import Any
 import nats
 import pytest
 import pytest_asyncio
-
 from history import generate, months_between
+
 from projections import monthly_report
 from projections.runner import rebuild
 from services.infra.embedded import EmbeddedNats
-from services.settings import Settings
 from services.runtime import System
+from services.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -65,7 +65,7 @@ async def rebuilt(system: System) -> None:
 
 
 @pytest_asyncio.fixture
-async def own_pipeline(settings: Settings, database_url: str, own_nats: EmbeddedNats):  # noqa: ANN201
+async def own_pipeline(settings: Settings, database_url: str, own_nats: EmbeddedNats):
     built = System.build(settings, database_url, nats_url=own_nats.url)
     await built.start()
     yield built
@@ -157,7 +157,7 @@ async def test_faults_lose_nothing_and_apply_nothing_twice(own_pipeline: System,
 
 
 async def test_moving_the_clock_past_a_deadline_breaches_and_escalates_once(
-        pipeline_http, pipeline_system: System, token) -> None:  # noqa: ANN001
+        pipeline_http, pipeline_system: System, token) -> None:
     http = pipeline_http
     oss = token("channel", "oss-gw", channel="oss")
     officer = token("officer", "budi", unit="perizinan")
@@ -168,7 +168,7 @@ async def test_moving_the_clock_past_a_deadline_breaches_and_escalates_once(
             "business": {"name": "CV Susu", "kbli": "10510", "scale": "kecil",
                          "in_industrial_estate": False, "address": "Jl. Veteran"}}
     case = (await http.post("/applications", json=body, headers=oss)).json()["id"]
-    results = {c: True for c in ("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4")}
+    results = dict.fromkeys(("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"), True)
     r = await http.post(f"/applications/{case}/verification", json={"results": results}, headers=officer)
     due = r.json()["sla"]["due_at"]
     assert due.startswith("2026-04-02")  # complete 16 Mar 2026: Nyepi and Lebaran in between
@@ -205,7 +205,7 @@ async def test_moving_the_clock_past_a_deadline_breaches_and_escalates_once(
 
 
 async def test_a_holiday_declared_late_recomputes_open_deadlines(pipeline_http, pipeline_system: System,
-                                                                 token) -> None:  # noqa: ANN001
+                                                                 token) -> None:
     http = pipeline_http
     oss, officer = token("channel", "oss-gw", channel="oss"), token("officer", "budi", unit="perizinan")
     head, supervisor = token("head", "kepala"), token("supervisor", "sri")
@@ -214,7 +214,7 @@ async def test_a_holiday_declared_late_recomputes_open_deadlines(pipeline_http, 
             "business": {"name": "CV Susu", "kbli": "10510", "scale": "kecil",
                          "in_industrial_estate": False, "address": "Jl. Veteran"}}
     case = (await http.post("/applications", json=body, headers=oss)).json()["id"]
-    results = {c: True for c in ("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4")}
+    results = dict.fromkeys(("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"), True)
     before = (await http.post(f"/applications/{case}/verification", json={"results": results},
                               headers=officer)).json()["sla"]["due_at"]
     r = await http.post("/calendar/days", json={"date": "2026-03-25", "kind": "holiday",

@@ -56,7 +56,7 @@ async def post(http: httpx.AsyncClient, path: str, body: dict[str, Any],
 
 
 async def test_responses_reach_the_quarterly_report_and_rebuild_byte_for_byte(
-        pipeline_http: httpx.AsyncClient, pipeline_system: System, token, nats_server) -> None:  # noqa: ANN001
+        pipeline_http: httpx.AsyncClient, pipeline_system: System, token, nats_server) -> None:
     http, system = pipeline_http, pipeline_system
     wa = token("channel", "wa-gateway", channel="whatsapp")
     oss = token("channel", "oss-gateway", channel="oss")

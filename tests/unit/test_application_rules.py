@@ -17,7 +17,7 @@ from services.domain.sla import sla_of
 from services.domain.workdays import WorkingCalendar
 
 CODES = ["U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"]
-ALL_MET = {c: True for c in CODES}
+ALL_MET = dict.fromkeys(CODES, True)
 OSS = {"id": "oss-gateway", "role": "channel", "channel": "oss"}
 OFFICER = {"id": "budi", "role": "officer", "tier": "pelaksana", "unit": "perizinan"}
 SUPERVISOR = {"id": "sri", "role": "supervisor"}

@@ -4,7 +4,7 @@ the events of the `Complaint` aggregate."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -114,9 +114,9 @@ def test_day_31_is_a_late_suggestion_without_a_clock() -> None:
 
 def test_the_30_days_are_counted_on_the_jakarta_calendar() -> None:
     # 20:00 UTC on day 30 is already 03:00 on day 31 in Jakarta.
-    evening_utc = datetime(2025, 7, 2, 20, 0, tzinfo=timezone.utc)
+    evening_utc = datetime(2025, 7, 2, 20, 0, tzinfo=UTC)
     assert classify_intake(SITI, "biaya", SERVED, evening_utc) == ["late"]
-    just_before = datetime(2025, 7, 2, 16, 59, tzinfo=timezone.utc)
+    just_before = datetime(2025, 7, 2, 16, 59, tzinfo=UTC)
     assert classify_intake(SITI, "biaya", SERVED, just_before) == []
 
 

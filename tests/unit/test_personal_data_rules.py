@@ -29,8 +29,8 @@ HEAD = {"id": "kepala", "role": "head", "channel": None, "tier": None, "unit": N
 def vault_with_key(subject: str) -> tuple[PersonalDataVault, dict]:
     vault = PersonalDataVault(os.urandom(64))
     key = AESGCM(AESGCM.generate_key(bit_length=256))
-    vault._keys["k1"] = key  # noqa: SLF001 - what prefetch would have loaded
-    return vault, vault._seal_with("k1", key, subject, {"name": "Siti", "nik": "3214010101800001"})  # noqa: SLF001
+    vault._keys["k1"] = key
+    return vault, vault._seal_with("k1", key, subject, {"name": "Siti", "nik": "3214010101800001"})
 
 
 def test_seal_open_and_wrong_associated_data() -> None:
@@ -41,7 +41,7 @@ def test_seal_open_and_wrong_associated_data() -> None:
         vault.open({**envelope, "subject": "nik:other"})
     with pytest.raises(InvalidTag):
         vault.open({**envelope, "sealed": envelope["sealed"][:-4] + "AAAA"})
-    vault._forget("k1")  # noqa: SLF001 - as after erase() or a prefetch that found it erased
+    vault._forget("k1")
     assert vault.open(envelope) == ERASED
     assert vault.open({"name": "plain"}) == {"name": "plain"}   # not an envelope: as is
     with pytest.raises(VaultUnavailable):

@@ -1,0 +1,58 @@
+"""The fixed lists of the office, each defined once: every Literal type a contract,
+a request or a read model uses, and the tuple of its values in the seed's order.
+
+Everything else derives from here (`typing.get_args`), so adding a channel or a problem
+type is one edit. The values are the wire names; labels in Bahasa Indonesia belong to
+whoever renders them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+Role = Literal["channel", "officer", "supervisor", "head", "auditor"]
+ROLES: tuple[Role, ...] = get_args(Role)
+
+Tier = Literal["pelaksana", "kepala_seksi", "kepala_bidang", "kepala_dinas"]
+"""Low to high: berjenjang supervision, from the officer up to the head of the office."""
+TIERS: tuple[Tier, ...] = get_args(Tier)
+FIRST_TIER: Tier = TIERS[0]
+
+ApplicationChannel = Literal["oss", "mpp_counter", "web_dpmptsp", "web_mpp"]
+APPLICATION_CHANNELS: tuple[ApplicationChannel, ...] = get_args(ApplicationChannel)
+
+ComplaintChannel = Literal[
+    "officer", "mpp_counter", "letter", "phone", "sms", "whatsapp", "email", "twitter",
+    "instagram", "web_dpmptsp", "web_mpp", "form", "complaint_box",
+]
+"""The seed's complaint channels a-m, in its order."""
+COMPLAINT_CHANNELS: tuple[ComplaintChannel, ...] = get_args(ComplaintChannel)
+
+Channel = Literal[ApplicationChannel, ComplaintChannel]
+"""Any intake channel (survey responses come from any of them)."""
+CHANNELS: tuple[str, ...] = tuple(dict.fromkeys(APPLICATION_CHANNELS + COMPLAINT_CHANNELS))
+
+Unit = Literal["perizinan", "pengaduan"]
+"""The units whose officers work cases: each catalogue service names one (KBLI 10510:
+`perizinan`); complaints and suggestions are worked by `pengaduan`."""
+UNITS: tuple[Unit, ...] = get_args(Unit)
+COMPLAINTS_UNIT: Unit = "pengaduan"
+
+ProblemType = Literal["requirements", "procedure", "time", "fee", "product", "facilities",
+                      "competence", "other"]
+"""The components of the service standard a complaint concerns (seed 6.5.c.2)."""
+PROBLEM_TYPES: tuple[ProblemType, ...] = get_args(ProblemType)
+
+HandlingPlan = Literal["clarification", "confirmation", "examination", "investigation"]
+"""Seed 6.6.d: clarification, confirmation, research or examination, investigation."""
+HANDLING_PLANS: tuple[HandlingPlan, ...] = get_args(HandlingPlan)
+
+Track = Literal["internal", "technical_team", "apip"]
+"""Seed 6.7 a-c: handled inside the office, by a technical team, or by APIP."""
+TRACKS: tuple[Track, ...] = get_args(Track)
+
+BusinessScale = Literal["mikro", "kecil", "menengah", "besar"]
+BUSINESS_SCALES: tuple[BusinessScale, ...] = get_args(BusinessScale)
+
+Verdict = Literal["approve", "reject"]
+"""A technical review's recommendation, and a decision's outcome."""
