@@ -34,25 +34,43 @@ import itertools
 import json
 import multiprocessing as mp
 import os
-import platform
 import re
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import psutil
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
+from bench.harness import (
+    ChildProcess,
+    CpuMeter,
+    Deadline,
+    Results,
+    arguments,
+    cpu_line,
+    latency_summary,
+    percentile,
+    pg_cpu,
+    proc_cpu,
+    profile_path,
+    ratio,
+    ratios_line,
+    raw_stacks,
+    run_benchmark,
+    start_profiler,
+    stop_profiler,
+    targets_lines,
+)
+
 PTSP = Path(sys.executable).with_name("ptsp")
 TARGETS = {
     "submissions_per_s": 1000.0,
@@ -62,39 +80,6 @@ TARGETS = {
 }
 PAYLOAD_BYTES = 500
 REQUEST_TIMEOUT = 15.0
-
-
-# -- time ---------------------------------------------------------------------------
-class Deadline:
-    """The one global deadline: every phase takes its time limit from here."""
-
-    def __init__(self, seconds: float) -> None:
-        self.start = time.monotonic()
-        self.end = self.start + seconds
-
-    def left(self) -> float:
-        return self.end - time.monotonic()
-
-    def allow(self, wanted: float, reserve: float = 0.0) -> float:
-        """At most `wanted` seconds, keeping `reserve` seconds for what follows."""
-        return max(0.0, min(wanted, self.left() - reserve))
-
-    def check(self, what: str) -> None:
-        if self.left() <= 0:
-            raise TimeoutError(f"global deadline reached before {what}")
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    if not sorted_values:
-        return float("nan")
-    k = min(len(sorted_values) - 1, max(0, round(q / 100 * (len(sorted_values) - 1))))
-    return sorted_values[k]
-
-
-def latency_summary(latencies: list[float]) -> dict[str, float]:
-    values = sorted(latencies)
-    return {f"p{q}_ms": round(percentile(values, q) * 1000, 2) for q in (50, 95, 99)} | {
-        "max_ms": round(values[-1] * 1000, 2) if values else float("nan")}
 
 
 # -- HTTP load generator (runs in its own process) --------------------------------------
@@ -135,53 +120,85 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes, bool
     return status, body, _CONNECTION_CLOSE.search(head) is not None
 
 
-async def _drive_raw(host: str, port: int, token: str, prefix: str, phase: Phase) -> dict[str, Any]:
+class _Tally:
+    """What one load-generator process saw during a phase."""
+
+    def __init__(self, phase: Phase, prefix: str) -> None:
+        self.phase = phase
+        self.prefix = prefix
+        self.next = itertools.count()
+        self.stop_at = time.monotonic() + phase.seconds
+        self.latencies: list[float] = []
+        self.statuses: Counter[int] = Counter()
+        self.errors: Counter[str] = Counter()
+        self.sample: bytes | None = None
+
+    def take(self) -> int | None:
+        """The number of the next request to send; None when the phase is over."""
+        if time.monotonic() >= self.stop_at:
+            return None
+        i = next(self.next)
+        return i if i < self.phase.requests else None
+
+    def body(self, i: int) -> bytes:
+        return _BODY_HEAD + f"{self.prefix}-{self.phase.name}-{i}".encode() + _BODY_TAIL
+
+    def answered(self, status: int, body: bytes, elapsed: float) -> None:
+        self.statuses[status] += 1
+        if self.phase.keep_latencies:
+            self.latencies.append(elapsed)
+        if self.sample is None:
+            self.sample = body[:300]
+
+    def failed(self, exc: BaseException) -> None:
+        self.errors[type(exc).__name__] += 1
+
+    async def run(self, connection: Callable[[], Awaitable[None]]) -> dict[str, Any]:
+        """`phase.connections` copies of `connection`, timed; the figures of the phase."""
+        cpu0, t0 = time.process_time(), time.monotonic()
+        await asyncio.gather(*(connection() for _ in range(self.phase.connections)))
+        return {"statuses": dict(self.statuses), "errors": dict(self.errors),
+                "latencies": self.latencies, "started": t0, "ended": time.monotonic(),
+                "cpu": time.process_time() - cpu0,
+                "sample": self.sample.decode(errors="replace") if self.sample else None}
+
+
+async def _drive_raw(host: str, port: int, token: str, prefix: str,
+                     phase: Phase) -> dict[str, Any]:
     """Raw asyncio streams: each connection sends one request and waits for its answer
     (closed loop), on one keep-alive connection, until the phase's count or time is up."""
-    counter = itertools.count()
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    errors: Counter[str] = Counter()
-    sample: list[bytes] = []
+    tally = _Tally(phase, prefix)
     auth = f"Authorization: Bearer {token}\r\n".encode()
     host_header = f"Host: {host}:{port}\r\n".encode()
-    stop_at = time.monotonic() + phase.seconds
 
     def request(i: int) -> bytes:
         if phase.method == "GET /health":
             return b"GET /health HTTP/1.1\r\n" + host_header + b"\r\n"
-        body = _BODY_HEAD + f"{prefix}-{phase.name}-{i}".encode() + _BODY_TAIL
+        body = tally.body(i)
         return (b"POST /applications HTTP/1.1\r\n" + host_header + auth
                 + b"Content-Type: application/json\r\nContent-Length: "
                 + str(len(body)).encode() + b"\r\n\r\n" + body)
 
     async def connection() -> None:
-        reader = writer = None
+        reader: asyncio.StreamReader | None = None
+        writer: asyncio.StreamWriter | None = None
         try:
-            while time.monotonic() < stop_at:
-                i = next(counter)
-                if i >= phase.requests:
-                    return
+            while (i := tally.take()) is not None:
                 if writer is None:
                     reader, writer = await asyncio.wait_for(
                         asyncio.open_connection(host, port), REQUEST_TIMEOUT)
-                assert reader is not None
+                assert reader is not None and writer is not None
                 started = time.perf_counter()
                 try:
                     writer.write(request(i))
                     status, body, close = await asyncio.wait_for(
                         _read_response(reader), REQUEST_TIMEOUT)
                 except (TimeoutError, OSError, asyncio.IncompleteReadError, RuntimeError) as exc:
-                    errors[type(exc).__name__] += 1
+                    tally.failed(exc)
                     writer.close()
                     reader = writer = None
                     continue
-                elapsed = time.perf_counter() - started
-                statuses[status] += 1
-                if phase.keep_latencies:
-                    latencies.append(elapsed)
-                if not sample:
-                    sample.append(body[:300])
+                tally.answered(status, body, time.perf_counter() - started)
                 if close:
                     writer.close()
                     reader = writer = None
@@ -189,55 +206,35 @@ async def _drive_raw(host: str, port: int, token: str, prefix: str, phase: Phase
             if writer is not None:
                 writer.close()
 
-    cpu0, t0 = time.process_time(), time.monotonic()
-    await asyncio.gather(*(connection() for _ in range(phase.connections)))
-    return {"statuses": dict(statuses), "errors": dict(errors), "latencies": latencies,
-            "started": t0, "ended": time.monotonic(), "cpu": time.process_time() - cpu0,
-            "sample": sample[0].decode(errors="replace") if sample else None}
+    return await tally.run(connection)
 
 
-async def _drive_httpx(host: str, port: int, token: str, prefix: str, phase: Phase) -> dict[str, Any]:
+async def _drive_httpx(host: str, port: int, token: str, prefix: str,
+                       phase: Phase) -> dict[str, Any]:
     """The same with httpx.AsyncClient (HTTP/1.1 keep-alive), to compare client cost."""
     import httpx
 
-    counter = itertools.count()
-    latencies: list[float] = []
-    statuses: Counter[int] = Counter()
-    errors: Counter[str] = Counter()
-    sample: list[bytes] = []
-    stop_at = time.monotonic() + phase.seconds
+    tally = _Tally(phase, prefix)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=phase.connections,
                           max_keepalive_connections=phase.connections)
     async with httpx.AsyncClient(base_url=f"http://{host}:{port}", limits=limits,
                                  timeout=REQUEST_TIMEOUT) as client:
         async def connection() -> None:
-            while time.monotonic() < stop_at:
-                i = next(counter)
-                if i >= phase.requests:
-                    return
+            while (i := tally.take()) is not None:
                 started = time.perf_counter()
                 try:
                     if phase.method == "GET /health":
                         r = await client.get("/health")
                     else:
-                        body = _BODY_HEAD + f"{prefix}-{phase.name}-{i}".encode() + _BODY_TAIL
-                        r = await client.post("/applications", content=body, headers=headers)
+                        r = await client.post("/applications", content=tally.body(i),
+                                              headers=headers)
                 except httpx.HTTPError as exc:
-                    errors[type(exc).__name__] += 1
+                    tally.failed(exc)
                     continue
-                elapsed = time.perf_counter() - started
-                statuses[r.status_code] += 1
-                if phase.keep_latencies:
-                    latencies.append(elapsed)
-                if not sample:
-                    sample.append(r.content[:300])
+                tally.answered(r.status_code, r.content, time.perf_counter() - started)
 
-        cpu0, t0 = time.process_time(), time.monotonic()
-        await asyncio.gather(*(connection() for _ in range(phase.connections)))
-    return {"statuses": dict(statuses), "errors": dict(errors), "latencies": latencies,
-            "started": t0, "ended": time.monotonic(), "cpu": time.process_time() - cpu0,
-            "sample": sample[0].decode(errors="replace") if sample else None}
+        return await tally.run(connection)
 
 
 def load_worker(pipe: Any, host: str, port: int, token: str, prefix: str, client: str) -> None:
@@ -319,42 +316,27 @@ class LoadGenerator:
 
 # -- the system under test: `ptsp up` in a process of its own ----------------------------
 class PtspProcess:
+    """`ptsp up` on a data dir of its own, and the processes it starts, apart."""
+
     def __init__(self, data_dir: Path, port: int, extra_env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = port
         self.extra_env = extra_env or {}
-        self.proc: subprocess.Popen[str] | None = None
-        self.log_path = data_dir.parent / "ptsp-up.log"
+        self.child = ChildProcess("ptsp up", data_dir.parent / "ptsp-up.log")
         self.url = ""
 
     def start(self, timeout: float) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "NATS_URL")}
         env.update(self.extra_env)
-        log = open(self.log_path, "w")  # noqa: SIM115 - owned by the child
-        # A session of its own: Ctrl-C reaches us only, and we stop it in order.
-        self.proc = subprocess.Popen(
+        ready = self.child.start(
             [str(PTSP), "up", "--data-dir", str(self.data_dir), "--port", str(self.port)],
-            stdout=subprocess.PIPE, stderr=log, text=True, env=env, start_new_session=True)
-        ready: list[str] = []
+            env, timeout, lambda line: line.startswith("ptsp ready "))
+        self.url = ready.split()[2]
 
-        def read_stdout() -> None:  # keep the pipe drained for the process's whole life
-            assert self.proc is not None and self.proc.stdout is not None
-            for line in self.proc.stdout:
-                if line.startswith("ptsp ready ") and not ready:
-                    ready.append(line.split()[2])
-
-        threading.Thread(target=read_stdout, daemon=True, name="ptsp-stdout").start()
-        end = time.monotonic() + timeout
-        while not ready:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"ptsp up exited with {self.proc.returncode}:\n"
-                                   + self.log_path.read_text()[-3000:])
-            if time.monotonic() > end:
-                raise TimeoutError(f"ptsp up not ready after {timeout:.0f}s:\n"
-                                   + self.log_path.read_text()[-3000:])
-            time.sleep(0.05)
-        self.url = ready[0]
+    @property
+    def pid(self) -> int | None:
+        return self.child.pid
 
     def token(self) -> str:
         out = subprocess.run(
@@ -377,8 +359,8 @@ class PtspProcess:
 
     def service_procs(self) -> tuple[list[psutil.Process], list[psutil.Process]]:
         """(the service: ptsp and its children other than Postgres/NATS, NATS)."""
-        assert self.proc is not None
-        root = psutil.Process(self.proc.pid)
+        assert self.child.pid is not None
+        root = psutil.Process(self.child.pid)
         service, nats = [root], []
         for child in root.children(recursive=True):
             with contextlib.suppress(psutil.Error):
@@ -407,37 +389,18 @@ class PtspProcess:
                 "nats_rss_mb": total(nats, "rss")}
 
     def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds so far of the service, its Postgres and its NATS: a CpuMeter's parts."""
         service, nats = self.service_procs()
-
-        def total(procs: list[psutil.Process]) -> float:
-            s = 0.0
-            for p in procs:
-                with contextlib.suppress(psutil.Error):
-                    t = p.cpu_times()
-                    s += t.user + t.system
-            return s
-
-        return {"service": total(service), "postgres": _pg_cpu(self.data_dir / "postgres"),
-                "nats": total(nats)}
+        return {"service": sum(proc_cpu(p.pid) for p in service),
+                "postgres": pg_cpu(self.data_dir / "postgres"),
+                "nats": sum(proc_cpu(p.pid) for p in nats)}
 
     def stop(self, timeout: float = 40.0) -> dict[str, Any]:
         """SIGTERM and wait; past `timeout`, SIGKILL. Then stop whatever it left behind
         (its Postgres and NATS, found by their pid files)."""
-        out: dict[str, Any] = {}
-        if self.proc is None:
-            return out
-        t0 = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                out["killed_after_s"] = timeout
-        out["stop_s"] = round(time.monotonic() - t0, 1)
-        out["exit_status"] = self.proc.returncode
-        self.proc = None
+        if self.child.proc is None:
+            return {}
+        out = self.child.stop(timeout)
         left = []
         if (self.data_dir / "postgres" / "postmaster.pid").exists():
             from services.infra.embedded import EmbeddedPostgres
@@ -457,11 +420,6 @@ class PtspProcess:
             out["left_running_and_stopped_here"] = left
         return out
 
-    def log_tail(self, chars: int = 2000) -> str:
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text(errors="replace")[-chars:]
-        return ""
-
 
 def store_stats(database_url: str) -> dict[str, Any]:
     """What the event store holds, and how many commands each transaction carried: rows
@@ -470,14 +428,16 @@ def store_stats(database_url: str) -> dict[str, Any]:
 
     with psycopg.connect(database_url, autocommit=True, connect_timeout=10) as conn:
         table = "applications_events"
-        rows, txns = conn.execute(
+        counted = conn.execute(
             f"SELECT count(*), count(DISTINCT xmin::text) FROM {table}").fetchone()
+        assert counted is not None  # an aggregate query answers one row
+        rows, txns = counted
         sizes = conn.execute(
             f"SELECT n, count(*) FROM (SELECT count(*) n FROM {table} GROUP BY xmin::text) s "
             "GROUP BY n ORDER BY n").fetchall()
         commits = conn.execute(
             "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
-        ).fetchone()[0]
+        ).fetchone()
     batch_sizes = sorted(itertools.chain.from_iterable([n] * c for n, c in sizes))
     weighted = sorted(itertools.chain.from_iterable([n] * (n * c) for n, c in sizes))
     return {
@@ -486,7 +446,7 @@ def store_stats(database_url: str) -> dict[str, Any]:
         "median_batch_by_transaction": percentile(batch_sizes, 50),
         "median_batch_seen_by_a_command": percentile(weighted, 50),
         "max_batch": batch_sizes[-1] if batch_sizes else 0,
-        "pg_xact_commit": commits,
+        "pg_xact_commit": commits[0] if commits else None,
     }
 
 
@@ -550,7 +510,7 @@ def _bare_classes() -> tuple[Any, Any]:
             def __init__(self, text: str) -> None:
                 self.text = text
 
-        class Notes(Application):
+        class Notes(Application[UUID]):
             name = "notes"
 
         _BARE = (Note, Notes)
@@ -603,7 +563,7 @@ def bare_eventsourcing(url: str, threads: int, seconds: float, warmup: float,
         with contextlib.suppress(Exception), recorder.datastore.get_connection() as conn, \
                 conn.cursor() as cur:
             cur.execute(f"SELECT avg(length(state))::int FROM {recorder.events_table_name}")
-            event_bytes = cur.fetchone()["avg"]  # type: ignore[index]
+            event_bytes = cur.fetchone()["avg"]
         return {"aggregates": state["saved"], "seconds": round(wall, 3),
                 "per_s": round(state["saved"] / wall, 1), "threads": threads,
                 "aggregates_per_save": per_save, "failed_saves": state["failed"],
@@ -612,36 +572,13 @@ def bare_eventsourcing(url: str, threads: int, seconds: float, warmup: float,
         app.close()
 
 
-def _pg_cpu(pgdata: Path) -> float:
-    """CPU seconds of a Postgres so far: the postmaster, its live backends, and the
-    backends that have exited (reaped by the postmaster: its children_* times)."""
-    total = 0.0
-    with contextlib.suppress(OSError, ValueError, psutil.Error):
-        master = psutil.Process(int((pgdata / "postmaster.pid").read_text().splitlines()[0]))
-        t = master.cpu_times()
-        total += t.user + t.system + t.children_user + t.children_system
-        for p in master.children(recursive=True):
-            with contextlib.suppress(psutil.Error):
-                t = p.cpu_times()
-                total += t.user + t.system
-    return total
-
-
-def _measure_cpu(pgdata: Path, run: Any) -> dict[str, Any]:
+def _measure_cpu(pgdata: Path, baseline: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """Run a baseline; add the cores it used (this process, Postgres) and what else ran."""
-    me = psutil.Process()
-    t0, c0, p0, m0 = time.monotonic(), me.cpu_times(), _pg_cpu(pgdata), psutil.cpu_times()
-    result = run()
-    t1, m1 = time.monotonic(), psutil.cpu_times()
-    time.sleep(0.5)  # closed backends get reaped (and counted) by the postmaster
-    c1, p1 = me.cpu_times(), _pg_cpu(pgdata)
-    wall = t1 - t0
-    bench = (c1.user + c1.system - c0.user - c0.system) / wall
-    pg = (p1 - p0) / wall
-    idle = (m1.idle - m0.idle) / wall
-    result["cpu"] = {"bench_process_cores": round(bench, 3), "postgres_cores": round(pg, 3),
-                     "others_cores": round(max(0.0, (os.cpu_count() or 1) - idle - bench - pg), 3),
-                     "machine_idle_cores": round(idle, 3)}
+    meter = CpuMeter(lambda: {"bench_process": proc_cpu(os.getpid()), "postgres": pg_cpu(pgdata)})
+    meter.start()
+    result = baseline()
+    # Closed backends get reaped (and counted) by the postmaster.
+    result["cpu"] = meter.stop(settle=0.5)
     return result
 
 
@@ -679,36 +616,6 @@ def run_baselines(args: argparse.Namespace, deadline: Deadline, workdir: Path,
 
 
 # -- the system -------------------------------------------------------------------------
-def sample_cpu(ptsp: PtspProcess) -> tuple[float, dict[str, float], Any]:
-    return time.monotonic(), ptsp.cpu_seconds(), psutil.cpu_times()
-
-
-def cpu_report(before: tuple[float, dict[str, float], Any],
-               after: tuple[float, dict[str, float], Any], client_cores: float) -> dict[str, float]:
-    """Cores used by each part during a phase; `others` is whatever else ran on the box
-    (this machine may be shared: a large figure there means the run was disturbed)."""
-    wall = after[0] - before[0]
-    out = {f"{k}_cores": round((after[1][k] - before[1][k]) / wall, 3) for k in before[1]}
-    out["client_cores"] = client_cores
-    idle = (after[2].idle - before[2].idle) / wall
-    busy = (os.cpu_count() or 1) - idle
-    out["others_cores"] = round(max(0.0, busy - sum(out.values())), 3)
-    out["machine_idle_cores"] = round(idle, 3)
-    return out
-
-
-def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(spy).exists():
-        print("  (--profile: py-spy not found; `.venv/bin/pip install py-spy`)", flush=True)
-        return None
-    return subprocess.Popen(
-        [spy, "record", "--pid", str(pid), "--duration", str(max(1, int(seconds))),
-         "--rate", "200", "--format", "raw", "--threads", "--nonblocking", "--gil",
-         "--output", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 # Where the service's GIL time goes, from py-spy's raw stacks: the first matching part of
 # the project wins; otherwise the deepest frame of a known layer decides.
 _PARTS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
@@ -722,7 +629,7 @@ _PARTS: list[tuple[str, tuple[str, ...], tuple[str, ...]]] = [
     ("relay (event store -> JetStream)", ("services/infra/relay.py",), ("",)),
     ("projections (JetStream -> read models)", ("projections/",), ("",)),
     ("NATS intake listener", ("services/intake/",), ("",)),
-    ("POST handler body (aggregate, domain, enqueue)", ("ApplicationsController.submit",
+    ("POST handler body (aggregate, domain, enqueue)", ("Intake.take",
                                                         "ApplicationService.submit"), ("",)),
     ("auth dependency (token check)", ("provide_actor", "http/auth.py"), ("",)),
     ("NATS client (read loop, parser)", ("nats/",), ("",)),
@@ -739,17 +646,14 @@ _LAYERS = [
 
 def profile_breakdown(path: Path) -> dict[str, float]:
     counts: Counter[str] = Counter()
-    for raw in path.read_text(errors="replace").splitlines():
-        if not raw.strip() or " " not in raw:
-            continue
-        stack, n = raw.rsplit(" ", 1)
+    for stack, n in raw_stacks(path):
         part = next((name for name, first, then in _PARTS
                      if any(f in stack for f in first) and any(t in stack for t in then)), None)
         if part is None:
             frames = stack.split(";")[1:]
             part = next((name for fr in reversed(frames) for name, keys in _LAYERS
                          if any(k in fr for k in keys)), "other")
-        counts[part] += int(n)
+        counts[part] += n
     total = sum(counts.values()) or 1
     return {k: round(100 * v / total, 1) for k, v in counts.most_common()}
 
@@ -796,14 +700,16 @@ def run_system(args: argparse.Namespace, deadline: Deadline, workdir: Path,
         seconds = deadline.allow(args.measure_seconds, reserve + 15)
         print(f"  measured: {args.requests} submissions, {args.concurrency} clients "
               f"(at most {seconds:.0f}s) ...", flush=True)
-        if args.profile:
-            profile_out = RESULTS_DIR / f"intake-{datetime.now():%Y-%m-%d}-profile.txt"
-            profiler = start_profiler(ptsp.proc.pid, min(seconds, 20), profile_out)  # type: ignore[union-attr]
+        if args.profile and ptsp.pid is not None:
+            profile_out = profile_path("intake", "")
+            profiler = start_profiler(ptsp.pid, min(seconds, 20), profile_out, rate=200,
+                                      options=("--threads", "--gil"))
             if profiler is not None:
                 system["profile"] = str(profile_out)
-        before = sample_cpu(ptsp)
+        meter = CpuMeter(ptsp.cpu_seconds)
+        meter.start()
         measured = load.run("measured", "POST /applications", args.requests, seconds)
-        measured["cpu"] = cpu_report(before, sample_cpu(ptsp), measured["client_cpu_cores"])
+        measured["cpu"] = meter.stop(also={"client": measured["client_cpu_cores"]})
         system["measured"] = measured
         system["store_after_measured"] = store_stats(ptsp.database_url)
         system["memory_after_measured"] = ptsp.memory()
@@ -819,10 +725,10 @@ def run_system(args: argparse.Namespace, deadline: Deadline, workdir: Path,
         if remaining:
             print(f"  memory run: {remaining} more submissions to {args.rss_requests} "
                   f"(at most {seconds:.0f}s) ...", flush=True)
-            before = sample_cpu(ptsp)
+            meter.start()
             rss_run = load.run("rss", "POST /applications", remaining, seconds,
                                keep_latencies=False)
-            rss_run["cpu"] = cpu_report(before, sample_cpu(ptsp), rss_run["client_cpu_cores"])
+            rss_run["cpu"] = meter.stop(also={"client": rss_run["client_cpu_cores"]})
             system["rss_run"] = rss_run
             done += rss_run["ok"]
         system["submissions_total"] = done
@@ -831,31 +737,23 @@ def run_system(args: argparse.Namespace, deadline: Deadline, workdir: Path,
         system["store_final"] = store_stats(ptsp.database_url)
         completed = True
     finally:
-        if profiler is not None and profiler.poll() is None:
-            profiler.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                profiler.wait(10)
+        stop_profiler(profiler)
         if load is not None:
             load.close()
         print("  stopping ptsp (SIGTERM) ...", flush=True)
         system["shutdown"] = ptsp.stop(timeout=20)
         if "killed_after_s" in system["shutdown"] or not completed:
-            system["ptsp_log_tail"] = ptsp.log_tail()
+            system["ptsp_log_tail"] = ptsp.child.log_tail()
 
 
 # -- report -----------------------------------------------------------------------------
-def report(results: dict[str, Any], args: argparse.Namespace) -> str:
+def report(results: Results, args: argparse.Namespace) -> str:
     system = results.get("system", {})
     m = system.get("measured", {})
-    raw = results.get("raw_asyncpg", {})
-    raw10 = results.get("raw_asyncpg_10", {})
-    es = results.get("bare_eventsourcing", {})
-    es64 = results.get("bare_eventsourcing_batch64", {})
+    raw, raw10, es, es64 = (results.get(k, {}) for k in (
+        "raw_asyncpg", "raw_asyncpg_10", "bare_eventsourcing", "bare_eventsourcing_batch64"))
     mem = system.get("memory_final", {})
     total = system.get("submissions_total", 0)
-
-    def ratio(a: float | None, b: float | None) -> float | None:
-        return round(a / b, 2) if a and b else None
 
     sys_rate = m.get("per_s")
     ratios = {"system_vs_raw_asyncpg": ratio(sys_rate, raw.get("per_s")),
@@ -863,6 +761,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
               "system_vs_bare_eventsourcing": ratio(sys_rate, es.get("per_s")),
               "system_vs_bare_eventsourcing_batch64": ratio(sys_rate, es64.get("per_s"))}
     results["ratios"] = ratios
+    vs_bare = ratios["system_vs_bare_eventsourcing"]
     results["targets"] = {
         "submissions_per_s": {"target": f">= {TARGETS['submissions_per_s']:.0f}",
                               "measured": sys_rate,
@@ -870,10 +769,8 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         "p99_ms": {"target": f"<= {TARGETS['p99_ms']:.0f}", "measured": m.get("p99_ms"),
                    "met": bool(m.get("p99_ms") is not None and m["p99_ms"] <= TARGETS["p99_ms"])},
         "vs_bare_eventsourcing": {
-            "target": f">= {TARGETS['vs_bare_eventsourcing']}x",
-            "measured": ratios["system_vs_bare_eventsourcing"],
-            "met": bool(ratios["system_vs_bare_eventsourcing"]
-                        and ratios["system_vs_bare_eventsourcing"] >= TARGETS["vs_bare_eventsourcing"])},
+            "target": f">= {TARGETS['vs_bare_eventsourcing']}x", "measured": vs_bare,
+            "met": bool(vs_bare and vs_bare >= TARGETS["vs_bare_eventsourcing"])},
         "rss_mb": {"target": f"< {TARGETS['rss_mb_after_100k']:.0f} after 100,000",
                    "measured": mem.get("service_rss_mb"), "after_submissions": total,
                    "met": bool(mem.get("service_rss_mb") is not None
@@ -903,7 +800,7 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
             f"event {es.get('event_state_bytes', '?')} B"),
         row("  (reference: 64 aggregates/save, 1 thread)", es64, "aggregates/s"),
         "",
-        "ratios: " + ", ".join(f"{k.replace('_vs_', ' / ')} = {v}" for k, v in ratios.items()),
+        ratios_line(ratios),
     ]
     disturbed = {name: r["cpu"]["others_cores"] for name, r in
                  (("raw asyncpg", raw), ("raw asyncpg 10", raw10), ("bare eventsourcing", es),
@@ -923,13 +820,14 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
         lines += [
             f"measured phase: {m.get('ok')} of {m.get('requests')} in {m.get('seconds')}s, "
             f"statuses {m.get('statuses')}, transport errors {m.get('transport_errors') or 0}",
-            "CPU (cores) during it: " + ", ".join(f"{k[:-6]} {v}" for k, v in cpu.items()),
+            "CPU (cores) during it: " + cpu_line(cpu),
             f"group commit: {store.get('events')} events in {store.get('write_transactions')} "
             f"transactions, mean batch {store.get('mean_batch')}, median batch a command "
             f"rode in {store.get('median_batch_seen_by_a_command')}, max {store.get('max_batch')}",
         ]
     if system.get("profile_gil_share_pct"):
-        lines.append("where the service's GIL time went (py-spy --gil; the profiler slows the run):")
+        lines.append("where the service's GIL time went (py-spy --gil; the profiler slows the "
+                     "run):")
         lines += [f"  {v:5.1f}%  {k}" for k, v in system["profile_gil_share_pct"].items()]
     if mem:
         reached = "" if system.get("rss_requests_reached") else (
@@ -939,37 +837,14 @@ def report(results: dict[str, Any], args: argparse.Namespace) -> str:
             f"{mem.get('service_rss_mb')} MB (USS {mem.get('service_uss_mb')}), idle was "
             f"{system.get('memory_idle', {}).get('service_rss_mb')} MB; Postgres PSS "
             f"{mem.get('postgres_pss_mb')} MB, NATS RSS {mem.get('nats_rss_mb')} MB")
-    lines.append("targets (reported, not asserted):")
-    for name, t in results["targets"].items():
-        lines.append(f"  {name:<24} {t['target']:<22} measured {t['measured']}  "
-                     f"{'met' if t['met'] else 'NOT met'}")
+    lines += targets_lines(results["targets"], 24)
     return "\n".join(lines)
 
 
-def _code_version() -> dict[str, Any]:
-    """The commit measured, and whether the work tree had changes on top of it."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-                              capture_output=True, text=True, timeout=10).stdout.strip()
-        changed = subprocess.run(["git", "-C", str(root), "status", "--porcelain"],
-                                 capture_output=True, text=True, timeout=10).stdout.splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    return {"commit": head, "uncommitted_changes": len(changed)}
-
-
-_INTERRUPTED: list[int] = []
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    _INTERRUPTED.append(signum)
-    if len(_INTERRUPTED) == 1:  # once: a second signal must not break the clean-up
-        raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.intake", description=__doc__.split("\n")[0])
+    p = arguments("intake", __doc__ or "", 285,
+                  "py-spy (--gil) the service during the measured phase: raw stacks to "
+                  "results/ and a breakdown by part (perturbs the figures)")
     p.add_argument("--requests", type=int, default=30_000,
                    help="submissions in the measured phase (default 30,000)")
     p.add_argument("--concurrency", type=int, default=64, help="concurrent clients (64)")
@@ -980,8 +855,6 @@ def main(argv: list[str] | None = None) -> int:
                    help="the measured phase stops after this even if short of --requests")
     p.add_argument("--baseline-seconds", type=float, default=6,
                    help="per baseline (6; the pool-of-10 and batched ones take half)")
-    p.add_argument("--budget", type=float, default=285,
-                   help="global deadline for the whole run, seconds (285)")
     p.add_argument("--workers", type=int, default=1, help="load-generator processes (1)")
     p.add_argument("--client", choices=("raw", "httpx"), default="raw",
                    help="raw asyncio streams (default) or httpx.AsyncClient")
@@ -991,53 +864,16 @@ def main(argv: list[str] | None = None) -> int:
                    help="PTSP_INTAKE_BURST for the system (default 1e6)")
     p.add_argument("--skip-baselines", action="store_true")
     p.add_argument("--skip-system", action="store_true")
-    p.add_argument("--profile", action="store_true",
-                   help="py-spy (--gil) the service during the measured phase: raw stacks to "
-                        "results/ and a breakdown by part (perturbs the figures)")
-    p.add_argument("--output", type=Path, default=None, help="JSON file (default results/intake-<date>.json)")
     args = p.parse_args(argv)
     args.system_reserve = 0.0 if args.skip_system else 150.0
 
-    deadline = Deadline(args.budget)
-    # SIGTERM stops the run like Ctrl-C: through the finally clauses that stop servers.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
-    started = datetime.now().astimezone()
-    results: dict[str, Any] = {
-        "benchmark": "intake", "started": started.isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "targets_from_issue": TARGETS,
-        "code": _code_version(),
-    }
-    workdir = Path(tempfile.mkdtemp(prefix="ptsp-bench-"))
-    failure: BaseException | None = None
-    try:
+    def phases(deadline: Deadline, workdir: Path, results: Results) -> None:
         if not args.skip_baselines:
             run_baselines(args, deadline, workdir, results)
         if not args.skip_system:
             run_system(args, deadline, workdir, results)
-    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - reported in the JSON
-        failure = exc
-        results["error"] = ("interrupted" if _INTERRUPTED or isinstance(exc, KeyboardInterrupt)
-                            else f"{type(exc).__name__}: {exc}")
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
-    results["elapsed_s"] = round(time.monotonic() - deadline.start, 1)
-    text = report(results, args)
-    print(text)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = args.output or RESULTS_DIR / f"intake-{started:%Y-%m-%d}.json"
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(f"\nwritten to {out} ({results['elapsed_s']}s in all)")
-    if isinstance(failure, KeyboardInterrupt) or _INTERRUPTED:
-        print("interrupted: every process started here was stopped", file=sys.stderr)
-        return 130
-    if failure is not None:
-        print(f"run incomplete: {results['error']}", file=sys.stderr)
-        return 1
-    return 0
+
+    return run_benchmark("intake", args, TARGETS, phases, lambda results: report(results, args))
 
 
 if __name__ == "__main__":

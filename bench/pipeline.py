@@ -45,32 +45,23 @@ import argparse
 import asyncio
 import collections
 import contextlib
-import json
 import math
 import os
-import platform
 import random
-import shutil
-import signal
 import subprocess
-import sys
-import tempfile
-import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import psutil
 
-from bench.intake import Deadline, _code_version, _pg_cpu, latency_summary
+from bench import harness
+from bench.harness import CpuMeter, Deadline, Results, pg_cpu, proc_cpu
+from tests import history
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 TARGETS = {
     "visible_p99_ms": 250.0,
     "commands_per_s": 500.0,
@@ -82,50 +73,6 @@ COPY_ROW_BYTES = 500
 STREAM_NAMES = ("PTSP_CALENDAR", "PTSP_APPLICATIONS", "PTSP_COMPLAINTS", "PTSP_SURVEYS")
 
 
-def _history() -> Any:
-    """tests/history.py (the generated history of the replay tests), importable here."""
-    tests = str(ROOT / "tests")
-    if tests not in sys.path:
-        sys.path.insert(0, tests)
-    import history
-
-    return history
-
-
-# -- CPU accounting -------------------------------------------------------------------
-def _proc_cpu(pid: int | None) -> float:
-    if pid is None:
-        return 0.0
-    with contextlib.suppress(psutil.Error):
-        t = psutil.Process(pid).cpu_times()
-        return t.user + t.system
-    return 0.0
-
-
-class CpuMeter:
-    """Cores used by each part between start() and stop(), and by anything else."""
-
-    def __init__(self, parts: dict[str, Callable[[], float]]) -> None:
-        self.parts = parts
-        self._t0 = 0.0
-        self._c0: dict[str, float] = {}
-        self._m0: Any = None
-
-    def start(self) -> None:
-        self._t0, self._m0 = time.monotonic(), psutil.cpu_times()
-        self._c0 = {k: f() for k, f in self.parts.items()}
-
-    def stop(self) -> dict[str, float]:
-        wall = max(1e-6, time.monotonic() - self._t0)
-        m1 = psutil.cpu_times()
-        out = {f"{k}_cores": round((f() - self._c0[k]) / wall, 3) for k, f in self.parts.items()}
-        idle = (m1.idle - self._m0.idle) / wall
-        busy = (os.cpu_count() or 1) - idle
-        out["others_cores"] = round(max(0.0, busy - sum(out.values())), 3)
-        out["machine_idle_cores"] = round(idle, 3)
-        return out
-
-
 def _per_cpu_s(events: int, wall: float, cpu: dict[str, float]) -> float | None:
     """Events per CPU-second of this process: the relay and the rebuild are bound by it,
     and on a shared box this figure moves less than the wall-clock rate."""
@@ -134,29 +81,6 @@ def _per_cpu_s(events: int, wall: float, cpu: dict[str, float]) -> float | None:
 
 
 # -- profiling (py-spy) ---------------------------------------------------------------
-def start_profiler(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
-    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
-    if not Path(spy).exists():
-        print("  (--profile: py-spy not found; `.venv/bin/pip install py-spy`)", flush=True)
-        return None
-    return subprocess.Popen(
-        [spy, "record", "--pid", str(pid), "--duration", str(max(1, math.ceil(seconds))),
-         "--rate", "250", "--format", "raw", "--nonblocking", "--output", str(out)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def stop_profiler(profiler: subprocess.Popen[bytes] | None) -> None:
-    if profiler is None:
-        return
-    if profiler.poll() is None:
-        profiler.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
-        try:
-            profiler.wait(20)
-        except subprocess.TimeoutExpired:
-            profiler.kill()
-            profiler.wait(5)
-
-
 # Inclusive shares of these frames (a sample counts for every key found in its stack).
 PROFILE_KEYS: list[tuple[str, str]] = [
     ("eventlog.read (store rows -> contract events)", "read (services/infra/eventlog.py"),
@@ -183,13 +107,7 @@ PROFILE_KEYS: list[tuple[str, str]] = [
 
 
 def profile_breakdown(path: Path, top: int = 12) -> dict[str, Any]:
-    samples: list[tuple[str, int]] = []
-    for raw in path.read_text(errors="replace").splitlines():
-        if not raw.strip() or " " not in raw:
-            continue
-        stack, n = raw.rsplit(" ", 1)
-        with contextlib.suppress(ValueError):
-            samples.append((stack, int(n)))
+    samples = list(harness.raw_stacks(path))
     total = sum(n for _, n in samples) or 1
     inclusive = {label: round(100 * sum(n for s, n in samples if key in s) / total, 1)
                  for label, key in PROFILE_KEYS}
@@ -202,68 +120,6 @@ def profile_breakdown(path: Path, top: int = 12) -> dict[str, Any]:
 
 
 # -- servers and processes ----------------------------------------------------------
-class PipelineProcess:
-    """The pipeline as `ptsp up` runs it: `python -m services.cli _worker --role pipeline`."""
-
-    def __init__(self, settings: Any, db_url: str, nats_url: str, log_path: Path) -> None:
-        self.settings = settings
-        self.env = {**os.environ, "DATABASE_URL": db_url, "NATS_URL": nats_url}
-        self.log_path = log_path
-        self.proc: subprocess.Popen[str] | None = None
-
-    def start(self, timeout: float) -> None:
-        from services.processes import child_command
-
-        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
-        self.proc = subprocess.Popen(child_command("pipeline", self.settings), cwd=ROOT,
-                                     env=self.env, stdout=subprocess.PIPE, stderr=log,
-                                     text=True, start_new_session=True)
-        ready: list[str] = []
-
-        def read_stdout() -> None:  # drained for the process's whole life
-            assert self.proc is not None and self.proc.stdout is not None
-            for line in self.proc.stdout:
-                if "ready" in line:
-                    ready.append(line)
-
-        threading.Thread(target=read_stdout, daemon=True, name="pipeline-stdout").start()
-        end = time.monotonic() + timeout
-        while not ready:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"the pipeline process exited with {self.proc.returncode}:\n"
-                                   + self.log_tail())
-            if time.monotonic() > end:
-                raise TimeoutError(f"pipeline not ready after {timeout:.0f}s:\n" + self.log_tail())
-            time.sleep(0.05)
-
-    @property
-    def pid(self) -> int | None:
-        return self.proc.pid if self.proc is not None else None
-
-    def stop(self, timeout: float = 20.0) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        if self.proc is None:
-            return out
-        t0 = time.monotonic()
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-                out["killed_after_s"] = timeout
-        out["stop_s"] = round(time.monotonic() - t0, 2)
-        out["exit_status"] = self.proc.returncode
-        self.proc = None
-        return out
-
-    def log_tail(self, chars: int = 2000) -> str:
-        with contextlib.suppress(OSError):
-            return self.log_path.read_text(errors="replace")[-chars:]
-        return ""
-
-
 async def create_database(admin_url: str, name: str) -> str:
     import asyncpg
 
@@ -304,13 +160,16 @@ async def _command(system: Any, history: Any, kind: str, case_id: Any, n: int,
                                          external_id=f"{prefix}-{n}")
         app, _ = await s.submit(intake, history.OSS)
     elif kind == "verify":
-        app = await s.verify(case_id, dict(history.CODES), None, history.OFFICER)
+        app = await s.do(history.APPLICATION["verification"], case_id, history.OFFICER,
+                         results=dict(history.CODES))
     elif kind == "review":
-        app = await s.review(case_id, "approve", "ok", history.OFFICER)
+        app = await s.do(history.APPLICATION["technical-review"], case_id, history.OFFICER,
+                         recommendation="approve", note="ok")
     elif kind == "decide":
-        app = await s.decide(case_id, "approve", "keputusan", history.SUPERVISOR)
+        app = await s.do(history.APPLICATION["decision"], case_id, history.SUPERVISOR,
+                         outcome="approve", reason="keputusan")
     else:
-        app = await s.issue(case_id, history.SUPERVISOR)
+        app = await s.do(history.APPLICATION["issuance"], case_id, history.SUPERVISOR)
     return app.id, app.version
 
 
@@ -319,7 +178,6 @@ async def drive_open_loop(system: Any, db_url: str, rate: float, warmup: float,
                           max_in_flight: int) -> dict[str, Any]:
     import asyncpg
 
-    history = _history()
     rng = random.Random(500)
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     # One record per command: [kind, scheduled, saved, visible, version]
@@ -397,7 +255,8 @@ async def drive_open_loop(system: Any, db_url: str, rate: float, warmup: float,
             await asyncio.wait(set(in_flight), timeout=drain)
         done.set()
         drained_by = time.perf_counter() + drain
-        while pending and time.perf_counter() < drained_by:
+        # The poller empties `pending` as views catch up: watched here, bounded by the drain.
+        while pending and time.perf_counter() < drained_by:  # noqa: ASYNC110 - see above
             await asyncio.sleep(0.05)
         unseen = len(pending)
         pending.clear()  # the poller ends
@@ -427,13 +286,13 @@ async def drive_open_loop(system: Any, db_url: str, rate: float, warmup: float,
         "dropped_over_in_flight_limit": skipped, "errors": dict(errors),
         "unseen_at_end": unseen, "kinds": dict(kinds),
         "achieved_commands_per_s": round(achieved, 1),
-        "visible_ms": latency_summary([r[3] - r[2] for r in visible]),
-        "visible_submissions_ms": latency_summary(
+        "visible_ms": harness.latency_summary([r[3] - r[2] for r in visible]),
+        "visible_submissions_ms": harness.latency_summary(
             [r[3] - r[2] for r in visible if r[0] == "submit"]),
-        "visible_followups_ms": latency_summary(
+        "visible_followups_ms": harness.latency_summary(
             [r[3] - r[2] for r in visible if r[0] != "submit"]),
-        "save_after_schedule_ms": latency_summary([r[2] - r[1] for r in saved]),
-        "scheduled_to_visible_ms": latency_summary([r[3] - r[1] for r in visible]),
+        "save_after_schedule_ms": harness.latency_summary([r[2] - r[1] for r in saved]),
+        "scheduled_to_visible_ms": harness.latency_summary([r[3] - r[1] for r in visible]),
         "poll_interval_ms": poll_ms, **poll_stats,
     }
     return out
@@ -444,6 +303,7 @@ def run_latency(args: argparse.Namespace, deadline: Deadline, pg: Any, nats: Any
     import uvloop
 
     from services.infra.embedded import free_port
+    from services.processes import child_command
     from services.runtime import System
     from services.settings import Settings
 
@@ -452,7 +312,8 @@ def run_latency(args: argparse.Namespace, deadline: Deadline, pg: Any, nats: Any
     settings = Settings(data_dir=workdir / "latency", port=free_port())
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db_url = uvloop.run(create_database(pg.url, "latency"))
-    pipeline = PipelineProcess(settings, db_url, nats.url, workdir / "pipeline.log")
+    # The pipeline as `ptsp up` runs it: `python -m services.cli _worker --role pipeline`.
+    pipeline = harness.ChildProcess("the pipeline process", workdir / "pipeline.log")
     profiler: subprocess.Popen[bytes] | None = None
 
     async def body() -> None:
@@ -463,25 +324,29 @@ def run_latency(args: argparse.Namespace, deadline: Deadline, pg: Any, nats: Any
         await system.start()
         try:
             t0 = time.monotonic()
-            await asyncio.to_thread(pipeline.start, deadline.allow(60, args.reserve_after_latency))
+            await asyncio.to_thread(
+                pipeline.start, child_command("pipeline", settings),
+                {**os.environ, "DATABASE_URL": db_url, "NATS_URL": nats.url},
+                deadline.allow(60, args.reserve_after_latency), lambda line: "ready" in line,
+                harness.ROOT)
             phase["pipeline_startup_s"] = round(time.monotonic() - t0, 2)
             deadline.check("latency run")
             seconds = deadline.allow(args.seconds, args.reserve_after_latency + args.warmup
                                      + args.drain + 10)
             if seconds < args.seconds:
                 print(f"  (the deadline shortens the measured phase to {seconds:.0f}s)", flush=True)
-            meter = CpuMeter({"bench_process": lambda: _proc_cpu(os.getpid()),
-                              "pipeline_process": lambda: _proc_cpu(pipeline.pid),
-                              "postgres": lambda: _pg_cpu(pg.pgdata),
-                              "nats": lambda: _proc_cpu(nats.proc.pid if nats.proc else None)})
+            meter = CpuMeter(lambda: {"bench_process": proc_cpu(os.getpid()),
+                                      "pipeline_process": proc_cpu(pipeline.pid),
+                                      "postgres": pg_cpu(pg.pgdata),
+                                      "nats": proc_cpu(nats.proc.pid if nats.proc else None)})
 
             async def start_measuring() -> None:
                 nonlocal profiler
                 await asyncio.sleep(args.warmup)
                 meter.start()
                 if args.profile and pipeline.pid:
-                    out = RESULTS_DIR / f"pipeline-{datetime.now():%Y-%m-%d}-profile-pipeline.txt"
-                    profiler = start_profiler(pipeline.pid, min(seconds, 20), out)
+                    out = harness.profile_path("pipeline", "-pipeline")
+                    profiler = harness.start_profiler(pipeline.pid, min(seconds, 20), out)
                     phase["profile"] = str(out)
 
             starter = asyncio.create_task(start_measuring())
@@ -498,7 +363,7 @@ def run_latency(args: argparse.Namespace, deadline: Deadline, pg: Any, nats: Any
     try:
         uvloop.run(body())
     finally:
-        stop_profiler(profiler)
+        harness.stop_profiler(profiler)
         phase["pipeline_shutdown"] = pipeline.stop()
         if profiler is not None and "profile" in phase:
             with contextlib.suppress(OSError):
@@ -524,7 +389,6 @@ async def make_backlog(args: argparse.Namespace, deadline: Deadline, system: Any
                        phase: dict[str, Any]) -> None:
     import asyncpg
 
-    history = _history()
     await system.start()
     try:
         print(f"  generating a history: {args.history_applications} applications, "
@@ -560,7 +424,8 @@ async def make_backlog(args: argparse.Namespace, deadline: Deadline, system: Any
         await conn.execute("ANALYZE")
         phase["copies"] = copies
         phase["copy_s"] = round(time.monotonic() - t0, 2)
-        phase["events"] = {n: await conn.fetchval(f"SELECT count(*) FROM {t}") for n, t in tables.items()}
+        phase["events"] = {n: await conn.fetchval(f"SELECT count(*) FROM {t}")
+                           for n, t in tables.items()}
         phase["events_total"] = sum(phase["events"].values())
         phase["state_bytes_avg"] = await conn.fetchval(
             "SELECT avg(length(state))::int FROM applications_events")
@@ -580,6 +445,7 @@ async def relay_throughput(args: argparse.Namespace, deadline: Deadline, system:
 
     from services.infra.eventlog import EventLog
     from services.infra.relay import Relay
+    from services.runtime import event_signer
 
     pool = await asyncpg.create_pool(system.database_url, min_size=2, max_size=10)
     nc = await nats.connect(nats_url, name="bench-relay", connect_timeout=5)
@@ -590,12 +456,12 @@ async def relay_throughput(args: argparse.Namespace, deadline: Deadline, system:
         total = await pool.fetchval(
             "SELECT " + " + ".join(f"(SELECT count(*) FROM {s.table})"
                                    for s in eventlog.streams.values()))
-        relay = Relay(pool, eventlog, nc)
+        relay = Relay(pool, eventlog, nc, signer=event_signer(system.settings))
         limit = deadline.allow(args.relay_timeout, args.reserve_after_relay)
         meter.start()
         t0 = time.perf_counter()
         await relay.start()
-        progress = []
+        progress: list[tuple[float, int]] = []
         while True:
             rows = await pool.fetch("SELECT stream, position FROM relay_positions")
             at = {r["stream"]: r["position"] for r in rows}
@@ -623,8 +489,9 @@ async def relay_throughput(args: argparse.Namespace, deadline: Deadline, system:
             with contextlib.suppress(Exception):
                 messages[s.name] = (await js.stream_info(s.jetstream_name)).state.messages
         phase["jetstream_messages"] = messages
-        phase["jetstream_matches_store"] = all(messages.get(s, 0) == h for s, h in phase["events_by_stream"].items()) \
-            if "events_by_stream" in phase else None
+        phase["jetstream_matches_store"] = (
+            all(messages.get(s, 0) == h for s, h in phase["events_by_stream"].items())
+            if "events_by_stream" in phase else None)
     finally:
         if relay is not None:
             with contextlib.suppress(Exception):
@@ -718,6 +585,12 @@ async def system_reset_relay(db_url: str, nats_url: str) -> None:
     await reset_jetstream(nats_url)
 
 
+def best_of(runs: list[dict[str, Any]], rate: str) -> dict[str, Any]:
+    """The run with the highest `rate` (the headline), and that figure of every run."""
+    best = max(runs, key=lambda one: float(one.get(rate, 0)))
+    return best | {f"{rate}_each_run": [one.get(rate) for one in runs]}
+
+
 def run_backlog_phases(args: argparse.Namespace, deadline: Deadline, pg: Any, nats: Any,
                        workdir: Path, results: dict[str, Any]) -> None:
     import uvloop
@@ -733,14 +606,14 @@ def run_backlog_phases(args: argparse.Namespace, deadline: Deadline, pg: Any, na
     profilers: list[subprocess.Popen[bytes] | None] = []
 
     def meter() -> CpuMeter:
-        return CpuMeter({"bench_process": lambda: _proc_cpu(os.getpid()),
-                         "postgres": lambda: _pg_cpu(pg.pgdata),
-                         "nats": lambda: _proc_cpu(nats.proc.pid if nats.proc else None)})
+        return CpuMeter(lambda: {"bench_process": proc_cpu(os.getpid()),
+                                 "postgres": pg_cpu(pg.pgdata),
+                                 "nats": proc_cpu(nats.proc.pid if nats.proc else None)})
 
     def profile(name: str, seconds: float, into: dict[str, Any]) -> None:
         if args.profile:
-            out = RESULTS_DIR / f"pipeline-{datetime.now():%Y-%m-%d}-profile-{name}.txt"
-            profilers.append(start_profiler(os.getpid(), seconds, out))
+            out = harness.profile_path("pipeline", f"-{name}")
+            profilers.append(harness.start_profiler(os.getpid(), seconds, out))
             into["profile"] = str(out)
 
     async def body() -> None:
@@ -770,12 +643,11 @@ def run_backlog_phases(args: argparse.Namespace, deadline: Deadline, pg: Any, na
                 profile("relay", 15, relay)
             await relay_throughput(args, deadline, system, nats.url, meter(), r)
             if run == 0:
-                stop_profiler(profilers[-1] if profilers else None)
+                harness.stop_profiler(profilers[-1] if profilers else None)
             relay_runs.append(r)
             if deadline.left() < args.reserve_after_relay + 15:
                 break
-        relay.update(max(relay_runs, key=lambda r: r.get("events_per_s", 0)))
-        relay["events_per_s_each_run"] = [r.get("events_per_s") for r in relay_runs]
+        relay.update(best_of(relay_runs, "events_per_s"))
 
         rebuild_runs: list[dict[str, Any]] = []
         copy_runs: list[dict[str, Any]] = []
@@ -788,23 +660,21 @@ def run_backlog_phases(args: argparse.Namespace, deadline: Deadline, pg: Any, na
                 profile("rebuild", 30, rebuild)
             await rebuild_throughput(args, deadline, system, meter(), r)
             if run == 0:
-                stop_profiler(profilers[-1] if profilers else None)
+                harness.stop_profiler(profilers[-1] if profilers else None)
             rebuild_runs.append(r)
             deadline.check("COPY baseline")
             print(f"baseline: raw asyncpg COPY of {r['events_in_store']:,} rows ...", flush=True)
             copy_runs.append(await copy_baseline(db_url, r["events_in_store"], meter()))
             if deadline.left() < args.reserve_after_rebuild + 15:
                 break
-        rebuild.update(max(rebuild_runs, key=lambda r: r.get("events_per_s", 0)))
-        rebuild["events_per_s_each_run"] = [r.get("events_per_s") for r in rebuild_runs]
-        rebuild["raw_copy"] = max(copy_runs, key=lambda r: r.get("rows_per_s", 0))
-        rebuild["raw_copy"]["rows_per_s_each_run"] = [r.get("rows_per_s") for r in copy_runs]
+        rebuild.update(best_of(rebuild_runs, "events_per_s"))
+        rebuild["raw_copy"] = best_of(copy_runs, "rows_per_s")
 
     try:
         uvloop.run(body())
     finally:
         for p in profilers:
-            stop_profiler(p)
+            harness.stop_profiler(p)
         for phase in (relay, rebuild):
             if "profile" in phase:
                 with contextlib.suppress(OSError):
@@ -812,21 +682,17 @@ def run_backlog_phases(args: argparse.Namespace, deadline: Deadline, pg: Any, na
 
 
 # -- report ----------------------------------------------------------------------------
-def report(results: dict[str, Any]) -> str:
-    lat = results.get("latency", {})
-    relay = results.get("relay", {})
-    reb = results.get("rebuild", {})
+def report(results: Results) -> str:
+    lat, relay, reb, backlog = (results.get(k, {})
+                                for k in ("latency", "relay", "rebuild", "backlog"))
     copy = reb.get("raw_copy", {})
-    backlog = results.get("backlog", {})
     vis = lat.get("visible_ms", {})
 
-    def ratio(a: float | None, b: float | None) -> float | None:
-        return round(a / b, 3) if a and b else None
-
-    ratios = {"rebuild_vs_raw_copy": ratio(reb.get("events_per_s"), copy.get("rows_per_s")),
-              "rebuild_applications_vs_raw_copy": ratio(reb.get("event_applications_per_s"),
-                                                        copy.get("rows_per_s")),
-              "relay_vs_raw_copy": ratio(relay.get("events_per_s"), copy.get("rows_per_s"))}
+    copy_rate = copy.get("rows_per_s")
+    ratios = {"rebuild_vs_raw_copy": harness.ratio(reb.get("events_per_s"), copy_rate, 3),
+              "rebuild_applications_vs_raw_copy": harness.ratio(
+                  reb.get("event_applications_per_s"), copy_rate, 3),
+              "relay_vs_raw_copy": harness.ratio(relay.get("events_per_s"), copy_rate, 3)}
     results["ratios"] = ratios
     p99 = vis.get("p99_ms")
     rate = lat.get("achieved_commands_per_s")
@@ -888,7 +754,7 @@ def report(results: dict[str, Any]) -> str:
         "best of the runs; each run (events/s): relay "
         f"{relay.get('events_per_s_each_run')}, rebuild {reb.get('events_per_s_each_run')}, "
         f"COPY (rows/s) {copy.get('rows_per_s_each_run')}" if relay or reb else "",
-        "ratios: " + ", ".join(f"{k.replace('_vs_', ' / ')} = {v}" for k, v in ratios.items()),
+        harness.ratios_line(ratios),
     ]
     if backlog:
         lines.append(
@@ -908,8 +774,7 @@ def report(results: dict[str, Any]) -> str:
     for name, phase in (("latency", lat), ("relay", relay), ("rebuild", reb),
                         ("raw COPY", copy)):
         if phase.get("cpu"):
-            lines.append(f"CPU (cores) during {name}: " + ", ".join(
-                f"{k[:-6]} {v}" for k, v in phase["cpu"].items()))
+            lines.append(f"CPU (cores) during {name}: " + harness.cpu_line(phase["cpu"]))
     if relay and relay.get("jetstream_matches_store") is False:
         lines.append(f"WARNING: JetStream holds {relay.get('jetstream_messages')}, the store "
                      f"{relay.get('events_by_stream')}")
@@ -921,53 +786,39 @@ def report(results: dict[str, Any]) -> str:
             lines += [f"  {v:5.1f}%  {k}" for k, v in prof["inclusive_pct"].items()]
             lines.append("  hottest frames (self %):")
             lines += [f"  {v:5.1f}%  {k[:110]}" for k, v in prof["top_self_pct"].items()]
-    lines.append("targets (reported, not asserted):")
-    for name, t in results["targets"].items():
-        lines.append(f"  {name:<22} {t['target']:<22} measured {t['measured']}  "
-                     f"{'met' if t['met'] else 'NOT met'}")
+    lines += harness.targets_lines(results["targets"], 22)
     return "\n".join(lines)
 
 
-_INTERRUPTED: list[int] = []
-
-
-def _interrupt(signum: int, frame: Any) -> None:
-    _INTERRUPTED.append(signum)
-    if len(_INTERRUPTED) == 1:  # once: a second signal must not break the clean-up
-        raise KeyboardInterrupt(f"signal {signum}")
-
-
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m bench.pipeline",
-                                description=__doc__.split("\n")[0])
-    p.add_argument("--rate", type=float, default=500, help="commands/s, open loop (500)")
-    p.add_argument("--seconds", type=float, default=30, help="measured phase (30 s)")
-    p.add_argument("--warmup", type=float, default=5, help="at the same rate, not counted (5 s)")
-    p.add_argument("--drain", type=float, default=10,
-                   help="after the last command, how long to wait for the views (10 s)")
-    p.add_argument("--followups", type=float, default=0.4,
-                   help="share of commands that move a visible case one step (0.4)")
-    p.add_argument("--poll-ms", type=float, default=5, help="case_views poll interval (5 ms)")
-    p.add_argument("--backlog", type=int, default=30_000, help="events in the backlog (30,000)")
-    p.add_argument("--history-applications", type=int, default=1200)
-    p.add_argument("--history-complaints", type=int, default=600)
-    p.add_argument("--history-months", type=int, default=3)
-    p.add_argument("--rebuild-batch", type=int, default=5000,
-                   help="events per read of the store in rebuild() (its default, 5000)")
-    p.add_argument("--repeats", type=int, default=2,
-                   help="relay runs, and rebuild + COPY runs, on the same backlog (2; the best "
-                        "is reported, each in the JSON)")
-    p.add_argument("--relay-timeout", type=float, default=40)
-    p.add_argument("--rebuild-timeout", type=float, default=60, help="per read model")
-    p.add_argument("--budget", type=float, default=270,
-                   help="global deadline for the whole run, seconds (270)")
-    p.add_argument("--skip-latency", action="store_true")
-    p.add_argument("--skip-backlog", action="store_true", help="skips relay and rebuild too")
-    p.add_argument("--profile", action="store_true",
-                   help="py-spy the pipeline process (latency) and this one (relay, rebuild); "
-                        "stacks to results/, a breakdown in the table (perturbs the figures)")
-    p.add_argument("--output", type=Path, default=None,
-                   help="JSON file (default results/pipeline-<date>.json)")
+    p = harness.arguments("pipeline", __doc__ or "", 270,
+                          "py-spy the pipeline process (latency) and this one (relay, rebuild); "
+                          "stacks to results/, a breakdown in the table (perturbs the figures)")
+    commands = p.add_argument_group("phase 1: the commands, open loop")
+    commands.add_argument("--rate", type=float, default=500, help="commands/s (500)")
+    commands.add_argument("--seconds", type=float, default=30, help="measured phase (30 s)")
+    commands.add_argument("--warmup", type=float, default=5, help="not counted (5 s)")
+    commands.add_argument("--followups", type=float, default=0.4,
+                          help="share of commands that move a visible case one step (0.4)")
+    views = p.add_argument_group("phase 1: committed -> visible in the case view")
+    views.add_argument("--poll-ms", type=float, default=5, help="case_views poll interval (5 ms)")
+    views.add_argument("--drain", type=float, default=10,
+                       help="after the last command, how long to wait for the views (10 s)")
+    views.add_argument("--skip-latency", action="store_true", help="skips phase 1")
+    backlog = p.add_argument_group("phase 2: the backlog (a generated history, then copies)")
+    backlog.add_argument("--backlog", type=int, default=30_000, help="events in it (30,000)")
+    backlog.add_argument("--history-applications", type=int, default=1200)
+    backlog.add_argument("--history-complaints", type=int, default=600)
+    backlog.add_argument("--history-months", type=int, default=3)
+    backlog.add_argument("--skip-backlog", action="store_true", help="skips relay and rebuild too")
+    throughput = p.add_argument_group("phases 3 and 4: relay and rebuild throughput")
+    throughput.add_argument("--repeats", type=int, default=2,
+                            help="relay runs, and rebuild + COPY runs, on the same backlog (2; "
+                                 "the best is reported, each in the JSON)")
+    throughput.add_argument("--relay-timeout", type=float, default=40)
+    throughput.add_argument("--rebuild-timeout", type=float, default=60, help="per read model")
+    throughput.add_argument("--rebuild-batch", type=int, default=5000,
+                            help="events per read of the store in rebuild() (its default, 5000)")
     args = p.parse_args(argv)
     # Seconds kept for what follows each phase (the later phases, the report, clean-up).
     args.reserve_after_rebuild = 10.0
@@ -975,62 +826,32 @@ def main(argv: list[str] | None = None) -> int:
     args.reserve_after_backlog = args.reserve_after_relay + 25
     args.reserve_after_latency = 0.0 if args.skip_backlog else args.reserve_after_backlog + 60
 
-    deadline = Deadline(args.budget)
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
-    started = datetime.now().astimezone()
-    results: dict[str, Any] = {
-        "benchmark": "pipeline", "started": started.isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
-        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
-        "targets_from_issue": TARGETS,
-        "code": _code_version(),
-    }
-    from services.infra.embedded import EmbeddedNats, EmbeddedPostgres
+    def phases(deadline: Deadline, workdir: Path, results: Results) -> None:
+        from services.infra.embedded import EmbeddedNats, EmbeddedPostgres
 
-    workdir = Path(tempfile.mkdtemp(prefix="ptsp-bench-pipeline-"))
-    pg = EmbeddedPostgres(workdir / "postgres")
-    nats = EmbeddedNats(workdir / "nats")
-    failure: BaseException | None = None
-    try:
-        print("starting an embedded Postgres and a JetStream nats-server (loopback) ...",
-              flush=True)
-        pg.start()
-        nats.start()
-        if not args.skip_latency:
-            deadline.check("latency")
-            print("latency: committed -> visible in the case view", flush=True)
-            run_latency(args, deadline, pg, nats, workdir, results)
-        if not args.skip_backlog:
-            import uvloop
+        pg = EmbeddedPostgres(workdir / "postgres")
+        nats = EmbeddedNats(workdir / "nats")
+        try:
+            print("starting an embedded Postgres and a JetStream nats-server (loopback) ...",
+                  flush=True)
+            pg.start()
+            nats.start()
+            if not args.skip_latency:
+                deadline.check("latency")
+                print("latency: committed -> visible in the case view", flush=True)
+                run_latency(args, deadline, pg, nats, workdir, results)
+            if not args.skip_backlog:
+                import uvloop
 
-            uvloop.run(reset_jetstream(nats.url))
-            deadline.check("backlog")
-            print("backlog: a generated history, no relay running", flush=True)
-            run_backlog_phases(args, deadline, pg, nats, workdir, results)
-    except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - reported in the JSON
-        failure = exc
-        results["error"] = ("interrupted" if _INTERRUPTED or isinstance(exc, KeyboardInterrupt)
-                            else f"{type(exc).__name__}: {exc}")
-    finally:
-        nats.stop()
-        pg.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
-    results["elapsed_s"] = round(time.monotonic() - deadline.start, 1)
-    text = report(results)
-    print(text)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    out = args.output or RESULTS_DIR / f"pipeline-{started:%Y-%m-%d}.json"
-    out.write_text(json.dumps(results, indent=2, default=str) + "\n")
-    print(f"\nwritten to {out} ({results['elapsed_s']}s in all)")
-    if isinstance(failure, KeyboardInterrupt) or _INTERRUPTED:
-        print("interrupted: every process started here was stopped", file=sys.stderr)
-        return 130
-    if failure is not None:
-        print(f"run incomplete: {results['error']}", file=sys.stderr)
-        return 1
-    return 0
+                uvloop.run(reset_jetstream(nats.url))
+                deadline.check("backlog")
+                print("backlog: a generated history, no relay running", flush=True)
+                run_backlog_phases(args, deadline, pg, nats, workdir, results)
+        finally:
+            nats.stop()
+            pg.stop()
+
+    return harness.run_benchmark("pipeline", args, TARGETS, phases, report)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import types
 from datetime import date, datetime
 
 import msgspec
@@ -38,3 +40,63 @@ class CaseEvent(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
     at: datetime
     recorded_at: datetime
     actor: ActorRef
+
+
+# -- the events every case type shares --------------------------------------------------
+# Written once here; each case type's module takes them under its own tags
+# (`shared_events`), named like its aggregate's events (the mapping is by name).
+class Assigned(CaseEvent, frozen=True):
+    officer: str
+
+
+class Escalated(CaseEvent, frozen=True):
+    from_tier: str
+    to_tier: str
+    reason: str
+    automatic: bool = False
+    clock_span: int | None = None   # set on automatic escalations: which run of the clock breached
+
+
+class AuditHoldPlaced(CaseEvent, frozen=True):
+    """An audit is pending: erasing the case's personal data is refused until released."""
+
+    reason: str
+
+
+class AuditHoldReleased(CaseEvent, frozen=True):
+    reason: str
+
+
+class PersonalDataErased(CaseEvent, frozen=True):
+    """The keys of the case's data subjects were deleted (crypto-shredding): every
+    envelope sealed under them, on this case and every other case of the same subject,
+    now opens as erased. Carries subject ids (pseudonyms), never the data."""
+
+    subjects: list[str]
+    reason: str
+    keys_erased: int = 0
+
+
+class ErasureRefused(CaseEvent, frozen=True):
+    """An erasure asked for with `reason` was refused (`rule`: `audit_hold`)."""
+
+    reason: str
+    rule: str
+    hold_reason: str | None = None
+
+
+SHARED_EVENTS: tuple[type[CaseEvent], ...] = (
+    Assigned, Escalated, AuditHoldPlaced, AuditHoldReleased, PersonalDataErased, ErasureRefused)
+
+
+def shared_events(case_type: str, module: str) -> tuple[type[CaseEvent], ...]:
+    """`SHARED_EVENTS` for one case type, in that order: each a subclass tagged
+    `<case_type>.<event in snake case>` (`application.audit_hold_placed`), with the same
+    name, fields and docstring, belonging to `module`."""
+    def subclass(base: type[CaseEvent]) -> type[CaseEvent]:
+        tag = f"{case_type}.{re.sub(r'(?<!^)(?=[A-Z])', '_', base.__name__).lower()}"
+        return types.new_class(
+            base.__name__, (base,), {"tag": tag, "frozen": True},
+            lambda ns: ns.update(__doc__=base.__doc__, __module__=module,
+                                 __qualname__=base.__name__))
+    return tuple(subclass(base) for base in SHARED_EVENTS)

@@ -12,12 +12,19 @@ name); the tags are `complaint.<event in snake case>`. An automatic escalation i
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 import msgspec
 
-from contracts.common import CaseEvent, check_plausible
+from contracts.common import CaseEvent, check_plausible, shared_events
+from contracts.vocabulary import (
+    COMPLAINTS_UNIT,
+    ComplaintChannel,
+    ComplaintKind,
+    SuggestionReason,
+    Track,
+)
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 Text = Annotated[str, msgspec.Meta(max_length=20_000)]
@@ -29,10 +36,6 @@ Email = Annotated[str, msgspec.Meta(pattern=r"^([^@\s]+@[^@\s]+)?$", max_length=
 Phone = Annotated[str, msgspec.Meta(pattern=r"^(\+?[0-9 ()-]{6,20})?$")]
 Address = Annotated[str, msgspec.Meta(max_length=1000)]
 
-ComplaintChannel = Literal[
-    "officer", "mpp_counter", "letter", "phone", "sms", "whatsapp", "email", "twitter",
-    "instagram", "web_dpmptsp", "web_mpp", "form", "complaint_box",
-]
 
 
 # -- intake -----------------------------------------------------------------------
@@ -71,15 +74,15 @@ class ComplaintIntake(msgspec.Struct, frozen=True, kw_only=True):
 class ComplaintIntakeAccepted(msgspec.Struct, frozen=True, kw_only=True):
     id: str
     tracking_number: str
-    kind: Literal["complaint", "suggestion"]
-    reason: Literal["late", "no_identity", "no_subject_matter"] | None
-    reasons: list[Literal["late", "no_identity", "no_subject_matter"]]
+    kind: ComplaintKind
+    reason: SuggestionReason | None
+    reasons: list[SuggestionReason]
 
 
 # -- events -----------------------------------------------------------------------
 
 
-class Received(CaseEvent, tag="complaint.received"):
+class Received(CaseEvent, tag="complaint.received", frozen=True):
     """`at` is when the office recorded it, `received_at` when the channel received it:
     the clock of a complaint runs from `received_at`.
 
@@ -96,113 +99,71 @@ class Received(CaseEvent, tag="complaint.received"):
     description: str | dict[str, Any]
     service_received_on: date
     received_at: datetime
-    kind: Literal["complaint", "suggestion"]
+    kind: ComplaintKind
     reasons: list[str]
     sla_working_days: int
     related_application_id: str | None = None
-    unit: str = "pengaduan"
+    unit: str = COMPLAINTS_UNIT
 
 
-class Reclassified(CaseEvent, tag="complaint.reclassified"):
+class Reclassified(CaseEvent, tag="complaint.reclassified", frozen=True):
     """A late suggestion treated as a complaint after all; its clock runs from receipt."""
 
     reason: str
 
 
-class Classified(CaseEvent, tag="complaint.classified"):
+class Classified(CaseEvent, tag="complaint.classified", frozen=True):
     service_code: str
     problem_type: str
 
 
-class Analysed(CaseEvent, tag="complaint.analysed"):
+class Analysed(CaseEvent, tag="complaint.analysed", frozen=True):
     core_problem: str
     standard_refs: list[str]
     documents_checked: list[str]
     handling_plan: str
 
 
-class ApipInvolvementApproved(CaseEvent, tag="complaint.apip_involvement_approved"):
+class ApipInvolvementApproved(CaseEvent, tag="complaint.apip_involvement_approved", frozen=True):
     reason: str
     authority: str
 
 
-class TrackChosen(CaseEvent, tag="complaint.track_chosen"):
-    track: Literal["internal", "technical_team", "apip"]
+class TrackChosen(CaseEvent, tag="complaint.track_chosen", frozen=True):
+    track: Track
     agencies: list[str] = []
 
 
-class Responded(CaseEvent, tag="complaint.responded"):
+class Responded(CaseEvent, tag="complaint.responded", frozen=True):
     text: str
 
 
-class ComplainantNotified(CaseEvent, tag="complaint.complainant_notified"):
+class ComplainantNotified(CaseEvent, tag="complaint.complainant_notified", frozen=True):
     channel: str
 
 
-class ReportedToSuperior(CaseEvent, tag="complaint.reported_to_superior"):
+class ReportedToSuperior(CaseEvent, tag="complaint.reported_to_superior", frozen=True):
     text: str
     to_tier: str | None = None
 
 
-class Closed(CaseEvent, tag="complaint.closed"):
+class Closed(CaseEvent, tag="complaint.closed", frozen=True):
     note: str | None = None
 
 
-class Assigned(CaseEvent, tag="complaint.assigned"):
-    officer: str
+# Assignment, escalation and personal data (UU 27/2022): as for every case type.
+Assigned, Escalated, AuditHoldPlaced, AuditHoldReleased, PersonalDataErased, ErasureRefused = (
+    shared_events("complaint", __name__))
 
 
-class Escalated(CaseEvent, tag="complaint.escalated"):
-    from_tier: str
-    to_tier: str
-    reason: str
-    automatic: bool = False
-    clock_span: int | None = None   # set on automatic escalations: which run of the clock breached
-
-
-# -- personal data (UU 27/2022) -------------------------------------------------------
-class AuditHoldPlaced(CaseEvent, tag="complaint.audit_hold_placed"):
-    """An audit is pending: erasing the case's personal data is refused until released."""
-
-    reason: str
-
-
-class AuditHoldReleased(CaseEvent, tag="complaint.audit_hold_released"):
-    reason: str
-
-
-class PersonalDataErased(CaseEvent, tag="complaint.personal_data_erased"):
-    """The keys of the case's data subjects were deleted (crypto-shredding): every
-    envelope sealed under them, on this case and every other case of the same subject,
-    now opens as erased. Carries subject ids (pseudonyms), never the data."""
-
-    subjects: list[str]
-    reason: str
-    keys_erased: int = 0
-
-
-class ErasureRefused(CaseEvent, tag="complaint.erasure_refused"):
-    """An erasure asked for with `reason` was refused (`rule`: `audit_hold`)."""
-
-    reason: str
-    rule: str
-    hold_reason: str | None = None
-
-
-class ConfidentialityMarked(CaseEvent, tag="complaint.confidentiality_marked"):
+class ConfidentialityMarked(CaseEvent, tag="complaint.confidentiality_marked", frozen=True):
     """The complainant's identity is confidential: handling staff no longer see it."""
 
     reason: str
 
 
-ComplaintEvent = (
-    Received | Reclassified | Classified | Analysed | ApipInvolvementApproved | TrackChosen
-    | Responded | ComplainantNotified | ReportedToSuperior | Closed | Assigned | Escalated
-    | AuditHoldPlaced | AuditHoldReleased | PersonalDataErased | ErasureRefused | ConfidentialityMarked
-)
 EVENT_TYPES: tuple[type[CaseEvent], ...] = (
     Received, Reclassified, Classified, Analysed, ApipInvolvementApproved, TrackChosen,
     Responded, ComplainantNotified, ReportedToSuperior, Closed, Assigned, Escalated,
     AuditHoldPlaced, AuditHoldReleased, PersonalDataErased, ErasureRefused, ConfidentialityMarked,
 )
-decoder = msgspec.json.Decoder(ComplaintEvent)

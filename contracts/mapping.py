@@ -5,8 +5,10 @@ name; refactoring an aggregate's internals never changes what consumers see."""
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Iterable
-from typing import Any, Union
+from typing import Any
 
 import msgspec
 
@@ -19,14 +21,16 @@ class ContractRegistry:
         types = tuple(types)
         self.by_name = {t.__name__: t for t in types}
         self.enrich = enrich or (lambda _e: {})
-        self._decoder = msgspec.json.Decoder(Union[types])  # type: ignore[valid-type]
+        # One decoder for the stream: the tagged union of its event types.
+        self._decoder: msgspec.json.Decoder[msgspec.Struct] = msgspec.json.Decoder(
+            functools.reduce(operator.or_, types))
 
     def decode(self, data: bytes) -> msgspec.Struct:
         """A contract event from its JSON (as published on JetStream)."""
         return self._decoder.decode(data)
 
     def tag_of(self, event: Any) -> str:
-        return self.by_name[type(event).__name__].__struct_config__.tag  # type: ignore[return-value]
+        return str(self.by_name[type(event).__name__].__struct_config__.tag)
 
     def to_contract(self, event: Any) -> msgspec.Struct:
         cls = self.by_name[type(event).__name__]

@@ -20,15 +20,13 @@ from uuid import UUID
 import msgspec
 
 from contracts.common import CaseEvent
+from contracts.vocabulary import CaseType, Channel
 
 NonEmpty = Annotated[str, msgspec.Meta(min_length=1, max_length=500)]
 Score = Annotated[int, msgspec.Meta(ge=1, le=4)]
 
 # API.md: survey responses come from any application or complaint channel.
-SurveyChannel = Literal[
-    "oss", "mpp_counter", "web_dpmptsp", "web_mpp", "officer", "letter", "phone", "sms",
-    "whatsapp", "email", "twitter", "instagram", "form", "complaint_box",
-]
+SurveyChannel = Channel
 # The respondent facts of the regulation's questionnaire (PermenPANRB 14/2017).
 AgeBand = Literal["under_20", "20_29", "30_39", "40_49", "50_59", "60_plus"]
 Sex = Literal["male", "female"]
@@ -84,7 +82,7 @@ class SurveyIntakeAccepted(msgspec.Struct, frozen=True, kw_only=True):
 # -- events -----------------------------------------------------------------------
 
 
-class Responded(CaseEvent, tag="survey.responded"):
+class Responded(CaseEvent, tag="survey.responded", frozen=True):
     channel: str
     external_id: str
     service_code: str
@@ -94,9 +92,7 @@ class Responded(CaseEvent, tag="survey.responded"):
     """Personal data: only the facts given; null when none were."""
     responded_at: datetime
     linked_case_id: str | None = None
-    linked_case_type: Literal["application", "complaint"] | None = None
+    linked_case_type: CaseType | None = None
 
 
-SurveyEvent = Responded
 EVENT_TYPES: tuple[type[CaseEvent], ...] = (Responded,)
-decoder = msgspec.json.Decoder(SurveyEvent)

@@ -56,3 +56,38 @@ BUSINESS_SCALES: tuple[BusinessScale, ...] = get_args(BusinessScale)
 
 Verdict = Literal["approve", "reject"]
 """A technical review's recommendation, and a decision's outcome."""
+VERDICTS: tuple[Verdict, ...] = get_args(Verdict)
+
+CaseType = Literal["application", "complaint"]
+"""The kinds of case the office works (a survey response is not a case)."""
+CASE_TYPES: tuple[CaseType, ...] = get_args(CaseType)
+
+ComplaintKind = Literal["complaint", "suggestion"]
+"""What a submission to the complaints unit turned out to be: only a complaint has a clock."""
+COMPLAINT_KINDS: tuple[ComplaintKind, ...] = get_args(ComplaintKind)
+
+SuggestionReason = Literal["late", "no_identity", "no_subject_matter"]
+"""Why a submission is a suggestion, in the order API.md names the first of them."""
+SUGGESTION_REASONS: tuple[SuggestionReason, ...] = get_args(SuggestionReason)
+
+SlaState = Literal["not_started", "running", "at_risk", "paused", "met", "breached"]
+"""Where a case's legal clock stands (API.md `sla.state`)."""
+SLA_STATES: tuple[SlaState, ...] = get_args(SlaState)
+
+DayKind = Literal["holiday", "working_day"]
+"""An office calendar correction: a day off decreed, or a holiday revoked."""
+DAY_KINDS: tuple[DayKind, ...] = get_args(DayKind)
+
+ApplicationStatus = Literal["awaiting_verification", "returned_for_correction", "complete",
+                            "reviewed", "approved", "rejected", "issued", "withdrawn"]
+"""An application's status, in the order of its life."""
+APPLICATION_STATUSES: tuple[ApplicationStatus, ...] = get_args(ApplicationStatus)
+
+ComplaintStatus = Literal["received", "classified", "analysed", "in_resolution", "answered",
+                          "closed"]
+"""A complaint's (or suggestion's) status, in the order of its life."""
+COMPLAINT_STATUSES: tuple[ComplaintStatus, ...] = get_args(ComplaintStatus)
+
+CLOSED_STATUSES: tuple[ApplicationStatus | ComplaintStatus, ...] = (
+    "issued", "rejected", "withdrawn", "closed")
+"""Where a case's work is over: nothing is open, no clock runs."""

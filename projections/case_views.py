@@ -8,15 +8,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
-import msgspec
 
+from contracts.vocabulary import FIRST_TIER
+from projections.doc_table import Doc, DocTable
+from projections.sla_timers import STATE_SQL
 from services.infra.eventlog import LoggedEvent
-
-Doc = dict[str, Any]
 
 APPLICATION_STATUS = {
     "application.submitted": "awaiting_verification",
@@ -51,7 +50,7 @@ def evolve(doc: Doc | None, e: Doc) -> Doc:
     tag: str = e["type"]
     case_type, _, what = tag.partition(".")
     if doc is None:
-        doc = {"id": e["case_id"], "type": case_type, "tier": "pelaksana", "assignee": None,
+        doc = {"id": e["case_id"], "type": case_type, "tier": FIRST_TIER, "assignee": None,
                "created_at": e["at"], "milestones": {}, "tier_periods": [],
                "escalations": [], "first_declared_complete": None}
     doc = {**doc, "updated_at": e["at"], "version": e["version"]}
@@ -97,9 +96,9 @@ def evolve(doc: Doc | None, e: Doc) -> Doc:
     elif what == "assigned":
         doc["assignee"] = e["officer"]
     elif what == "escalated":
+        since = doc.get("tier_since", doc["created_at"])
         doc["tier_periods"] = [*doc["tier_periods"],
-                               {"tier": e["from_tier"], "from": doc.get("tier_since", doc["created_at"]),
-                                "to": e["at"]}]
+                               {"tier": e["from_tier"], "from": since, "to": e["at"]}]
         doc["escalations"] = [*doc["escalations"],
                               {"at": e["at"], "from_tier": e["from_tier"], "to_tier": e["to_tier"],
                                "automatic": e.get("automatic", False),
@@ -132,23 +131,13 @@ def _ts(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-class CaseViews:
+class CaseViews(DocTable):
     name = "case_views"
     streams = ("applications", "complaints")
-
-    async def create(self, conn: asyncpg.Connection) -> None:
-        await conn.execute(TABLE)
-
-    async def drop(self, conn: asyncpg.Connection) -> None:
-        await conn.execute("DROP TABLE IF EXISTS case_views")
+    ddl = TABLE
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None:
-        ids = list({UUID(e.event.case_id) for e in events})  # type: ignore[attr-defined]
-        rows = await conn.fetch("SELECT id, doc FROM case_views WHERE id = ANY($1::uuid[])", ids)
-        docs: dict[str, Doc] = {str(r["id"]): json.loads(r["doc"]) for r in rows}
-        for e in events:
-            data = msgspec.to_builtins(e.event)
-            docs[data["case_id"]] = evolve(docs.get(data["case_id"]), data)
+        docs = await self.folded(conn, events, evolve)
         await conn.executemany(
             """INSERT INTO case_views (id, type, tracking_number, status, kind, channel, unit,
                    tier, assignee, created_at, updated_at, doc)
@@ -162,11 +151,10 @@ class CaseViews:
             [(UUID(d["id"]), d["type"], d.get("tracking_number"), d.get("status"), d.get("kind"),
               d.get("channel"), d.get("unit"), d["tier"], d["assignee"], _ts(d["created_at"]),
               _ts(d["updated_at"]), json.dumps(d, sort_keys=True))
-             for d in docs.values()],
+             for d in docs.values() if d is not None],
         )
 
 
-CLOSED_STATUSES = ("issued", "rejected", "withdrawn", "closed")
 
 
 async def list_cases(conn: asyncpg.Connection, now: datetime, *, type: str | None = None,
@@ -175,9 +163,8 @@ async def list_cases(conn: asyncpg.Connection, now: datetime, *, type: str | Non
                      unit: str | None = None, page: int = 1, page_size: int = 50,
                      ) -> tuple[list[asyncpg.Record], int]:
     """The officers' list, newest first, with each case's timer row."""
-    from projections.sla_timers import STATE_SQL
-
-    where, args = ["$1::timestamptz IS NOT NULL"], [now]
+    where: list[str] = ["$1::timestamptz IS NOT NULL"]
+    args: list[object] = [now]
     for column, value in (("c.type", type), ("c.status", status), ("c.tier", tier),
                           ("c.assignee", assignee), ("c.unit", unit)):
         if value is not None:

@@ -9,7 +9,6 @@ clock, so two timer processes racing still escalate exactly once."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -17,15 +16,17 @@ from uuid import UUID
 
 import asyncpg
 
-from projections.case_views import CLOSED_STATUSES
+from contracts.vocabulary import CLOSED_STATUSES, TIERS
 from projections.sla_timers import STATE_SQL
 from services.domain.clock import Clock
 from services.domain.errors import ConcurrencyConflict, NotFound, RuleViolation
+from services.infra.tasks import cancel_and_wait
 
 log = logging.getLogger("ptsp.timers")
 
 # (case type, case id, clock span) -> None; raises RuleViolation when already done.
 Escalate = Callable[[str, UUID, int], Awaitable[object]]
+
 
 async def queue(conn: asyncpg.Connection, now: datetime, tier: str | None,
                 limit: int = 200) -> list[asyncpg.Record]:
@@ -51,7 +52,7 @@ BREACHED_SQL = """
 SELECT t.case_id, t.type, jsonb_array_length(t.doc->'spans') AS span
 FROM sla_timers t JOIN case_views c ON c.id = t.case_id
 WHERE t.finished_at IS NULL AND t.paused_at IS NULL AND t.due_at <= $1
-  AND c.tier <> 'kepala_dinas' AND NOT (c.status = ANY($2::text[]))
+  AND c.tier <> $3 AND NOT (c.status = ANY($2::text[]))  -- $3: the top tier
   AND NOT EXISTS (
       SELECT 1 FROM jsonb_array_elements(c.doc->'escalations') x
       WHERE (x->>'clock_span')::int = jsonb_array_length(t.doc->'spans'))
@@ -75,10 +76,7 @@ class BreachWatcher:
         self._task = asyncio.create_task(self._run(), name="breach-watcher")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:
@@ -91,7 +89,8 @@ class BreachWatcher:
             await asyncio.sleep(self.interval)
 
     async def tick(self) -> int:
-        rows = await self.pool.fetch(BREACHED_SQL, self.clock.now(), list(CLOSED_STATUSES))
+        rows = await self.pool.fetch(BREACHED_SQL, self.clock.now(), list(CLOSED_STATUSES),
+                                     TIERS[-1])
         count = 0
         for row in rows:
             key = (row["case_id"], int(row["span"]))

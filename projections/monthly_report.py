@@ -17,17 +17,14 @@ from typing import Any
 
 import asyncpg
 
-from projections.sla_timers import SlaTimers, spans_of
+from contracts.vocabulary import CLOSED_STATUSES
+from projections.sla_timers import SlaTimers, clock_of
 from projections.survey_responses import responses_between
 from services.domain.actors import COMPLAINT_CHANNELS, TIERS
 from services.domain.clock import JAKARTA
-from services.domain.sla import deadlines
+from services.domain.sla import Sla
 from services.domain.workdays import WorkingCalendar
 from services.surveys import ikm
-
-PROBLEM_TYPES = ("requirements", "procedure", "time", "fee", "product", "facilities",
-                 "competence", "other")
-TRACKS = ("internal", "technical_team", "apip")
 
 
 def month_bounds(month: str) -> tuple[datetime, datetime]:
@@ -68,38 +65,36 @@ def compute(month: str, cases: list[dict[str, Any]], timers: dict[str, dict[str,
         t = _t(text)
         return t is not None and t < instant
 
-    def timer_facts(case_id: str) -> tuple[datetime | None, datetime | None, int | None]:
-        """(due_at, finished_at, working days used) of a case's clock."""
+    def timer_facts(case_id: str) -> tuple[datetime, Sla] | None:
+        """The deadline of a case's clock (of its last run, kept while paused) and its
+        SLA now; None while it has no clock."""
         doc = timers.get(case_id)
-        if not doc or not doc["spans"]:
-            return None, None, None
-        spans = spans_of(doc)
-        d = deadlines(spans, doc["limit"], calendar)
-        finished = _t(doc["finished_at"])
-        used = d.used_before + calendar.working_days_between(spans[-1].start, finished or spans[-1].end or now)
-        return d.due_at, finished, used
+        if not doc:
+            return None
+        clock = clock_of(doc)
+        d = clock.deadlines(doc["limit"], calendar)
+        return None if d is None else (d.due_at, clock.sla(doc["limit"], calendar, now))
+
+    def met(case_id: str) -> bool:
+        facts = timer_facts(case_id)
+        return facts is not None and facts[1].state == "met"
 
     def breached_in_month(case_id: str) -> bool:
-        due, finished, _ = timer_facts(case_id)
-        doc = timers.get(case_id)
-        if due is None or doc is None or not (start <= due < end) or due > cutoff:
+        """A deadline in the month, passed by the month's end, and the clock breached
+        (a pause or a discharge before the deadline is no breach)."""
+        facts = timer_facts(case_id)
+        if facts is None:
             return False
-        paused = spans_of(doc)[-1].end if finished is None else None
-        if paused is not None and paused < due:
-            return False
-        return finished is None or finished >= due
+        due, sla = facts
+        return start <= due < end and due <= cutoff and sla.state == "breached"
 
     apps = [c for c in cases if c["type"] == "application"]
     complaints = [c for c in cases if c["type"] == "complaint"]
 
     issued = [a for a in apps if within(a["milestones"].get("issued"))]
-    issued_in_time, days_taken = 0, []
-    for a in issued:
-        due, finished, used = timer_facts(a["id"])
-        if due is not None and finished is not None and finished < due:
-            issued_in_time += 1
-        if used is not None:
-            days_taken.append(used)
+    issued_in_time = sum(met(a["id"]) for a in issued)
+    days_taken = [facts[1].working_days_used for a in issued
+                  if (facts := timer_facts(a["id"])) is not None]
 
     def open_at_end(c: dict[str, Any], done: tuple[str, ...]) -> bool:
         created = _t(c["created_at"])
@@ -113,7 +108,7 @@ def compute(month: str, cases: list[dict[str, Any]], timers: dict[str, dict[str,
             if within(e["at"]):
                 escalations[e["to_tier"]]["automatic" if e["automatic"] else "manual"] += 1
         periods = [*c["tier_periods"]]
-        if c.get("status") not in ("issued", "rejected", "withdrawn", "closed"):
+        if c.get("status") not in CLOSED_STATUSES:
             periods.append({"tier": c["tier"], "from": c.get("tier_since", c["created_at"]),
                             "to": None})
         for p in periods:
@@ -125,11 +120,7 @@ def compute(month: str, cases: list[dict[str, Any]], timers: dict[str, dict[str,
     received_c = [c for c in complaints if within(c.get("received_at"))]
     real = [c for c in received_c if c.get("kind") == "complaint"]
     answered = [c for c in complaints if within(c["milestones"].get("answered"))]
-    answered_in_time = 0
-    for c in answered:
-        due, finished, _ = timer_facts(c["id"])
-        if due is not None and finished is not None and finished < due:
-            answered_in_time += 1
+    answered_in_time = sum(met(c["id"]) for c in answered)
 
     return {
         "month": month,
@@ -203,7 +194,8 @@ def to_csv(report: dict[str, Any]) -> str:
                 if isinstance(v, dict):
                     walk(section, f"{metric}.{key}" if metric else key, v)
                 else:
-                    writer.writerow([section, metric or key, key if metric else "", "" if v is None else v])
+                    writer.writerow([section, metric or key, key if metric else "",
+                                     "" if v is None else v])
         else:
             writer.writerow([section, metric, "", "" if value is None else value])
 
@@ -231,9 +223,11 @@ def _bars(title: str, data: dict[str, float]) -> str:
 
 
 def _table(data: dict[str, Any]) -> str:
+    def cell(v: Any) -> str:
+        return json.dumps(v) if isinstance(v, dict) else ("—" if v is None else str(v))
+
     rows = "".join(f"<tr><th>{html.escape(k.replace('_', ' '))}</th><td>"
-                   f"{html.escape(json.dumps(v) if isinstance(v, dict) else ('—' if v is None else str(v)))}"
-                   f"</td></tr>" for k, v in data.items())
+                   f"{html.escape(cell(v))}</td></tr>" for k, v in data.items())
     return f"<table>{rows}</table>"
 
 
@@ -262,4 +256,4 @@ section {{ page-break-inside: avoid; }}
 <h2>Days spent per tier</h2>{_bars("Days per tier", report["days_per_tier"])}</section>
 <section><h2>Survei kepuasan (SKM)</h2>{_table(report["surveys"])}</section>
 </body></html>
-"""
+"""  # noqa: E501 - the page's template: its lines are the HTML's own

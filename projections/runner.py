@@ -12,6 +12,14 @@ when the stream was re-created since), so redeliveries after a crash can never l
 later event overtake an earlier one. Within a run, batches are applied one at a time and
 acknowledged (AckPolicy.ALL) only after their transaction committed. One process consumes
 each (read model, stream) at a time: it holds a Postgres advisory lock for it.
+
+Trust: a message is applied only if the relay signed it (services/infra/event_signing.py)
+and it follows the last event applied: its `Ptsp-Prev-Position` is the tracked position.
+Anything else that reaches the stream (unsigned, badly signed, undecodable, out of order)
+is recorded in `dead_letters` and acknowledged with its batch: it neither blocks the read
+model nor moves it. A signed message whose previous position is beyond the tracked one
+means messages went missing (a JetStream loss): the events in between are read from the
+event store, the record, and applied first: a gap is healed, never skipped.
 """
 
 from __future__ import annotations
@@ -21,16 +29,21 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import asyncpg
+import msgspec
 from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from services.infra.eventlog import EventLog, LoggedEvent, Stream
-from services.infra.relay import POSITION_HEADER
+from projections import dead_letters
+from projections.dead_letters import DeadLetter
+from services.infra.event_signing import EventSigner, Unverified
+from services.infra.eventlog import EventLog, LoggedEvent, Stream, connection
 
 log = logging.getLogger("ptsp.projections")
 
@@ -49,8 +62,10 @@ CREATE TABLE IF NOT EXISTS projection_positions (
 class Projection(Protocol):
     """A read model: a pure fold plus its SQL."""
 
-    name: str
-    streams: tuple[str, ...]
+    @property
+    def name(self) -> str: ...
+    @property
+    def streams(self) -> tuple[str, ...]: ...
 
     async def create(self, conn: asyncpg.Connection) -> None: ...
     async def drop(self, conn: asyncpg.Connection) -> None: ...
@@ -61,14 +76,15 @@ def lock_key(projection: str, stream: str = "") -> int:
     """Advisory lock of one read model (live batches and a rebuild never interleave), or
     with a stream, of its consumer (one process consumes it)."""
     name = f"{projection}/{stream}"
-    return 0x5054_0000 + sum(ord(c) * 31**i for i, c in enumerate(name)) % 0xFFFFFF
+    return 0x5054_0000 + int(sum(ord(c) * 31**i for i, c in enumerate(name))) % 0xFFFFFF
 
 
 async def install(pool: asyncpg.Pool, projections: Sequence[Projection]) -> None:
-    async with pool.acquire() as conn:
+    async with connection(pool) as conn:
         await conn.execute("SELECT pg_advisory_lock(7075)")
         try:
             await conn.execute(TRACKING_SCHEMA)
+            await dead_letters.install(conn)
             for p in projections:
                 await p.create(conn)
         finally:
@@ -80,33 +96,132 @@ async def apply_batch(conn: asyncpg.Connection, projection: Projection, stream: 
                       stream_created: str | None = None) -> int:
     """In the caller's transaction: skip what was applied, apply the rest, move the
     tracking position. Returns how many were applied."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(projection.name))
-    tracked = await conn.fetchval(
-        "SELECT position FROM projection_positions WHERE projection = $1 AND stream = $2",
-        projection.name, stream) or 0
+    tracked = await _tracked(conn, projection, stream)
     fresh = [e for e in events if e.position > tracked]
     if fresh:
         await projection.apply(conn, fresh)
+    await _track(conn, projection, stream,
+                 max(tracked, events[-1].position) if events else tracked,
+                 stream_seq, stream_created)
+    return len(fresh)
+
+
+async def _tracked(conn: asyncpg.Connection, projection: Projection, stream: str) -> int:
+    """Under the read model's lock (to the end of the transaction): its tracked position."""
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(projection.name))
+    return int(await conn.fetchval(
+        "SELECT position FROM projection_positions WHERE projection = $1 AND stream = $2",
+        projection.name, stream) or 0)
+
+
+async def _track(conn: asyncpg.Connection, projection: Projection, stream: str, position: int,
+                 stream_seq: int | None, stream_created: str | None) -> None:
     await conn.execute(
-        "INSERT INTO projection_positions (projection, stream, position, stream_seq, stream_created) "
+        "INSERT INTO projection_positions "
+        "(projection, stream, position, stream_seq, stream_created) "
         "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (projection, stream) DO UPDATE SET "
         "position = excluded.position, stream_seq = excluded.stream_seq, "
         "stream_created = excluded.stream_created",
-        projection.name, stream, max(tracked, events[-1].position) if events else tracked,
-        stream_seq, stream_created)
-    return len(fresh)
+        projection.name, stream, position, stream_seq, stream_created)
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """A message the relay signed: its event and the position of the one before it."""
+
+    event: LoggedEvent
+    prev: int
+    letter: DeadLetter
+    """How to record it should it turn out out of order."""
+
+
+def check(signer: EventSigner, stream: Stream, msg: Msg) -> Delivered | DeadLetter:
+    """A delivered message as a signed event, or as the dead letter it is."""
+    letter = DeadLetter(msg.subject, msg.headers, msg.data, "", msg.metadata.sequence.stream)
+    try:
+        signed = signer.verify(msg.subject, msg.headers, msg.data)
+        event = stream.contracts.decode(msg.data)
+    except Unverified as exc:
+        return replace(letter, reason=exc.reason)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return replace(letter, reason=f"undecodable: {exc}")
+    return Delivered(LoggedEvent(stream=stream.name, position=signed.position, event=event),
+                     signed.prev, letter)
+
+
+async def heal(conn: asyncpg.Connection, eventlog: EventLog, stream: str, after: int,
+               upto: int, batch: int) -> list[LoggedEvent]:
+    """The stored events after `after` up to `upto`: what JetStream lost in between."""
+    healed: list[LoggedEvent] = []
+    while after < upto:
+        events = [e for e in await eventlog.read(stream, after, batch, conn=conn)
+                  if e.position <= upto]
+        if not events:
+            break
+        healed += events
+        after = events[-1].position
+    return healed
+
+
+async def apply_delivered(conn: asyncpg.Connection, projection: Projection, stream: str,
+                          delivered: Sequence[Delivered | DeadLetter], eventlog: EventLog,
+                          stream_seq: int | None, stream_created: str | None,
+                          heal_batch: int = 500) -> tuple[int, int, int]:
+    """In the caller's transaction: apply each signed message that follows the last one
+    applied (healing a gap from the event store first), dead-letter the rest, move the
+    tracking position. Returns (applied, healed, dead-lettered)."""
+    last = await _tracked(conn, projection, stream)
+    fresh: list[LoggedEvent] = []
+    healed = refused = 0
+    for item in delivered:
+        if isinstance(item, DeadLetter):
+            await dead_letters.record(conn, projection.name, stream, item)
+            refused += 1
+            continue
+        if item.event.position <= last:
+            continue  # applied already: a redelivery
+        if item.prev < last:
+            reason = (f"out of order: position {item.event.position} follows {item.prev}, "
+                      f"but {last} was applied")
+            await dead_letters.record(conn, projection.name, stream,
+                                      replace(item.letter, reason=reason))
+            refused += 1
+            continue
+        if item.prev > last:
+            gap = await heal(conn, eventlog, stream, last, item.prev, heal_batch)
+            fresh += gap
+            healed += len(gap)
+            if gap:
+                last = gap[-1].position
+            if last != item.prev:
+                reason = f"gap: position {item.prev} is not in the event store"
+                await dead_letters.record(conn, projection.name, stream,
+                                          replace(item.letter, reason=reason))
+                refused += 1
+                continue
+        fresh.append(item.event)
+        last = item.event.position
+    if fresh:
+        await projection.apply(conn, fresh)
+    await _track(conn, projection, stream, last, stream_seq, stream_created)
+    return len(fresh), healed, refused
 
 
 class ProjectionRunner:
     def __init__(self, pool: asyncpg.Pool, nc: NATS, streams: Sequence[Stream],
-                 projections: Sequence[Projection], batch: int = 500) -> None:
+                 projections: Sequence[Projection], *, signer: EventSigner,
+                 batch: int = 500) -> None:
         self.pool = pool
         self.nc = nc
         self.js = nc.jetstream()
         self.streams = {s.name: s for s in streams}
+        self.eventlog = EventLog(pool, streams)
+        self.signer = signer
         self.projections = list(projections)
         self.batch = batch
         self.applied = 0
+        self.healed = 0
+        self.dead_lettered = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -134,7 +249,7 @@ class ProjectionRunner:
                 async with self.pool.acquire() as owner:
                     # One consumer process per (read model, stream); others stand by.
                     key = lock_key(projection.name, stream.name)
-                    while not await owner.fetchval("SELECT pg_try_advisory_lock($1)", key):
+                    while not await owner.fetchval("SELECT pg_try_advisory_lock($1)", key):  # noqa: ASYNC110 - polls Postgres, no event to wait on
                         await asyncio.sleep(1.0)
                     try:
                         await self._consume_owned(projection, stream)
@@ -174,12 +289,21 @@ class ProjectionRunner:
                 continue
             if not msgs:
                 continue
-            events = [LoggedEvent(stream=stream.name, position=int(m.headers[POSITION_HEADER]),
-                                  event=stream.contracts.decode(m.data)) for m in msgs]
+            delivered = [check(self.signer, stream, m) for m in msgs]
             last_seq = msgs[-1].metadata.sequence.stream
-            async with self.pool.acquire() as conn, conn.transaction():
-                self.applied += await apply_batch(conn, projection, stream.name, events,
-                                                  last_seq, created)
+            async with connection(self.pool) as conn, conn.transaction():
+                applied, healed, refused = await apply_delivered(
+                    conn, projection, stream.name, delivered, self.eventlog, last_seq,
+                    created, self.batch)
+            self.applied += applied
+            self.healed += healed
+            self.dead_lettered += refused
+            if refused:
+                log.warning("projection %s on %s: %d message(s) refused and dead-lettered "
+                            "(`ptsp dead-letters list`)", projection.name, stream.name, refused)
+            if healed:
+                log.warning("projection %s on %s: %d event(s) missing from JetStream read "
+                            "from the event store", projection.name, stream.name, healed)
             await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
 
 
@@ -193,7 +317,7 @@ async def rebuild(pool: asyncpg.Pool, eventlog: EventLog, projections: Sequence[
     for p in projections:
         totals = {s: await eventlog.head(s) for s in p.streams}
         done = 0
-        async with pool.acquire() as conn, conn.transaction():
+        async with connection(pool) as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(p.name))
             await p.drop(conn)
             await p.create(conn)

@@ -30,11 +30,10 @@ from typing import Any
 
 import asyncpg
 
+from contracts.vocabulary import PROBLEM_TYPES
 from projections.survey_responses import responses_between
 from services.surveys import ikm
 
-PROBLEM_TYPES = ("requirements", "procedure", "time", "fee", "product", "facilities",
-                 "competence", "other")
 PROBLEM_TYPE_OF_ELEMENT: dict[str, str] = {
     "requirements": "requirements", "procedure": "procedure", "time": "time", "fee": "fee",
     "product": "product", "competence": "competence", "behaviour": "other",
@@ -62,7 +61,7 @@ def compute(period: str, start: datetime, end: datetime, responses: list[dict[st
                   and within(c.get("received_at"))]
 
     counted = Counter(c.get("problem_type") or UNCLASSIFIED for c in complaints)
-    by_problem_type = {p: counted.get(p, 0) for p in PROBLEM_TYPES}
+    by_problem_type: dict[str, int] = {p: counted.get(p, 0) for p in PROBLEM_TYPES}
     if counted.get(UNCLASSIFIED):
         by_problem_type[UNCLASSIFIED] = counted[UNCLASSIFIED]
 
@@ -203,11 +202,13 @@ def headline(report: dict[str, Any]) -> str:
               f"{s['population']} applications "
               f"({'sufficient' if s['sufficient'] else 'NOT sufficient'})")
     unanswered = (f"<p>Not answered by anyone (left out of the index, weight "
-                  f"{report['weight']} each): {html.escape(', '.join(report['unanswered_elements']))}</p>"
+                  f"{report['weight']} each): "
+                  f"{html.escape(', '.join(report['unanswered_elements']))}</p>"
                   if report["unanswered_elements"] and report["weight"] else "")
     return (f'<p><span class="big">IKM {ikm_text} — {html.escape(grade)}</span> '
             f'({html.escape(report["grade_label"] or "no answers")})</p>'
-            f"<p>{report['respondents']} respondents; sample: {html.escape(sample)}</p>{unanswered}")
+            f"<p>{report['respondents']} respondents; sample: {html.escape(sample)}</p>"
+            f"{unanswered}")
 
 
 def element_chart(report: dict[str, Any]) -> str:
@@ -226,6 +227,8 @@ def to_html(report: dict[str, Any]) -> str:
     services = table(["service", "IKM", "grade", "respondents", "required", "sufficient"],
                      [[code, s["ikm"], s["grade"], s["respondents"], s["sample"]["required"],
                        s["sample"]["sufficient"]] for code, s in report["by_service"].items()])
+    complaints_chart = bars("Complaints by problem type",
+                            report["complaints"]["by_problem_type"], color="#c05621")
     return f"""<!doctype html>
 <html lang="id"><head><meta charset="utf-8">
 <title>Survei Kepuasan Masyarakat {report['period']}</title>
@@ -236,7 +239,7 @@ def to_html(report: dict[str, Any]) -> str:
 <section><h2>Elements, weakest first</h2>{element_chart(report)}</section>
 <section><h2>Elements beside the complaints of the period</h2>{side_by_side(report)}
 <h3>Complaints by problem type ({report['complaints']['received']} received)</h3>
-{bars("Complaints by problem type", report["complaints"]["by_problem_type"], color="#c05621")}</section>
+{complaints_chart}</section>
 <section><h2>By service</h2>{services}</section>
 </body></html>
 """

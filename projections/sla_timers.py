@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
-from services.domain.sla import AT_RISK_RATIO, Span, deadlines, sla_of
+from services.domain.sla import AT_RISK_RATIO, CLOCK_RULES, SlaClock, Span, evolve_clock
 from services.domain.workdays import OfficeDay, WorkingCalendar
 from services.infra.eventlog import LoggedEvent
 
@@ -26,42 +26,35 @@ Doc = dict[str, Any]
 
 
 def evolve(doc: Doc | None, e: Doc) -> Doc | None:
-    """Pure: the clock of a case after one event. None while no clock applies."""
+    """Pure: the clock of a case after one event. None while no clock applies. The
+    clock moves by `services.domain.sla.CLOCK_RULES`, as in the aggregates."""
     tag: str = e["type"]
     if tag == "application.submitted":
-        return {"id": e["case_id"], "type": "application", "limit": e["sla_working_days"],
-                "spans": [], "finished_at": None}
-    if tag == "complaint.received":
+        doc = {"id": e["case_id"], "type": "application", "limit": e["sla_working_days"],
+               "spans": [], "finished_at": None}
+    elif tag == "complaint.received":
         doc = {"id": e["case_id"], "type": "complaint", "limit": e["sla_working_days"],
                "spans": [], "finished_at": None, "received_at": e["received_at"]}
-        if e["kind"] == "complaint":
-            doc["spans"] = [[e["received_at"], None]]
+    elif doc is None or tag not in CLOCK_RULES:
         return doc
-    if doc is None:
-        return None
-    spans = [list(s) for s in doc["spans"]]
-    running = bool(spans) and spans[-1][1] is None
-    if tag == "application.file_declared_complete" and not spans:
-        spans.append([e["at"], None])
-    elif tag == "application.file_returned_for_correction" and running:
-        spans[-1][1] = e["at"]
-    elif tag == "application.resubmitted" and spans and not running:
-        spans.append([e["at"], None])
-    elif tag == "complaint.reclassified" and not spans:
-        # The clock counts from receipt: the office has had the complaint since then.
-        spans.append([doc["received_at"], None])
-    elif (tag in ("application.certificate_issued", "application.withdrawn",
-                  "complaint.responded")
-          or (tag == "application.decided" and e["outcome"] == "reject")) and spans:
-        if running:
-            spans[-1][1] = e["at"]
-        return {**doc, "spans": spans, "finished_at": e["at"]}
-    return {**doc, "spans": spans}
+    clock = evolve_clock(clock_of(doc), tag, {"received_at": doc.get("received_at"), **e})
+    return {**doc, "spans": [[_text(s.start), _text(s.end)] for s in clock.spans],
+            "finished_at": _text(clock.finished_at)}
 
 
-def spans_of(doc: Doc) -> list[Span]:
-    return [Span(datetime.fromisoformat(s), datetime.fromisoformat(t) if t else None)
-            for s, t in doc["spans"]]
+def clock_of(doc: Doc) -> SlaClock:
+    return SlaClock(spans=tuple(Span(datetime.fromisoformat(s), _instant(t))
+                                for s, t in doc["spans"]),
+                    finished_at=_instant(doc["finished_at"]))
+
+
+def _instant(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _text(instant: datetime | None) -> str | None:
+    """As the events spell it (msgspec's RFC 3339), so the stored doc keeps their text."""
+    return None if instant is None else cast(str, msgspec.to_builtins(instant))
 
 
 TABLES = """
@@ -86,8 +79,9 @@ CREATE TABLE IF NOT EXISTS sla_calendar (
 );
 """
 
-# The state of a timer at instant $1, in SQL (for filters); the same rules as
-# services.domain.sla.sla_of, on the instants stored by this read model.
+# The state of a timer at instant $1, in SQL (for filters); the same rule as
+# services.domain.sla.sla_of, on the instants stored by this read model
+# (tests/integration/test_sla_state_sql.py holds the two together at every boundary).
 STATE_SQL = """
 CASE
   WHEN t.started_at IS NULL THEN 'not_started'
@@ -134,18 +128,21 @@ class SlaTimers:
         if calendar_events:
             # A correction moves deadlines: every timer is computed again, visibly.
             rows = await conn.fetch("SELECT doc FROM sla_timers")
-            await self._write(conn, [json.loads(r["doc"]) for r in rows], calendar)
+            await self.write(conn, [json.loads(r["doc"]) for r in rows], calendar)
         if not case_events:
             return
-        ids = list({UUID(e.event.case_id) for e in case_events})  # type: ignore[attr-defined]
-        rows = await conn.fetch("SELECT case_id, doc FROM sla_timers WHERE case_id = ANY($1::uuid[])", ids)
+        data = [msgspec.to_builtins(e.event) for e in case_events]
+        ids = list({UUID(d["case_id"]) for d in data})
+        rows = await conn.fetch(
+            "SELECT case_id, doc FROM sla_timers WHERE case_id = ANY($1::uuid[])", ids)
         docs: dict[str, Doc | None] = {str(r["case_id"]): json.loads(r["doc"]) for r in rows}
-        for e in case_events:
-            data = msgspec.to_builtins(e.event)
-            docs[data["case_id"]] = evolve(docs.get(data["case_id"]), data)
-        await self._write(conn, [d for d in docs.values() if d is not None], calendar)
+        for d in data:
+            docs[d["case_id"]] = evolve(docs.get(d["case_id"]), d)
+        await self.write(conn, [d for d in docs.values() if d is not None], calendar)
 
-    async def _write(self, conn: asyncpg.Connection, docs: list[Doc], calendar: WorkingCalendar) -> None:
+    async def write(self, conn: asyncpg.Connection, docs: list[Doc],
+                    calendar: WorkingCalendar) -> None:
+        """Store these timers with their instants on `calendar`."""
         await conn.executemany(
             """INSERT INTO sla_timers (case_id, type, working_days_limit, started_at, due_at,
                    at_risk_at, paused_at, finished_at, doc)
@@ -158,20 +155,15 @@ class SlaTimers:
         )
 
     def _row(self, doc: Doc, calendar: WorkingCalendar) -> tuple[Any, ...]:
-        spans = spans_of(doc)
-        due = risk = paused = None
-        if spans:
-            d = deadlines(spans, doc["limit"], calendar, self.at_risk_ratio)
-            due, risk = d.due_at, d.at_risk_at
-            paused = spans[-1].end if doc["finished_at"] is None else None
-        finished = datetime.fromisoformat(doc["finished_at"]) if doc["finished_at"] else None
-        return (UUID(doc["id"]), doc["type"], doc["limit"], spans[0].start if spans else None,
-                due, risk, paused, finished, json.dumps(doc, sort_keys=True))
+        clock = clock_of(doc)
+        d = clock.deadlines(doc["limit"], calendar, self.at_risk_ratio)
+        due, risk = (d.due_at, d.at_risk_at) if d else (None, None)
+        return (UUID(doc["id"]), doc["type"], doc["limit"], clock.started_at, due, risk,
+                clock.paused_at, clock.finished_at, json.dumps(doc, sort_keys=True))
 
 
 def sla_view(doc: Doc, calendar: WorkingCalendar, now: datetime,
              at_risk_ratio: float = AT_RISK_RATIO) -> dict[str, Any]:
     """The API's `sla` object for a timer row's doc."""
-    finished = datetime.fromisoformat(doc["finished_at"]) if doc["finished_at"] else None
-    sla = sla_of(spans_of(doc), doc["limit"], calendar, now, finished, at_risk_ratio)
-    return msgspec.to_builtins(sla)
+    sla = clock_of(doc).sla(doc["limit"], calendar, now, at_risk_ratio)
+    return cast(dict[str, Any], msgspec.to_builtins(sla))

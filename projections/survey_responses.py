@@ -10,17 +10,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 from uuid import UUID
 
 import asyncpg
-import msgspec
 
+from projections.doc_table import Doc, DocTable
 from services.domain.clock import JAKARTA
 from services.infra.eventlog import LoggedEvent
 from services.surveys.ikm import quarter_of
-
-Doc = dict[str, Any]
 
 
 def evolve(doc: Doc | None, e: Doc) -> Doc | None:
@@ -56,24 +53,13 @@ CREATE INDEX IF NOT EXISTS survey_responses_when ON survey_responses (responded_
 """
 
 
-class SurveyResponses:
+class SurveyResponses(DocTable):
     name = "survey_responses"
     streams = ("surveys",)
-
-    async def create(self, conn: asyncpg.Connection) -> None:
-        await conn.execute(TABLE)
-
-    async def drop(self, conn: asyncpg.Connection) -> None:
-        await conn.execute("DROP TABLE IF EXISTS survey_responses")
+    ddl = TABLE
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None:
-        ids = list({UUID(e.event.case_id) for e in events})  # type: ignore[attr-defined]
-        rows = await conn.fetch(
-            "SELECT id, doc FROM survey_responses WHERE id = ANY($1::uuid[])", ids)
-        docs: dict[str, Doc | None] = {str(r["id"]): json.loads(r["doc"]) for r in rows}
-        for e in events:
-            data = msgspec.to_builtins(e.event)
-            docs[data["case_id"]] = evolve(docs.get(data["case_id"]), data)
+        docs = await self.folded(conn, events, evolve)
         await conn.executemany(
             """INSERT INTO survey_responses (id, service_code, channel, responded_at, quarter,
                    month, linked_case_id, scores, doc)

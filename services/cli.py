@@ -8,11 +8,12 @@ import contextlib
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from services.infra.pg import Conn
 from services.settings import Settings
 
 log = logging.getLogger("ptsp")
@@ -48,29 +49,44 @@ def database_url(settings: Settings) -> str:
 
 # -- ptsp up --------------------------------------------------------------------------
 def cmd_up(args: argparse.Namespace) -> int:
-    from services.infra.embedded import EmbeddedNats, EmbeddedPostgres
+    """Start everything; first stop what a killed `ptsp up` left on the data dir or port."""
+    from services import leftovers
 
     settings = _settings(args)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with leftovers.holding_data_dir(settings.data_dir, runtime_file(settings)):
+            leftovers.stop_leftovers(settings.data_dir, settings.host, settings.port,
+                                     runtime_file(settings))
+            return _up(args, settings)
+    except leftovers.AlreadyRunning as exc:
+        print(f"ptsp up: {exc}", file=sys.stderr)
+        return 1
+
+
+def _up(args: argparse.Namespace, settings: Settings) -> int:
+    from services.infra.embedded import EmbeddedNats, EmbeddedPostgres
+
     started: list[EmbeddedPostgres | EmbeddedNats] = []
     try:
         db_url, nats_url = settings.database_url, settings.nats_url
         if not db_url:
-            pg = EmbeddedPostgres(settings.data_dir / "postgres")
+            pg = EmbeddedPostgres(settings.data_dir / "postgres", keys_dir=settings.keys_dir)
             pg.start()
             started.append(pg)
             db_url = pg.url
         if not nats_url:
-            nats = EmbeddedNats(settings.data_dir / "nats")
+            nats = EmbeddedNats(settings.data_dir / "nats", keys_dir=settings.keys_dir)
             nats.start()
             started.append(nats)
-            nats_url = nats.url
-        runtime_file(settings).write_text(json.dumps(
-            {"database_url": db_url, "nats_url": nats_url, "url": settings.base_url}))
+            # Without credentials: each process connects as its own user (nats_auth).
+            nats_url = nats.address
         from services import processes
 
+        processes.record_parent(runtime_file(settings), {
+            "database_url": db_url, "nats_url": nats_url, "url": settings.base_url})
         return processes.run(settings, db_url, nats_url,
-                             args.workers or processes.default_workers())
+                             args.workers or processes.default_workers(),
+                             runtime=runtime_file(settings))
     finally:
         runtime_file(settings).unlink(missing_ok=True)
         for server in reversed(started):
@@ -81,7 +97,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     """A child process of `ptsp up` (not for operators)."""
     from services import processes
 
-    return processes.worker(args.role, _settings(args), args.fd)
+    return processes.worker(args.role, _settings(args), args.fd, args.parent)
 
 
 # -- ptsp token -------------------------------------------------------------------------
@@ -133,26 +149,14 @@ def _record_token(settings: Settings, token: str, claims: Any) -> str:
 def cmd_token_list(args: argparse.Namespace) -> int:
     from services.infra import credentials
 
-    url = database_url(_settings(args))
-
-    async def fetch() -> list[dict[str, Any]]:
-        async with _connection(url) as conn:
-            await credentials.install(conn)
-            return await credentials.listing(conn, args.actor)
-    rows = asyncio.run(fetch())
+    async def fetch(conn: Conn) -> list[dict[str, Any]]:
+        await credentials.install(conn)
+        return await credentials.listing(conn, args.actor)
+    rows = _query(args, fetch)
     if args.active:
         rows = [r for r in rows if r["state"] == "active"]
-    if args.json:
-        for row in rows:
-            print(json.dumps(row, default=str))
-        return 0
-    columns = ("jti", "actor", "role", "channel", "tier", "unit", "issued_at", "expires_at",
-               "state")
-    table = [[str(r[c]) if r[c] is not None else "-" for c in columns] for r in rows]
-    widths = [max([len(c)] + [len(row[i]) for row in table]) for i, c in enumerate(columns)]
-    for line in [[c.upper() for c in columns], *table]:
-        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip())
-    return 0
+    return print_rows(args, rows, ("jti", "actor", "role", "channel", "tier", "unit",
+                                   "issued_at", "expires_at", "state"))
 
 
 def cmd_token_revoke(args: argparse.Namespace) -> int:
@@ -233,6 +237,76 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return commands.run(args.audit_action, settings, database_url(settings), args)
 
 
+# -- ptsp nats-credentials, ptsp dead-letters ------------------------------------------------
+def cmd_nats_credentials(args: argparse.Namespace) -> int:
+    """A channel service's NATS URL with its user and password (stdout, one line); or,
+    with --env, the password variables the deploy reads, for compose's .env."""
+    from services.infra import nats_auth
+
+    settings = _settings(args)
+    secret = nats_auth.NatsSecret.load_or_create(settings.keys_dir)
+    if args.env:
+        for user in nats_auth.deploy_users():
+            print(f"{nats_auth.env_name(user)}={secret.password(user)}")
+        return 0
+    user = nats_auth.channel_user(args.channel)
+    password = secret.password(user)
+    address = settings.nats_url
+    if not address and runtime_file(settings).exists():
+        address = str(json.loads(runtime_file(settings).read_text())["nats_url"])
+    prefix = nats_auth.inbox_prefix(args.channel)
+    print(f"ptsp nats-credentials: may publish only on ptsp.intake.*.{args.channel}; "
+          f"replies arrive on the inbox prefix {prefix} (nats-py `inbox_prefix`, the nats "
+          "tool's `--inbox-prefix`)", file=sys.stderr)
+    if not address:
+        print("ptsp nats-credentials: no NATS_URL and no running `ptsp up`: user:password only",
+              file=sys.stderr)
+        print(f"{user}:{password}")
+        return 0
+    print(nats_auth.with_credentials(address.split(",")[0].strip(), user, password))
+    return 0
+
+
+def cmd_dead_letters_list(args: argparse.Namespace) -> int:
+    from projections import dead_letters
+
+    async def fetch(conn: Conn) -> list[dict[str, Any]]:
+        await dead_letters.install(conn)
+        return await dead_letters.listing(conn, args.limit)
+    return print_rows(args, _query(args, fetch), ("id", "received_at", "consumer", "stream",
+                                                  "subject", "body_size", "reason"))
+
+
+def _query(args: argparse.Namespace,
+           query: Callable[[Conn], Awaitable[list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """Run one read against the system's database and give back its rows."""
+    url = database_url(_settings(args))
+
+    async def run() -> list[dict[str, Any]]:
+        async with _connection(url) as conn:
+            return await query(conn)
+    return asyncio.run(run())
+
+
+def print_rows(args: argparse.Namespace, rows: list[dict[str, Any]],
+               columns: tuple[str, ...]) -> int:
+    """A listing as JSON lines (`--json`) or as a table; an empty cell shows "-"."""
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, default=str))
+        return 0
+    print_table(columns, [[str(r[c]) if r[c] is not None else "-" for c in columns]
+                          for r in rows])
+    return 0
+
+
+def print_table(columns: tuple[str, ...], table: list[list[str]]) -> None:
+    """Columns padded to their widest cell, under upper-case headings."""
+    widths = [max([len(c)] + [len(row[i]) for row in table]) for i, c in enumerate(columns)]
+    for line in [[c.upper() for c in columns], *table]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
+
+
 # -- ptsp contracts -----------------------------------------------------------------------
 def cmd_contracts(args: argparse.Namespace) -> int:
     from contracts.schema import contract_schemas
@@ -262,6 +336,7 @@ def parser() -> argparse.ArgumentParser:
     worker.add_argument("--port", type=int)
     worker.add_argument("--host")
     worker.add_argument("--simulated-clock")
+    worker.add_argument("--parent", type=int, help="the `ptsp up` it dies with")
     worker.set_defaults(func=cmd_worker)
 
     token = sub.add_parser(
@@ -303,6 +378,29 @@ def parser() -> argparse.ArgumentParser:
                                help="print the JSON Schema of every contract")
     contracts.set_defaults(func=cmd_contracts)
 
+    from contracts.vocabulary import CHANNELS
+
+    creds = sub.add_parser(
+        "nats-credentials", parents=[common],
+        help="print a channel service's NATS URL with its credentials (it may publish only "
+             "on ptsp.intake.*.CHANNEL)")
+    creds_which = creds.add_mutually_exclusive_group(required=True)
+    creds_which.add_argument("--channel", choices=CHANNELS, help="the channel service")
+    creds_which.add_argument("--env", action="store_true",
+                             help="every password deploy/nats/auth.conf reads, as VAR=value "
+                                  "lines (compose's .env)")
+    creds.set_defaults(func=cmd_nats_credentials)
+
+    dead = sub.add_parser("dead-letters", help="event messages the consumers refused")
+    dead_sub = dead.add_subparsers(dest="dead_letters_action", required=True)
+    dead_list = dead_sub.add_parser(
+        "list", parents=[common],
+        help="refused messages, newest first: unsigned, badly signed, malformed or out of order")
+    dead_list.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    dead_list.add_argument("--json", action="store_true",
+                           help="JSON lines, with headers and the body's first bytes")
+    dead_list.set_defaults(func=cmd_dead_letters_list)
+
     audit = sub.add_parser("audit", help="audit trail: verify the hash chain, case histories, "
                                          "export for re-verification")
     audit_sub = audit.add_subparsers(dest="audit_action", required=True)
@@ -310,6 +408,9 @@ def parser() -> argparse.ArgumentParser:
         "verify", parents=[common],
         help="recompute the hash chain over every stored event and check the signed "
              "checkpoints; exit status 1 on a broken chain")
+    verify.add_argument("--allow-missing-checkpoints", action="store_true",
+                        help="checkpoints the system recorded but the checkpoint file (or "
+                             "its mirror) no longer has are a warning, not a failure")
     verify.set_defaults(func=cmd_audit)
     history = audit_sub.add_parser(
         "history", parents=[common],

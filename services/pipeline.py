@@ -16,7 +16,9 @@ from nats.aio.client import Client as NATS
 from projections.escalation_queues import BreachWatcher
 from projections.runner import Projection, ProjectionRunner
 from services.domain.clock import Clock
+from services.infra.event_signing import EventSigner
 from services.infra.eventlog import EventLog, Stream
+from services.infra.nats_auth import PROJECTIONS, RELAY, NatsAuth
 from services.infra.relay import Relay
 
 Escalate = Callable[[str, UUID, int], Awaitable[None]]
@@ -29,27 +31,37 @@ class Pipeline:
 
     def __init__(self, pool: asyncpg.Pool, nats_url: str, streams: list[Stream],
                  projections: list[Projection], clock: Clock, escalate: Escalate,
-                 stream_replicas: int = 1) -> None:
+                 stream_replicas: int = 1, *, signer: EventSigner,
+                 auth: NatsAuth | None = None) -> None:
         self.pool = pool
         self.nats_url = nats_url
         self.projections = projections
         self.clock = clock
         self.escalate = escalate
         self.stream_replicas = stream_replicas
+        self.signer = signer
+        self.auth = auth or NatsAuth()
         self.eventlog = EventLog(pool, streams)
         self.nc: NATS | None = None
+        self.consumer_nc: NATS | None = None
+        """The projections' own connection: on the embedded server they may only consume."""
         self.relay: Relay | None = None
         self.runner: ProjectionRunner | None = None
         self.watcher: BreachWatcher | None = None
 
     async def start(self) -> None:
-        self.nc = await nats.connect(self.nats_url, name="ptsp-pipeline",
-                                     max_reconnect_attempts=-1, reconnect_time_wait=0.5)
-        self.relay = Relay(self.pool, self.eventlog, self.nc,
+        self.nc = await nats.connect(self.nats_url, name="ptsp-relay",
+                                     max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                                     **self.auth.options(self.nats_url, RELAY))
+        self.consumer_nc = await nats.connect(self.nats_url, name="ptsp-projections",
+                                              max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                                              **self.auth.options(self.nats_url, PROJECTIONS))
+        self.relay = Relay(self.pool, self.eventlog, self.nc, signer=self.signer,
                            replicas=self.stream_replicas)
         await self.relay.start()
-        self.runner = ProjectionRunner(self.pool, self.nc, list(self.eventlog.streams.values()),
-                                       self.projections)
+        self.runner = ProjectionRunner(self.pool, self.consumer_nc,
+                                       list(self.eventlog.streams.values()), self.projections,
+                                       signer=self.signer)
         await self.runner.start()
         self.watcher = BreachWatcher(self.pool, self.clock, self.escalate)
         await self.watcher.start()
@@ -58,7 +70,8 @@ class Pipeline:
         for part in (self.watcher, self.runner, self.relay):
             if part is not None:
                 await part.stop()
-        if self.nc is not None:
-            # Nothing to flush: the relay awaited every publish ack, consumers acked.
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self.nc.close(), 5)
+        for nc in (self.consumer_nc, self.nc):
+            if nc is not None:
+                # Nothing to flush: the relay awaited every publish ack, consumers acked.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(nc.close(), 5)

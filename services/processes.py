@@ -5,12 +5,20 @@ Why processes: one Python process is bound by its GIL at well under the intake t
 and the pipeline's work would compete with request handling. Every process builds the
 same `System`; only its role differs. The parent owns the embedded servers and stops
 every child (then Postgres and NATS) on Ctrl-C / SIGTERM, or when any child dies.
+
+Children die with their parent, `kill -9` included: they share one process group of
+their own (Ctrl-C reaches the parent, which stops them in order), each asks the kernel
+for SIGTERM when its parent dies (PR_SET_PDEATHSIG), and a watchdog thread checks the
+parent's pid as well (the kernel's signal is Linux only, and is lost when the parent
+dies before the child asked for it). Their pids go to the runtime file, so the next
+`ptsp up` finds any that still run (`services.leftovers`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import json
 import logging
 import os
@@ -18,21 +26,33 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
+import psutil  # type: ignore[import-untyped]  # psutil ships no types; no stubs installed
+
+from services.infra.shared_clock import ClockWouldGoBack, starting_clock
+from services.leftovers import read_runtime, recorded, write_runtime
 from services.settings import Settings
 
 log = logging.getLogger("ptsp")
 
 HTTP, PIPELINE = "http", "pipeline"
 
+Stop = dict[str, int | None]
+"""The signal that asked the parent to stop (None: none yet), set by its handler."""
+
 
 def child_command(role: str, settings: Settings, fd: int | None = None) -> list[str]:
+    # The data dir resolved: `services.leftovers` knows a worker by it.
     cmd = [sys.executable, "-m", "services.cli", "_worker", "--role", role,
-           "--data-dir", str(settings.data_dir), "--port", str(settings.port),
-           "--host", settings.host]
+           "--data-dir", str(settings.data_dir.resolve()), "--port", str(settings.port),
+           "--host", settings.host, "--parent", str(os.getpid())]
     if settings.simulated_clock is not None:
         cmd += ["--simulated-clock", settings.simulated_clock.isoformat()]
     if fd is not None:
@@ -49,19 +69,45 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def run(settings: Settings, db_url: str, nats_url: str, workers: int) -> int:
+def record_parent(runtime: Path, record: dict[str, Any]) -> None:
+    """Start the runtime file: the servers' URLs, this `ptsp up`, no workers yet."""
+    me = psutil.Process()
+    write_runtime(runtime, {**record, **recorded(me), "workers": []})
+
+
+def _record_worker(runtime: Path | None, pid: int) -> None:
+    if runtime is None:
+        return
+    with contextlib.suppress(psutil.Error):
+        record = read_runtime(runtime)
+        record["workers"] = [*record.get("workers", []), recorded(psutil.Process(pid))]
+        write_runtime(runtime, record)
+
+
+def run(settings: Settings, db_url: str, nats_url: str, workers: int,
+        runtime: Path | None = None) -> int:
     """Start the children, print the ready line once all accept work, and supervise."""
-    if settings.simulated_clock is not None:
-        asyncio.run(_publish_clock(settings, db_url))
+    try:
+        settings = asyncio.run(_settle_clock(settings, db_url))
+    except ClockWouldGoBack as exc:
+        print(f"ptsp up: {exc}. Time in the record never goes backwards: start with "
+              f"--simulated-clock {exc.stored.isoformat(timespec='seconds')} or later, or "
+              "without --simulated-clock to carry on from there.", file=sys.stderr)
+        return 2
     env = {**os.environ, "DATABASE_URL": db_url, "NATS_URL": nats_url}
-    stop = {"signal": None}
+    stop: Stop = {"signal": None}
 
     def on_signal(signum: int, _frame: object) -> None:
         stop["signal"] = signum
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
-    sock = listening_socket(settings.host, settings.port)
+    try:
+        sock = listening_socket(settings.host, settings.port)
+    except OSError as exc:
+        print(f"ptsp up: cannot listen on {settings.host}:{settings.port}: {exc.strerror} "
+              f"({_port_user(settings.port)})", file=sys.stderr)
+        return 1
     children: list[subprocess.Popen[bytes]] = []
     try:
         # One at a time: each creates missing tables on start, and concurrent DDL on the
@@ -69,10 +115,14 @@ def run(settings: Settings, db_url: str, nats_url: str, workers: int) -> int:
         commands = [child_command(PIPELINE, settings)] + [
             child_command(HTTP, settings, sock.fileno()) for _ in range(workers)]
         for command in commands:
+            # One process group for all children, not the terminal's: Ctrl-C reaches the
+            # parent alone, which stops them in order.
+            group = children[0].pid if children else 0
             child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                                     pass_fds=(sock.fileno(),), start_new_session=True)
+                                     pass_fds=(sock.fileno(),), process_group=group)
             children.append(child)
-            if not _started(child, stop):
+            _record_worker(runtime, child.pid)
+            if not _started(child, command[command.index("--role") + 1], stop):
                 return 1
         if not _wait_ready(settings, children, stop):
             return 1
@@ -99,51 +149,87 @@ def run(settings: Settings, db_url: str, nats_url: str, workers: int) -> int:
         sock.close()
 
 
-def _started(child: subprocess.Popen[bytes], stop: dict[str, object]) -> bool:
+def _started(child: subprocess.Popen[bytes], role: str, stop: Stop) -> bool:
     """Each child prints one line (`... ready`) once it runs, or exits."""
     assert child.stdout is not None
     line = child.stdout.readline()
     if b"ready" not in line or stop["signal"] is not None:
-        log.error("a ptsp process could not start: %s", " ".join(child.args[3:6]))
+        log.error("a ptsp process could not start: the %s worker", role)
         return False
     return True
 
 
 def _wait_ready(settings: Settings, children: list[subprocess.Popen[bytes]],
-                stop: dict[str, object]) -> bool:
+                stop: Stop) -> bool:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and stop["signal"] is None:
         if any(c.poll() is not None for c in children):
             log.error("a ptsp process could not start")
             return False
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(f"http://{settings.host}:{settings.port}/health",
-                                        timeout=1) as r:
-                if json.loads(r.read()).get("status") == "ok":
-                    return True
+        with contextlib.suppress(OSError), urllib.request.urlopen(
+                f"http://{settings.host}:{settings.port}/health", timeout=1) as r:
+            if json.loads(r.read()).get("status") == "ok":
+                return True
         time.sleep(0.1)
     return False
 
 
-async def _publish_clock(settings: Settings, db_url: str) -> None:
-    """`ptsp up --simulated-clock` defines the clock for every process it starts."""
+def _port_user(port: int) -> str:
+    with contextlib.suppress(psutil.Error):
+        for conn in psutil.net_connections(kind="tcp"):
+            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN \
+                    and conn.pid:
+                proc = psutil.Process(conn.pid)
+                return f"pid {conn.pid} listens there: {' '.join(proc.cmdline())[:200]}"
+    return "another process listens there"
+
+
+async def _settle_clock(settings: Settings, db_url: str) -> Settings:
+    """The clock every process runs on, from `--simulated-clock` and the stored clock
+    (time in the record never goes backwards: `shared_clock.starting_clock`)."""
     import asyncpg
 
-    from services.domain.clock import SimulatedClock
-    from services.infra import shared_clock
-
-    assert settings.simulated_clock is not None
     conn = await asyncpg.connect(db_url)
     try:
-        await shared_clock.publish(conn, SimulatedClock(settings.simulated_clock), replace=True)
+        clock, why = await starting_clock(conn, settings.simulated_clock)
     finally:
         await conn.close()
+    log.info("ptsp up: %s", why)
+    return replace(settings, simulated_clock=clock.now() if clock is not None else None)
 
 
 # -- inside a child ------------------------------------------------------------------------
-def worker(role: str, settings: Settings, fd: int | None) -> int:
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+WATCHDOG_SECONDS = 1.0
+ORPHAN_GRACE_SECONDS = 30.0
+
+
+def die_with_parent(parent: int | None) -> None:
+    """Ask for SIGTERM when the parent dies, and watch its pid as well (see the top)."""
+    if parent is None:
+        return
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+            log.warning("prctl(PR_SET_PDEATHSIG) failed: errno %d", ctypes.get_errno())
+    if os.getppid() != parent:  # it died before we asked: nobody would tell us
+        raise SystemExit(f"ptsp worker: the parent `ptsp up` (pid {parent}) is gone")
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCHDOG_SECONDS)
+        log.warning("the parent `ptsp up` (pid %d) is gone; stopping", parent)
+        os.kill(os.getpid(), signal.SIGTERM)  # the graceful path, as from the parent
+        time.sleep(ORPHAN_GRACE_SECONDS)
+        os._exit(1)  # a graceful stop that hangs must not leave an orphan serving
+
+    threading.Thread(target=watch, name="parent-watchdog", daemon=True).start()
+
+
+def worker(role: str, settings: Settings, fd: int | None, parent: int | None = None) -> int:
     import uvloop
 
+    die_with_parent(parent)
     db_url, nats_url = settings.database_url, settings.nats_url
     assert db_url, "a worker is started with DATABASE_URL"
     if role == PIPELINE:
@@ -189,7 +275,7 @@ async def _http(settings: Settings, db_url: str, nats_url: str | None, fd: int |
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     serving = asyncio.create_task(server.serve())
-    while not server.started and not serving.done():
+    while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no started event
         await asyncio.sleep(0.02)
     if server.started:
         print("http ready", flush=True)

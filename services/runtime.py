@@ -7,9 +7,9 @@ benchmarks all build the system through it, so there is one way the parts fit to
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -25,16 +25,22 @@ from services.applications.catalogue import Catalogue
 from services.audit.service import AuditService
 from services.calendar.application import CONTRACTS as CALENDAR_CONTRACTS
 from services.calendar.application import Calendars, CalendarService
+from services.cases.commands import BREACH_ESCALATION
+from services.cases.service import CaseService
 from services.complaints.application import CONTRACTS as COMPLAINT_CONTRACTS
 from services.complaints.application import Complaints, ComplaintService
 from services.domain.actors import Actor
 from services.domain.clock import Clock, SimulatedClock
+from services.http.ratelimit import TokenBuckets
 from services.infra import credentials, shared_clock
+from services.infra.event_signing import EventSigner
 from services.infra.eventlog import Stream
 from services.infra.groupcommit import GroupCommitter
+from services.infra.nats_auth import NatsAuth
 from services.infra.personal_data import PersonalDataVault
 from services.infra.signing import OfficeKey
 from services.infra.store import EventStoreApplication, eventsourcing_env
+from services.infra.tasks import cancel_and_wait
 from services.infra.tokens import TokenIssuer
 from services.intake.nats_intake import NatsIntake, case_types
 from services.pipeline import Pipeline
@@ -60,6 +66,16 @@ def personal_data_vault(settings: Settings) -> PersonalDataVault:
 
 def token_issuer(settings: Settings) -> TokenIssuer:
     return TokenIssuer.of_keys_dir(settings.keys_dir)
+
+
+def event_signer(settings: Settings) -> EventSigner:
+    """The relay's signing key: every domain event on JetStream carries its signature."""
+    return EventSigner.of_keys_dir(settings.keys_dir)
+
+
+def nats_auth(settings: Settings) -> NatsAuth:
+    """Which credentials each part of the system connects to NATS with."""
+    return NatsAuth(keys_dir=settings.keys_dir, creds_file=settings.nats_creds)
 
 
 @dataclass
@@ -152,14 +168,19 @@ class System:
         if self.nats_url and self.with_pipeline:
             self.pipeline = Pipeline(self.pool, self.nats_url, self.streams(),
                                      self.projections(), self.clock, self.escalate_for_breach,
-                                     stream_replicas=self.settings.stream_replicas)
+                                     stream_replicas=self.settings.stream_replicas,
+                                     signer=event_signer(self.settings),
+                                     auth=nats_auth(self.settings))
             await self.pipeline.start()
         if self.nats_url and self.with_intake:
             # Last: intake is taken only once everything it needs is running.
             self._intake = NatsIntake(
                 self.nats_url,
                 case_types(self.applications, self.complaints, self.surveys),
-                database_url=self.database_url, max_bytes=self.settings.max_body_bytes)
+                database_url=self.database_url, max_bytes=self.settings.max_body_bytes,
+                auth=nats_auth(self.settings),
+                limiter=TokenBuckets(self.settings.intake_rate_per_second,
+                                     self.settings.intake_burst))
             await self._intake.start()
 
     def streams(self) -> list[Stream]:
@@ -183,8 +204,9 @@ class System:
 
     async def escalate_for_breach(self, case_type: str, case_id: UUID, clock_span: int) -> None:
         """The SLA timer's command to the case's owning service."""
-        service = self.applications if case_type == "application" else self.complaints
-        await service.escalate_for_breach(case_id, clock_span, SLA_TIMER)
+        service: CaseService[Any, Any] = (
+            self.applications if case_type == "application" else self.complaints)
+        await service.do(BREACH_ESCALATION, case_id, SLA_TIMER, clock_span=clock_span)
 
     async def stop(self) -> None:
         if self._intake is not None:
@@ -195,9 +217,7 @@ class System:
             await self.pipeline.stop()
             self.pipeline = None
         for task in self._tasks:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._tasks.clear()
         for committer in self.committers:
             await committer.stop()

@@ -6,9 +6,11 @@ command's flags override them."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 
 def default_data_dir() -> Path:
@@ -23,7 +25,13 @@ class Settings:
     database_url: str | None = None
     """DATABASE_URL: an external Postgres; unset, `ptsp up` starts its own."""
     nats_url: str | None = None
-    """NATS_URL: an external JetStream server; unset, `ptsp up` starts its own."""
+    """NATS_URL: an external JetStream server; unset, `ptsp up` starts its own. Its
+    credentials may come with it (`nats://user:password@host:4222`); every part of the
+    system then connects with them."""
+    nats_creds: Path | None = None
+    """PTSP_NATS_CREDS: a NATS creds file (JWT and seed; needs the `nkeys` package) for an
+    external server, used when NATS_URL carries no credentials. The embedded server needs
+    neither: each part connects as its own user, with passwords from `keys/nats.key`."""
     host: str = "127.0.0.1"
     """PTSP_HOST: the interface the HTTP server listens on."""
     port: int = 8000
@@ -57,46 +65,24 @@ class Settings:
     most this many newly chained events..."""
     audit_checkpoint_seconds: float = 60.0
     """PTSP_AUDIT_CHECKPOINT_SECONDS: ...or this long after the last one, when the head moved."""
+    checkpoint_mirror: Path | None = None
+    """PTSP_CHECKPOINT_MIRROR: a second place for the signed checkpoints (a file, or a
+    directory that gets `checkpoints.jsonl`): another disk, a write-once mount, a share
+    off the machine. Verification compares it with `DATA_DIR/audit/checkpoints.jsonl`."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
-        s = cls()
-        if v := env.get("PTSP_DATA_DIR"):
-            s = replace(s, data_dir=Path(v))
-        if v := env.get("DATABASE_URL"):
-            s = replace(s, database_url=v)
-        if v := env.get("NATS_URL"):
-            s = replace(s, nats_url=v)
-        if v := env.get("PTSP_HOST"):
-            s = replace(s, host=v)
-        if v := env.get("PTSP_PORT"):
-            s = replace(s, port=int(v))
-        if v := env.get("PTSP_PUBLIC_URL"):
-            s = replace(s, public_url=v)
-        if v := env.get("PTSP_SIMULATED_CLOCK"):
-            s = replace(s, simulated_clock=datetime.fromisoformat(v))
-        if v := env.get("PTSP_CATALOGUE"):
-            s = replace(s, catalogue=Path(v))
-        if v := env.get("PTSP_AT_RISK_RATIO"):
-            s = replace(s, at_risk_ratio=float(v))
-        if v := env.get("PTSP_TOKEN_TTL_HOURS"):
-            s = replace(s, token_ttl_hours=float(v))
-        if v := env.get("PTSP_GROUP_COMMIT_MAX"):
-            s = replace(s, group_commit_max=int(v))
-        if v := env.get("PTSP_STREAM_REPLICAS"):
-            s = replace(s, stream_replicas=int(v))
-        if v := env.get("PTSP_INTAKE_RATE"):
-            s = replace(s, intake_rate_per_second=float(v))
-        if v := env.get("PTSP_INTAKE_BURST"):
-            s = replace(s, intake_burst=int(v))
-        if v := env.get("PTSP_AUDIT_CHECKPOINT_EVENTS"):
-            s = replace(s, audit_checkpoint_events=int(v))
-        if v := env.get("PTSP_AUDIT_CHECKPOINT_SECONDS"):
-            s = replace(s, audit_checkpoint_seconds=float(v))
-        return s
+        changes: dict[str, Any] = {}
+        for variable, (name, parse) in FROM_ENVIRONMENT.items():
+            if value := env.get(variable):
+                try:
+                    changes[name] = parse(value)
+                except ValueError as e:
+                    raise ValueError(f"{variable}={value!r}: {e}") from None
+        return replace(cls(), **changes)
 
-    def with_(self, **changes: object) -> Settings:
+    def with_(self, **changes: Any) -> Settings:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @property
@@ -111,3 +97,26 @@ class Settings:
     def audit_dir(self) -> Path:
         """Signed checkpoints of the audit chain: outside the database on purpose."""
         return self.data_dir / "audit"
+
+
+# Which environment variable sets which field, and how its text is read.
+FROM_ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "PTSP_DATA_DIR": ("data_dir", Path),
+    "DATABASE_URL": ("database_url", str),
+    "NATS_URL": ("nats_url", str),
+    "PTSP_NATS_CREDS": ("nats_creds", Path),
+    "PTSP_HOST": ("host", str),
+    "PTSP_PORT": ("port", int),
+    "PTSP_PUBLIC_URL": ("public_url", str),
+    "PTSP_SIMULATED_CLOCK": ("simulated_clock", datetime.fromisoformat),
+    "PTSP_CATALOGUE": ("catalogue", Path),
+    "PTSP_AT_RISK_RATIO": ("at_risk_ratio", float),
+    "PTSP_TOKEN_TTL_HOURS": ("token_ttl_hours", float),
+    "PTSP_GROUP_COMMIT_MAX": ("group_commit_max", int),
+    "PTSP_STREAM_REPLICAS": ("stream_replicas", int),
+    "PTSP_INTAKE_RATE": ("intake_rate_per_second", float),
+    "PTSP_INTAKE_BURST": ("intake_burst", int),
+    "PTSP_AUDIT_CHECKPOINT_EVENTS": ("audit_checkpoint_events", int),
+    "PTSP_AUDIT_CHECKPOINT_SECONDS": ("audit_checkpoint_seconds", float),
+    "PTSP_CHECKPOINT_MIRROR": ("checkpoint_mirror", Path),
+}

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
@@ -23,8 +22,6 @@ import psycopg
 import pytest
 import pytest_asyncio
 import uvicorn
-
-sys.path.insert(0, str(Path(__file__).parent / "unit"))  # the gwt helper
 
 from services.http.app import create_app
 from services.infra.embedded import EmbeddedNats, EmbeddedPostgres, free_port
@@ -73,12 +70,20 @@ def settings(tmp_path: Path) -> Settings:
                     simulated_clock=datetime.fromisoformat("2026-03-16T09:00:00+07:00"))
 
 
+@contextlib.asynccontextmanager
+async def running(built: System) -> AsyncIterator[System]:
+    """A built system, started; stopped on the way out."""
+    await built.start()
+    try:
+        yield built
+    finally:
+        await built.stop()
+
+
 @pytest_asyncio.fixture
 async def system(settings: Settings, database_url: str) -> AsyncIterator[System]:
-    built = System.build(settings, database_url)
-    await built.start()
-    yield built
-    await built.stop()
+    async with running(System.build(settings, database_url)) as started:
+        yield started
 
 
 @pytest_asyncio.fixture
@@ -94,10 +99,8 @@ async def pipeline_system(settings: Settings, database_url: str,
         with contextlib.suppress(Exception):
             await js.delete_stream(name)
     await nc.close()
-    built = System.build(settings, database_url, nats_url=nats_server.url)
-    await built.start()
-    yield built
-    await built.stop()
+    async with running(System.build(settings, database_url, nats_url=nats_server.url)) as started:
+        yield started
 
 
 @pytest_asyncio.fixture
@@ -113,24 +116,40 @@ async def http(system: System) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+class _InTestServer(uvicorn.Server):
+    """uvicorn inside the test's event loop: Ctrl-C and SIGTERM stay the test runner's."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def _serve(system: System) -> AsyncIterator[httpx.AsyncClient]:
     settings = system.settings
     config = uvicorn.Config(create_app(system, manage_lifecycle=False), host="127.0.0.1",
                             port=settings.port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
+    server = _InTestServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
         assert not task.done(), "uvicorn did not start"
         await asyncio.sleep(0.02)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{settings.port}", timeout=30) as client:
+    base_url = f"http://127.0.0.1:{settings.port}"
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         yield client
     server.should_exit = True
     await task
 
 
+Headers = dict[str, str]
+"""Authorization headers (none: anonymous)."""
+TokenMaker = Callable[..., Headers]
+"""The `token` fixture: token(role, actor, channel=, tier=, unit=) → headers."""
+People = dict[str, Headers]
+"""The `people` fixture: headers by name."""
+
+
 @pytest.fixture
-def token(settings: Settings) -> Callable[..., dict[str, str]]:
+def token(settings: Settings) -> TokenMaker:
     """token(role, actor, channel=, tier=, unit=) → Authorization header."""
     from services.runtime import token_issuer
 
@@ -140,6 +159,28 @@ def token(settings: Settings) -> Callable[..., dict[str, str]]:
         value = issuer.issue(role=role, actor=actor, ttl_seconds=3600, **claims)
         return {"Authorization": f"Bearer {value}"}
     return make
+
+
+# Who the tests act as: name -> (role, actor id, claims). A module that needs someone else
+# in a part overrides `people`, asking for this one, and changes only that part.
+CAST: dict[str, tuple[str, str, dict[str, str]]] = {
+    "oss": ("channel", "oss-gateway", {"channel": "oss"}),
+    "mpp": ("channel", "mpp-counter", {"channel": "mpp_counter"}),
+    "whatsapp": ("channel", "wa-gateway", {"channel": "whatsapp"}),
+    "officer": ("officer", "budi", {"unit": "perizinan", "tier": "pelaksana"}),
+    "officer2": ("officer", "ani", {"unit": "perizinan", "tier": "pelaksana"}),
+    "kasi": ("officer", "kasi-1", {"unit": "perizinan", "tier": "kepala_seksi"}),
+    "dewi": ("officer", "dewi", {"unit": "pengaduan", "tier": "pelaksana"}),
+    "supervisor": ("supervisor", "sri", {}),
+    "head": ("head", "kepala", {}),
+    "auditor": ("auditor", "inspektorat-1", {}),
+}
+
+
+@pytest.fixture
+def people(token: TokenMaker) -> People:
+    """The cast's Authorization headers, by name."""
+    return {name: token(role, actor, **claims) for name, (role, actor, claims) in CAST.items()}
 
 
 def jakarta(text: str) -> datetime:

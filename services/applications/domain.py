@@ -2,10 +2,10 @@
 
 Lifecycle (API.md, DOMAIN.md):
 
-    submitted ─verify(all met)─▶ complete ─technical review─▶ reviewed ─decide─▶ approved ─issue─▶ issued
-        ▲   └─verify(any unmet)─▶ returned                                  └─▶ rejected
-        └──────── resubmit ─────────┘   (the office may also return a complete file: the
-                                         clock pauses until the applicant resubmits)
+  submitted ─verify(all met)─▶ complete ─tech. review─▶ reviewed ─decide─▶ approved ─issue─▶ issued
+      ▲   └─verify(any unmet)─▶ returned                              └─▶ rejected
+      └──────── resubmit ─────────┘   (the office may also return a complete file: the
+                                       clock pauses until the applicant resubmits)
 
 The 7-working-day clock starts when the file is declared complete, pauses while a file
 the office returned after that is with the applicant, and stops at issuance or rejection.
@@ -21,7 +21,7 @@ from eventsourcing.domain import event
 
 from services.domain.cases import Case
 from services.domain.errors import InvalidInput, RuleViolation
-from services.domain.sla import Span
+from services.domain.sla import ClockedCase, SlaClock
 
 NAMESPACE = uuid.UUID("6f1d1c3e-0a55-4d7e-9b0e-9e1f2b0c5a10")
 
@@ -47,7 +47,7 @@ def tracking_number(case_id: uuid.UUID) -> str:
     return f"PRM-{case_id.hex[:10].upper()}"
 
 
-class LicenceApplication(Case):
+class LicenceApplication(Case, ClockedCase):
     @staticmethod
     def create_id(channel: str, external_id: str, **_: Any) -> uuid.UUID:
         return application_id(channel, external_id)
@@ -72,11 +72,10 @@ class LicenceApplication(Case):
         self.tier_history: list[dict[str, Any]] = []
         self.assignee: str | None = None
         self.verifications: list[dict[str, Any]] = []
-        self.clock: list[Span] = []
+        self.sla_clock = SlaClock()
         self.review: dict[str, Any] | None = None
         self.decision: dict[str, Any] | None = None
         self.certificate: dict[str, Any] | None = None
-        self.finished_at: datetime | None = None
         self.withdrawal: dict[str, Any] | None = None
         self.unmet: list[str] = []
 
@@ -90,7 +89,7 @@ class LicenceApplication(Case):
 
     @property
     def declared_complete_at(self) -> datetime | None:
-        return self.clock[0].start if self.clock else None
+        return self.sla_clock.started_at
 
     # -- verification -------------------------------------------------------------
     def verify(self, results: dict[str, bool], note: str | None,
@@ -113,8 +112,7 @@ class LicenceApplication(Case):
                            actor: dict[str, Any], at: datetime) -> None:
         self.verifications.append({"at": at, "results": results, "complete": True, "note": note})
         self.status = COMPLETE
-        if not self.clock:
-            self.clock.append(Span(start=at))
+        self.clock_after("application.file_declared_complete", at=at)
 
     @event("FileReturnedForCorrection")
     def _returned(self, results: dict[str, bool] | None, unmet: list[str], note: str | None,
@@ -124,8 +122,7 @@ class LicenceApplication(Case):
                                        "note": note})
         self.status = RETURNED
         self.unmet = unmet
-        if self.clock and self.clock[-1].end is None:
-            self.clock[-1] = Span(start=self.clock[-1].start, end=at)
+        self.clock_after("application.file_returned_for_correction", at=at)
 
     def return_for_correction(self, reason: str, unmet: list[str],
                               actor: dict[str, Any], at: datetime) -> None:
@@ -147,8 +144,7 @@ class LicenceApplication(Case):
     @event("Resubmitted")
     def _resubmitted(self, note: str | None, actor: dict[str, Any], at: datetime) -> None:
         self.status = AWAITING_VERIFICATION
-        if self.clock:  # returned after it was complete: resume, days used kept
-            self.clock.append(Span(start=at))
+        self.clock_after("application.resubmitted", at=at)
 
     # -- review, decision, issuance ---------------------------------------------------
     def review_technically(self, recommendation: str, note: str,
@@ -179,7 +175,7 @@ class LicenceApplication(Case):
             self.status = APPROVED
         else:
             self.status = REJECTED
-            self._stop_clock(at)
+        self.clock_after("application.decided", outcome=outcome, at=at)
 
     def issue(self, certificate: dict[str, Any], actor: dict[str, Any], at: datetime) -> None:
         """`certificate` is built and signed by the service (see `certificate_payload`)."""
@@ -190,7 +186,7 @@ class LicenceApplication(Case):
     def _issued(self, certificate: dict[str, Any], actor: dict[str, Any], at: datetime) -> None:
         self.certificate = dict(certificate)
         self.status = ISSUED
-        self._stop_clock(at)
+        self.clock_after("application.certificate_issued", at=at)
 
     def revoke_certificate(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
         self.check_status("certificate revocation", ISSUED)
@@ -219,15 +215,9 @@ class LicenceApplication(Case):
     def _withdrawn(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
         self.withdrawal = {"reason": reason, "at": at, "by": actor["id"]}
         self.status = WITHDRAWN
-        self._stop_clock(at)
+        self.clock_after("application.withdrawn", at=at)
 
     # -- helpers -------------------------------------------------------------------
-    def _stop_clock(self, at: datetime) -> None:
-        if self.clock:
-            self.finished_at = at
-            if self.clock[-1].end is None:
-                self.clock[-1] = Span(start=self.clock[-1].start, end=at)
-
     def check_status(self, step: str, *allowed: str, rule: str | None = None) -> None:
         if self.status not in allowed:
             raise RuleViolation(

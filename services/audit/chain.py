@@ -19,6 +19,14 @@ The record is canonical JSON (sorted keys, no whitespace, UTF-8):
 the relay: LISTEN plus polling, one writer at a time by a transaction-level advisory
 lock, idempotent: it continues from what `audit_chain` holds). At intervals it signs the
 chain's head with the office key into a file outside the database (`checkpoints`).
+
+The chain never gets shorter. The keeper keeps a high-water mark: the last link it
+appended (in memory, and noted in the data dir after every batch), or at start the
+highest signed checkpoint. Before each batch it checks that `audit_chain` still reaches
+the mark with the same hash there. If not, someone deleted or rewrote links behind its
+back (to re-chain an edited event, say): it raises an alarm, logs it, signs the mark
+as an alarm checkpoint (so every verification, in any process, fails at it) and
+refuses to chain or sign anything more until an operator restores the chain.
 """
 
 from __future__ import annotations
@@ -35,11 +43,14 @@ from uuid import UUID
 
 import asyncpg
 
-from services.audit.checkpoints import CheckpointLog
+from services.audit import checkpoints as checkpoint_table
+from services.audit.checkpoints import CheckpointLog, HighWater, Mark
 from services.infra.eventlog import EventLog, StoredRow
+from services.infra.pg import Conn
 from services.infra.relay import NOTIFY_CHANNEL
 from services.infra.relay import install as install_notify
 from services.infra.signing import OfficeKey, canonical_json
+from services.infra.tasks import cancel_and_wait
 
 log = logging.getLogger("ptsp.audit")
 
@@ -133,17 +144,23 @@ class ChainKeeper:
     def __init__(self, pool: asyncpg.Pool, eventlog: EventLog, checkpoints: CheckpointLog,
                  key: OfficeKey, every_events: int = 1000, every_seconds: float = 60.0,
                  batch: int = 1000, poll_seconds: float = 1.0,
-                 listen_url: str | None = None) -> None:
+                 listen_url: str | None = None, high_water: HighWater | None = None) -> None:
         self.pool = pool
         self.listen_url = listen_url  # LISTEN there on a connection of its own; None: poll
         self.eventlog = eventlog
         self.checkpoints = checkpoints
         self.key = key
+        self.high_water = high_water
         self.every_events = max(1, every_events)
         self.every_seconds = every_seconds
         self.batch = batch
         self.poll_seconds = poll_seconds
         self.chained = 0
+        self.mark: Mark | None = None
+        """The high-water mark: the chain must reach it, with this hash there."""
+        self.alarm: str | None = None
+        """Set once the chain was found shorter or rewritten below the mark; from then on
+        the keeper neither chains nor signs."""
         self._head_seq = 0
         self._checkpoint_seq = 0
         self._checkpoint_time = time.monotonic()
@@ -153,18 +170,33 @@ class ChainKeeper:
 
     async def start(self) -> None:
         await install(self.pool)
+        await checkpoint_table.install(self.pool)
         await install_notify(self.pool, list(self.eventlog.streams.values()))
-        last = self.checkpoints.last()
-        self._checkpoint_seq = int(last["seq"]) if last else 0
+        signed = await self._signed_checkpoints()
+        self._checkpoint_seq = max((int(e["seq"]) for e in signed), default=0)
+        self.mark = self._starting_mark(signed)
         await self.catch_up()
         self._task = asyncio.create_task(self._run(), name="audit-chain")
 
+    async def _signed_checkpoints(self) -> list[dict[str, Any]]:
+        """Every checkpoint the office signed, wherever kept; the table gets any it lacks
+        (checkpoints signed before it existed, or rows deleted from it)."""
+        entries = [cp.entry for cp in await checkpoint_table.signed(
+            self.pool, self.checkpoints, self.key)]
+        await checkpoint_table.record(self.pool, entries)
+        return entries
+
+    def _starting_mark(self, signed: list[dict[str, Any]]) -> Mark | None:
+        marks = [Mark(int(e["seq"]), str(e["hash"]), dict(e.get("streams") or {}))
+                 for e in signed]
+        noted = self.high_water.read() if self.high_water is not None else None
+        if noted is not None:
+            marks.append(noted)
+        return max(marks, key=lambda m: m.seq) if marks else None
+
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         # Seal what was stored on the way out, so a restart starts from a signed head.
         try:
             await self.catch_up()
@@ -179,29 +211,80 @@ class ChainKeeper:
         """Chain everything stored until now; returns how many links were appended."""
         total = 0
         async with self._lock:
-            while True:
+            while self.alarm is None:
                 moved = 0
                 for stream in self.eventlog.streams:
                     moved += await self._pump(stream)
                 total += moved
                 if moved == 0:
-                    return total
+                    break
                 await self._maybe_checkpoint()  # a long catch-up still signs as it goes
+            await self._sign_alarm()
+        return total
 
     async def checkpoint(self, force: bool = False) -> dict[str, Any] | None:
         """Sign the chain's head into the checkpoint file (when it moved, or `force`)."""
+        if self.alarm is not None:
+            return None  # never sign a chain found shortened or rewritten
         current = await head(self.pool, list(self.eventlog.streams))
         if current.seq == 0 or (current.seq <= self._checkpoint_seq and not force):
             return None
+        if self.mark is not None and not await self._reaches_mark(self.pool):
+            return None
+        return await self._sign(current.seq, current.hash, current.streams)
+
+    async def _sign(self, seq: int, head_hash: str, streams: dict[str, int],
+                    alarm: str | None = None) -> dict[str, Any]:
         entry = await asyncio.to_thread(
-            self.checkpoints.append, current.seq, current.hash, current.streams, self.key)
-        self._checkpoint_seq, self._checkpoint_time = current.seq, time.monotonic()
+            self.checkpoints.append, seq, head_hash, streams, self.key, alarm)
+        self._checkpoint_seq, self._checkpoint_time = seq, time.monotonic()
+        try:
+            await checkpoint_table.record(self.pool, [entry])
+        except Exception:  # the file holds it; the next start records it in the table
+            log.warning("could not record the checkpoint at seq %d in the database", seq,
+                        exc_info=True)
         return entry
+
+    async def _reaches_mark(self, conn: Conn
+                            | asyncpg.Pool) -> bool:
+        """Does `audit_chain` still reach the mark, with the same hash there? Otherwise
+        raise the alarm (and return False)."""
+        mark = self.mark
+        if mark is None or self.alarm is not None:
+            return self.alarm is None
+        at_mark = await conn.fetchval("SELECT hash FROM audit_chain WHERE seq = $1", mark.seq)
+        if at_mark == mark.hash:
+            return True
+        last = await conn.fetchval("SELECT max(seq) FROM audit_chain")
+        if at_mark is None:
+            found = (f"audit_chain now ends at seq {last or 0}, but the keeper had chained "
+                     f"up to seq {mark.seq}: links were deleted")
+        else:
+            found = (f"the link at seq {mark.seq} now has hash {at_mark}, not the {mark.hash} "
+                     "the keeper chained: links were rewritten")
+        self.alarm = (f"{found}. The chain never gets shorter: the keeper refuses to chain "
+                      "again below its high-water mark and signs nothing until the chain is "
+                      "restored (see `ptsp audit verify`)")
+        log.error("AUDIT CHAIN ALARM: %s", self.alarm)
+        return False
+
+    async def _sign_alarm(self) -> None:
+        """Sign the mark with the alarm, unless a signed checkpoint already holds it: then
+        every verification, in any process, fails there."""
+        mark = self.mark
+        if mark is None or self.alarm is None or mark.seq <= self._checkpoint_seq:
+            return
+        try:
+            await self._sign(mark.seq, mark.hash, mark.streams, alarm=self.alarm)
+        except Exception:
+            log.exception("could not sign the audit chain alarm")
 
     async def _pump(self, stream: str) -> int:
         async with self.pool.acquire() as conn, conn.transaction():
             # Waits for another keeper's batch to commit, then continues after it.
             await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK_KEY)
+            if not await self._reaches_mark(conn):
+                return 0
             last = await conn.fetchrow(
                 "SELECT seq, hash FROM audit_chain ORDER BY seq DESC LIMIT 1")
             seq, prev = (int(last["seq"]), str(last["hash"])) if last else (0, GENESIS)
@@ -234,6 +317,14 @@ class ChainKeeper:
             await conn.copy_records_to_table("audit_chain", records=records, columns=COLUMNS)
         self._head_seq = seq
         self.chained += len(rows)
+        streams = dict(self.mark.streams) if self.mark is not None else {}
+        streams[stream] = rows[-1].position
+        self.mark = Mark(seq, prev, streams)
+        if self.high_water is not None:
+            try:
+                self.high_water.write(self.mark)
+            except OSError:
+                log.warning("could not note the chain's high-water mark", exc_info=True)
         return len(rows)
 
     async def _maybe_checkpoint(self) -> None:

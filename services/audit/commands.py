@@ -61,8 +61,15 @@ def run(action: str, settings: Settings, db_url: str, args: argparse.Namespace) 
 
 async def verify(settings: Settings, db_url: str, args: argparse.Namespace) -> int:
     async with _audit(settings, db_url) as audit:
-        report = await audit.verify()
+        report = await audit.verify(
+            allow_missing_checkpoints=getattr(args, "allow_missing_checkpoints", False))
     print(_dump(report))
+    cps = report["checkpoints"]
+    print(f"office public key (Ed25519, the 32 raw bytes as unpadded base64url; also at "
+          f"GET /certificates/public-key): {cps['public_key']} (key id {cps['key_id']})",
+          file=sys.stderr)
+    for warning in report["warnings"]:
+        print(f"warning: {warning}", file=sys.stderr)
     if report["ok"]:
         print(f"audit chain OK: {report['checked']} events verified, head seq "
               f"{report['head']['seq']}, {report['checkpoints']['matched']} signed "
@@ -87,19 +94,24 @@ async def history(settings: Settings, db_url: str, args: argparse.Namespace) -> 
 
 async def export(settings: Settings, db_url: str, args: argparse.Namespace) -> int:
     case_id = _uuid(args.case) if args.case else None
-    out: TextIO = sys.stdout if args.out in (None, "-") else Path(args.out).open("w")
-    count, last = 0, None
-    try:
+    to_stdout = args.out in (None, "-")
+    counts: dict[str, int] = {}
+    last: dict[str, Any] | None = None
+    with contextlib.ExitStack() as stack:
+        out: TextIO = sys.stdout if to_stdout else stack.enter_context(
+            Path(args.out).open("w"))  # noqa: ASYNC230 - a local file, written as lines come
         async with _audit(settings, db_url) as audit:
             async for line in audit.export(case_id):
                 out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")) + "\n")
-                count, last = count + 1, line
-    finally:
-        if out is not sys.stdout:
-            out.close()
-    where = "stdout" if out is sys.stdout else args.out
+                counts[line["kind"]] = counts.get(line["kind"], 0) + 1
+                if line["kind"] == "event":
+                    last = line
+    where = "stdout" if to_stdout else args.out
     head = f"; last seq {last['seq']}, hash {last['hash']}" if last else ""
-    print(f"exported {count} events to {where}{head}", file=sys.stderr)
+    ties = (f", with {counts.get('link', 0)} links of other cases and "
+            f"{counts.get('checkpoint', 0)} signed checkpoints tying them to the office's "
+            "signatures" if case_id is not None else "")
+    print(f"exported {counts.get('event', 0)} events to {where}{head}{ties}", file=sys.stderr)
     return 0
 
 

@@ -13,6 +13,7 @@ import asyncpg
 import msgspec
 
 from services.applications.application import ApplicationService
+from services.audit.views import ApplicationAsOf, AsOf, CaseAsOf, ComplaintAsOf
 from services.complaints.application import ComplaintService
 from services.domain.actors import Actor
 from services.domain.clock import JAKARTA
@@ -91,14 +92,14 @@ class CaseAudit:
             return {}
         return {int(r["position"]): r for r in rows}
 
-    async def state(self, case_id: UUID, as_of: str | None, actor: Actor) -> dict[str, Any]:
+    async def state(self, case_id: UUID, as_of: str | None, actor: Actor) -> CaseAsOf:
         """The case as it stood at `as_of` (a version or a time), rebuilt from its events;
         without `as_of`, as it stands now. The owning service's view of it."""
         stream = await self.locate(case_id)
         kind = CASE_STREAMS[stream]
         version: int | None = None
         now: datetime | None = None
-        about: dict[str, Any] | None = None
+        about: AsOf | None = None
         if as_of is not None:
             events = await self.eventlog.case_events(stream, case_id)
             current = events[-1].event.version  # type: ignore[attr-defined]
@@ -117,15 +118,16 @@ class CaseAudit:
                 chosen = max(before, key=lambda e: e.event.version)  # type: ignore[attr-defined]
                 now = point
             version = chosen.event.version  # type: ignore[attr-defined]
-            about = {"requested": as_of, "version": version, "time": _at(chosen),
-                     "position": chosen.position, "current_version": current}
+            about = AsOf(requested=as_of, version=version, time=_at(chosen),
+                         position=chosen.position, current_version=current)
         if stream == "applications":
             app = await self.applications.get(case_id, version=version)
-            view = self.applications.view(app, now)
-        else:
-            complaint = await self.complaints.get(case_id, version=version)
-            view = await self.complaints.view(complaint, actor, now)
-        return {**view, "case_type": kind, "as_of": about}
+            view = await self.applications.view(app, actor, now)
+            return ApplicationAsOf(**msgspec.structs.asdict(view), case_type="application",
+                                   as_of=about)
+        complaint = await self.complaints.get(case_id, version=version)
+        seen = await self.complaints.view(complaint, actor, now)
+        return ComplaintAsOf(**msgspec.structs.asdict(seen), case_type="complaint", as_of=about)
 
 
 def entry(event: LoggedEvent, chain: asyncpg.Record | None) -> dict[str, Any]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
-from typing import Any
 
 from eventsourcing.application import AggregateNotFoundError
 
 from contracts import calendar as contracts
+from contracts.calendar import CorrectionRecorded
 from contracts.mapping import ContractRegistry
+from contracts.vocabulary import DayKind
 from services.calendar.domain import OFFICE_CALENDAR_ID, OfficeCalendar
 from services.domain.actors import Actor
 from services.domain.clock import Clock
@@ -50,7 +51,8 @@ class CalendarService:
             self.current, self._version = office.working_calendar(), office.version
         return self.current
 
-    async def declare_day(self, day: date, kind: str, reason: str, actor: Actor) -> dict[str, Any]:
+    async def declare_day(self, day: date, kind: DayKind, reason: str,
+                          actor: Actor) -> CorrectionRecorded:
         at, record = self.clock.now(), actor.as_record()
         office = await asyncio.to_thread(self._load)
         if office is None:
@@ -58,5 +60,5 @@ class CalendarService:
         office.declare_day(day, kind, reason, record, at)
         await self.committer.save(office)
         self.current, self._version = office.working_calendar(), office.version
-        return {"date": day.isoformat(), "kind": kind, "reason": reason,
-                "working_day": self.current.is_working_day(day)}
+        return CorrectionRecorded(date=day, kind=kind, reason=reason,
+                                  working_day=self.current.is_working_day(day))

@@ -10,10 +10,12 @@ from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
+from contracts.vocabulary import DAY_KINDS
 from services.domain.errors import InvalidInput
 from services.domain.workdays import OfficeDay, WorkingCalendar
 
-OFFICE_CALENDAR_ID = uuid.uuid5(uuid.UUID("6f1d1c3e-0a55-4d7e-9b0e-9e1f2b0c5a10"), "office-calendar")
+OFFICE_CALENDAR_ID = uuid.uuid5(uuid.UUID("6f1d1c3e-0a55-4d7e-9b0e-9e1f2b0c5a10"),
+                                "office-calendar")
 
 
 class OfficeCalendar(Aggregate):
@@ -27,8 +29,8 @@ class OfficeCalendar(Aggregate):
 
     def declare_day(self, day: date, kind: str, reason: str, actor: dict[str, Any],
                     at: datetime) -> None:
-        if kind not in ("holiday", "working_day"):
-            raise InvalidInput("kind", "must be holiday or working_day")
+        if kind not in DAY_KINDS:
+            raise InvalidInput("kind", f"must be {' or '.join(DAY_KINDS)}")
         if not reason.strip():
             raise InvalidInput("reason", "a calendar correction must give its reason")
         self._day_declared(date=day, kind=kind, reason=reason, actor=actor, at=at)

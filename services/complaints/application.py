@@ -1,28 +1,48 @@
-"""The complaints service: intake (complaint or suggestion), the seed's handling steps,
-the 14-working-day clock. Each method: get → call the aggregate → save."""
+"""The complaints service: what is its own beside the generic case service: intake (a
+complaint or a suggestion, the personal data sealed), the catalogue check of a
+classification, and the view (the identity masked by role). The steps themselves are the
+rows of `services.complaints.commands`."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError
 
 from contracts import complaints as contracts
-from contracts.complaints import ComplaintIntake
+from contracts.complaints import ComplaintIntake, ComplaintIntakeAccepted
 from contracts.mapping import ContractRegistry
+from contracts.vocabulary import ComplaintChannel, ComplaintKind, SuggestionReason, Tier, Track
 from services.calendar.application import CalendarService
+from services.cases.service import CaseService
+from services.cases.views import AuditHold, PersonalDataErasure, TierStep
 from services.complaints.domain import Complaint, complaint_id, tracking_number
+from services.complaints.views import (
+    AnalysisRecord,
+    ApipApprovalRecord,
+    ClassificationRecord,
+    ClosureRecord,
+    ComplaintView,
+    Confidentiality,
+    NotificationRecord,
+    ReclassificationRecord,
+    RelatedApplication,
+    ResponseRecord,
+    SuperiorReport,
+    TrackStep,
+    mask_identity,
+)
 from services.domain.actors import Actor
 from services.domain.clock import JAKARTA, Clock
-from services.domain.errors import ConcurrencyConflict, InvalidInput, NotFound
-from services.domain.sla import Sla, sla_of
+from services.domain.errors import InvalidInput, NotFound
 from services.infra.groupcommit import GroupCommitter
-from services.infra.personal_data import PersonalDataVault, envelopes_in, erase_case
+from services.infra.personal_data import PersonalDataVault
 from services.infra.store import EventStoreApplication
+
+__all__ = ["CONTRACTS", "ComplaintService", "Complaints", "accepted", "mask_identity"]
 
 
 class Complaints(EventStoreApplication):
@@ -51,40 +71,32 @@ class ApplicationLookup(Protocol):
     async def get(self, case_id: uuid.UUID, version: int | None = None) -> Any: ...
 
 
-# Roles that see who complained: everyone who may read a complaint; once the complaint
-# is marked confidential (POST /complaints/{id}/confidentiality) only the head and the
-# auditors, not the handling staff.
-MAY_SEE_IDENTITY = ("officer", "supervisor", "head", "auditor")
-MAY_SEE_CONFIDENTIAL_IDENTITY = ("head", "auditor")
-MAY_MARK_CONFIDENTIAL = ("officer", "head")
-MASKED = "***"
+class Classification(Protocol):
+    @property
+    def service_code(self) -> str: ...
+
+    @property
+    def problem_type(self) -> str: ...
 
 
-def mask_identity(complainant: dict[str, Any] | None, actor: Actor,
-                  confidential: bool = False) -> dict[str, Any] | None:
-    """The complainant as `actor` may see them: in full, or every given detail masked
-    (so a reader still knows which ways to reach them exist). Erased stays erased."""
-    allowed = MAY_SEE_CONFIDENTIAL_IDENTITY if confidential else MAY_SEE_IDENTITY
-    if complainant is None or actor.role in allowed or complainant.get("erased") is True:
-        return complainant
-    return {key: MASKED if value else value for key, value in complainant.items()}
+def accepted(complaint: Complaint) -> ComplaintIntakeAccepted:
+    return ComplaintIntakeAccepted(
+        id=str(complaint.id), tracking_number=complaint.tracking_number,
+        kind=cast(ComplaintKind, complaint.kind),
+        reason=cast(SuggestionReason | None, complaint.reason),
+        reasons=cast(list[SuggestionReason], list(complaint.reasons)))
 
 
-class ComplaintService:
+class ComplaintService(CaseService[Complaint, ComplaintView]):
+    noun = "complaint"
+
     def __init__(self, store: Complaints, committer: GroupCommitter, clock: Clock,
                  calendar: CalendarService, catalogue: ServiceCatalogue,
                  applications: ApplicationLookup, at_risk_ratio: float = 0.8,
                  vault: PersonalDataVault | None = None) -> None:
-        self.vault = vault
-        """Seals the complainant's identity and narrative before they enter an event;
-        None: stored plain (only for tools that build a bare service)."""
-        self.store = store
-        self.committer = committer
-        self.clock = clock
-        self.calendar = calendar
+        super().__init__(store, committer, clock, calendar, at_risk_ratio, vault)
         self.catalogue = catalogue
         self.applications = applications
-        self.at_risk_ratio = at_risk_ratio
 
     # -- intake ---------------------------------------------------------------------
     async def submit(self, intake: ComplaintIntake, actor: Actor) -> tuple[Complaint, bool]:
@@ -109,13 +121,9 @@ class ComplaintService:
             except NotFound:
                 raise InvalidInput("related_application_id",
                                    f"no application {intake.related_application_id}") from None
-        try:
-            await self.committer.save(complaint)
-            return complaint, True
-        except ConcurrencyConflict:
-            return await self.get(complaint.id), False
+        return await self.create(complaint)
 
-    async def _sealer(self, intake: ComplaintIntake) -> Any:
+    async def _sealer(self, intake: ComplaintIntake) -> Callable[[Any], Any] | None:
         """The complainant's subject: their NIK's, or this case's alone without one."""
         if self.vault is None:
             return None
@@ -123,157 +131,77 @@ class ComplaintService:
         return await self.vault.sealer(self.vault.subject_of(
             nik, complaint_id(intake.channel, intake.external_id)))
 
-    # -- commands ---------------------------------------------------------------------
-    async def get(self, case_id: uuid.UUID, version: int | None = None) -> Complaint:
-        try:
-            complaint = await asyncio.to_thread(
-                lambda: self.store.repository.get(case_id, version=version))
-        except AggregateNotFoundError:
-            raise NotFound(f"no complaint {case_id}") from None
-        if self.vault is not None:  # fresh keys for the view (an erasure elsewhere shows)
-            await self.vault.prefetch(envelopes_in(*self.sealed(complaint)))
-        return complaint
-
-    @staticmethod
-    def sealed(complaint: Complaint) -> tuple[Any, Any, Any]:
-        return complaint.complainant, complaint.subject_matter, complaint.description
+    def sealed(self, case: Complaint) -> tuple[Any, Any, Any]:
+        return case.complainant, case.subject_matter, case.description
 
     def opened(self, value: Any) -> Any:
         return self.vault.open(value) if self.vault is not None else value
 
-    # -- personal data ------------------------------------------------------------------
-    async def mark_confidential(self, case_id: uuid.UUID, reason: str, actor: Actor) -> Complaint:
-        return await self._do(case_id, lambda c, r, now: c.mark_confidential(reason, r, now), actor)
-
-    async def place_audit_hold(self, case_id: uuid.UUID, reason: str, actor: Actor) -> Complaint:
-        return await self._do(case_id, lambda c, r, now: c.place_audit_hold(reason, r, now), actor)
-
-    async def release_audit_hold(self, case_id: uuid.UUID, reason: str, actor: Actor) -> Complaint:
-        return await self._do(case_id, lambda c, r, now: c.release_audit_hold(reason, r, now), actor)
-
-    async def erase_personal_data(self, case_id: uuid.UUID, reason: str, actor: Actor) -> Complaint:
-        """Crypto-shredding: delete the keys of the complainant's subject (every case of
-        the same NIK, or this case alone), then record who erased what and why. On audit
-        hold: the refusal is recorded, then 409 `audit_hold`."""
-        complaint = await self.get(case_id)
-        return await erase_case(self.vault, complaint, self.sealed(complaint), reason, actor,
-                                self.clock.now(), self.committer)
-
-    async def reclassify(self, case_id: uuid.UUID, reason: str, actor: Actor) -> Complaint:
-        return await self._do(case_id, lambda c, r, now: c.reclassify(reason, r, now), actor)
-
-    async def classify(self, case_id: uuid.UUID, service_code: str, problem_type: str,
-                       actor: Actor) -> Complaint:
-        if self.catalogue.get(service_code) is None:
-            raise InvalidInput("service_code", f"unknown service {service_code!r}; "
+    # -- steps that need more than the aggregate -------------------------------------------
+    async def classify(self, complaint: Complaint, request: Classification, actor: Actor,
+                       now: datetime) -> None:
+        """The classification row's call: the service must be in the catalogue."""
+        if self.catalogue.get(request.service_code) is None:
+            raise InvalidInput("service_code", f"unknown service {request.service_code!r}; "
                                "GET /services lists them")
-        return await self._do(
-            case_id, lambda c, r, now: c.classify(service_code, problem_type, r, now), actor)
+        complaint.classify(request.service_code, request.problem_type, actor.as_record(), now)
 
-    async def analyse(self, case_id: uuid.UUID, core_problem: str, standard_refs: list[str],
-                      documents_checked: list[str], handling_plan: str,
-                      actor: Actor) -> Complaint:
-        return await self._do(case_id, lambda c, r, now: c.analyse(
-            core_problem, standard_refs, documents_checked, handling_plan, r, now), actor)
-
-    async def approve_apip(self, case_id: uuid.UUID, reason: str, authority: str | None,
-                           actor: Actor) -> Complaint:
-        return await self._do(
-            case_id, lambda c, r, now: c.approve_apip(reason, r, now, authority=authority), actor)
-
-    async def choose_track(self, case_id: uuid.UUID, track: str, agencies: list[str] | None,
-                           actor: Actor) -> Complaint:
-        return await self._do(
-            case_id, lambda c, r, now: c.choose_track(track, agencies, r, now), actor)
-
-    async def respond(self, case_id: uuid.UUID, text: str, actor: Actor) -> Complaint:
-        return await self._do(case_id, lambda c, r, now: c.respond(text, r, now), actor)
-
-    async def notify_complainant(self, case_id: uuid.UUID, channel: str, actor: Actor) -> Complaint:
-        return await self._do(
-            case_id, lambda c, r, now: c.notify_complainant(channel, r, now), actor)
-
-    async def report_to_superior(self, case_id: uuid.UUID, text: str, actor: Actor) -> Complaint:
-        return await self._do(case_id, lambda c, r, now: c.report_to_superior(text, r, now), actor)
-
-    async def close(self, case_id: uuid.UUID, note: str | None, actor: Actor) -> Complaint:
-        return await self._do(case_id, lambda c, r, now: c.close(note, r, now), actor)
-
-    async def assign(self, case_id: uuid.UUID, officer: str, actor: Actor) -> Complaint:
-        return await self._do(case_id, lambda c, r, now: c.assign(officer, r, now), actor)
-
-    async def escalate(self, case_id: uuid.UUID, to_tier: str, reason: str, actor: Actor,
-                       automatic: bool = False) -> Complaint:
-        return await self._do(
-            case_id, lambda c, r, now: c.escalate(to_tier, reason, r, now, automatic), actor)
-
-    async def escalate_for_breach(self, case_id: uuid.UUID, clock_span: int,
-                                  actor: Actor) -> Complaint:
-        return await self._do(case_id, lambda c, r, now: c.escalate_for_breach(clock_span, r, now), actor)
-
-    async def _do(self, case_id: uuid.UUID, command: Any, actor: Actor) -> Complaint:
-        complaint = await self.get(case_id)
-        command(complaint, actor.as_record(), self.clock.now())
-        await self.committer.save(complaint)
-        return complaint
-
-    # -- reads ------------------------------------------------------------------------
-    def sla(self, complaint: Complaint, now: datetime | None = None) -> Sla:
-        """14 working days from receipt, met by the answer; a suggestion has no clock."""
-        return sla_of(complaint.clock, complaint.sla_working_days, self.calendar.current,
-                      now or self.clock.now(), complaint.finished_at, self.at_risk_ratio)
-
-    async def related_application(self, complaint: Complaint) -> dict[str, Any] | None:
+    # -- the view ---------------------------------------------------------------------
+    async def related_application(self, complaint: Complaint) -> RelatedApplication | None:
         """The application the complaint names, as it stands now, with its link."""
         app_id = complaint.related_application_id
         if app_id is None:
             return None
-        related: dict[str, Any] = {"id": app_id, "tracking_number": None, "status": None,
-                                   "link": f"/applications/{app_id}"}
+        related: RelatedApplication = {"id": app_id, "tracking_number": None, "status": None,
+                                       "link": f"/applications/{app_id}"}
         try:
             app = await self.applications.get(uuid.UUID(app_id))
         except NotFound:
             return related  # it existed at intake; say what we still know
         return {**related, "tracking_number": app.tracking_number, "status": app.status}
 
-    async def view(self, complaint: Complaint, actor: Actor,
-                   now: datetime | None = None) -> dict[str, Any]:
-        return {
-            "id": str(complaint.id),
-            "tracking_number": complaint.tracking_number,
-            "kind": complaint.kind,
-            "reason": complaint.reason,
-            "reasons": complaint.reasons,
-            "intake_reasons": complaint.intake_reasons,
-            "status": complaint.status,
-            "unit": complaint.unit,
-            "channel": complaint.channel,
-            "external_id": complaint.external_id,
-            "complainant": mask_identity(self.opened(complaint.complainant), actor,
-                                         confidential=complaint.confidentiality is not None),
-            "subject_matter": self.opened(complaint.subject_matter),
-            "description": self.opened(complaint.description),
-            "confidentiality": complaint.confidentiality,
-            "audit_hold": complaint.audit_hold,
-            "personal_data_erasure": complaint.personal_data_erasure,
-            "service_received_on": complaint.service_received_on,
-            "received_at": complaint.received_at,
-            "recorded_at": complaint.recorded_at,
-            "related_application": await self.related_application(complaint),
-            "tier": complaint.tier,
-            "tier_history": complaint.tier_history,
-            "assignee": complaint.assignee,
-            "sla": self.sla(complaint, now),
-            "reclassification": complaint.reclassification,
-            "classification": complaint.classification,
-            "analysis": complaint.analysis,
-            "apip_approval": complaint.apip_approval,
-            "track": complaint.track,
-            "agencies": complaint.agencies,
-            "track_history": complaint.track_history,
-            "response": complaint.response,
-            "notifications": complaint.notifications,
-            "superior_reports": complaint.superior_reports,
-            "closure": complaint.closure,
-            "version": complaint.version,
-        }
+    async def view(self, case: Complaint, actor: Actor,
+                   now: datetime | None = None) -> ComplaintView:
+        """The complaint as `actor` may see it: the identity masked for roles that may
+        not see it. (The casts: the case keeps each record as a plain dict of the shape
+        its TypedDict documents.)"""
+        c = case
+        return ComplaintView(
+            id=str(c.id),
+            tracking_number=c.tracking_number,
+            kind=cast(ComplaintKind, c.kind),
+            reason=cast(SuggestionReason | None, c.reason),
+            reasons=cast(list[SuggestionReason], c.reasons),
+            intake_reasons=cast(list[SuggestionReason], c.intake_reasons),
+            status=c.status,
+            unit=c.unit,
+            channel=cast(ComplaintChannel, c.channel),
+            external_id=c.external_id,
+            complainant=mask_identity(self.opened(c.complainant), actor,
+                                      confidential=c.confidentiality is not None),
+            subject_matter=self.opened(c.subject_matter),
+            description=self.opened(c.description),
+            confidentiality=cast(Confidentiality | None, c.confidentiality),
+            audit_hold=cast(AuditHold | None, c.audit_hold),
+            personal_data_erasure=cast(PersonalDataErasure | None, c.personal_data_erasure),
+            service_received_on=c.service_received_on,
+            received_at=c.received_at,
+            recorded_at=c.recorded_at,
+            related_application=await self.related_application(c),
+            tier=cast(Tier, c.tier),
+            tier_history=cast(list[TierStep], c.tier_history),
+            assignee=c.assignee,
+            sla=self.sla(c, now),
+            reclassification=cast(ReclassificationRecord | None, c.reclassification),
+            classification=cast(ClassificationRecord | None, c.classification),
+            analysis=cast(AnalysisRecord | None, c.analysis),
+            apip_approval=cast(ApipApprovalRecord | None, c.apip_approval),
+            track=cast(Track | None, c.track),
+            agencies=c.agencies,
+            track_history=cast(list[TrackStep], c.track_history),
+            response=cast(ResponseRecord | None, c.response),
+            notifications=cast(list[NotificationRecord], c.notifications),
+            superior_reports=cast(list[SuperiorReport], c.superior_reports),
+            closure=cast(ClosureRecord | None, c.closure),
+            version=c.version,
+        )

@@ -29,11 +29,12 @@ from typing import Any
 
 from eventsourcing.domain import event
 
+from contracts.vocabulary import HANDLING_PLANS, PROBLEM_TYPES, TRACKS
 from services.domain.actors import COMPLAINT_CHANNELS, COMPLAINTS_UNIT, tier_above
 from services.domain.cases import Case
 from services.domain.clock import JAKARTA
-from services.domain.errors import Forbidden, InvalidInput, RuleViolation
-from services.domain.sla import Span
+from services.domain.errors import InvalidInput, RuleViolation
+from services.domain.sla import ClockedCase, SlaClock
 
 NAMESPACE = uuid.UUID("0c7b3f52-5d0e-4b8a-a2f4-3e6a8d9c1b27")
 
@@ -54,19 +55,11 @@ NO_IDENTITY = "no_identity"
 NO_SUBJECT_MATTER = "no_subject_matter"
 REASONS = (LATE, NO_IDENTITY, NO_SUBJECT_MATTER)
 
-# The components of the service standard (seed 6.5.c.2).
-PROBLEM_TYPES = ("requirements", "procedure", "time", "fee", "product", "facilities",
-                 "competence", "other")
-# Seed 6.6.d: clarification, confirmation, research or examination, investigation.
-HANDLING_PLANS = ("clarification", "confirmation", "examination", "investigation")
-# Seed 6.7 a-c.
+# Seed 6.7 a-c (contracts.vocabulary.TRACKS).
 INTERNAL = "internal"
 TECHNICAL_TEAM = "technical_team"
 APIP = "apip"
-TRACKS = (INTERNAL, TECHNICAL_TEAM, APIP)
 DEFAULT_APIP_AUTHORITY = "kepala_dpmptsp"
-# Roles that may reclassify a late suggestion as a complaint.
-MAY_RECLASSIFY = ("officer", "supervisor", "head")
 
 RECEIVED = "received"
 CLASSIFIED = "classified"
@@ -115,7 +108,7 @@ def _identified(complainant: dict[str, Any] | None) -> bool:
     return given("name") and any(given(k) for k in ("phone", "email", "address"))
 
 
-class Complaint(Case):
+class Complaint(Case, ClockedCase):
     @staticmethod
     def create_id(channel: str, external_id: str, **_: Any) -> uuid.UUID:
         return complaint_id(channel, external_id)
@@ -185,8 +178,8 @@ class Complaint(Case):
         self.tier_since = recorded_at
         self.tier_history: list[dict[str, Any]] = []
         self.assignee: str | None = None
-        self.clock: list[Span] = [Span(start=received_at)] if kind == COMPLAINT else []
-        self.finished_at: datetime | None = None
+        self.sla_clock = SlaClock()
+        self.clock_after("complaint.received", kind=kind, received_at=received_at)
         self.reclassification: dict[str, Any] | None = None
         self.classification: dict[str, Any] | None = None
         self.analysis: dict[str, Any] | None = None
@@ -224,9 +217,6 @@ class Complaint(Case):
         has had it since then; the time spent deciding is the office's, not the
         complainant's."""
         self.check_open("reclassification")
-        if actor.get("role") not in MAY_RECLASSIFY:
-            raise Forbidden("only an officer may reclassify a suggestion",
-                            rule="reclassification_requires_officer")
         if not self.is_suggestion:
             raise RuleViolation("it is already a complaint", rule="already_a_complaint")
         if self.reasons != [LATE]:
@@ -248,7 +238,7 @@ class Complaint(Case):
                                  "by": actor["id"], "at": at}
         self.kind = COMPLAINT
         self.reasons = []
-        self.clock = [Span(start=self.received_at)]
+        self.clock_after("complaint.reclassified", received_at=self.received_at, at=at)
 
     # -- review and classification (seed 6.5.c) --------------------------------------
     def classify(self, service_code: str, problem_type: str,
@@ -298,12 +288,10 @@ class Complaint(Case):
                      authority: str | None = None) -> None:
         """The head of DPMPTSP (or of the agency concerned, named by `authority`) approves
         involving APIP (seed 6.7.c). Possible once the analysis is done, also after
-        another track was tried and failed."""
+        another track was tried and failed. Who may approve is the command's policy
+        (`APPROVES_APIP` in services/domain/policy.py); the case records the approval."""
         self.check_step("apip approval", ANALYSED, IN_RESOLUTION, requires="analysis",
                         complaint_only=True)
-        if actor.get("role") != "head":
-            raise Forbidden("only the head may approve involving APIP",
-                            rule="apip_approval_requires_head")
         if self.apip_approval is not None:
             raise RuleViolation("APIP involvement is already approved",
                                 rule="apip_already_approved")
@@ -366,10 +354,7 @@ class Complaint(Case):
     def _responded(self, text: str, actor: dict[str, Any], at: datetime) -> None:
         self.response = {"text": text, "by": actor["id"], "at": at}
         self.status = ANSWERED
-        if self.clock:
-            self.finished_at = at
-            if self.clock[-1].end is None:
-                self.clock[-1] = Span(start=self.clock[-1].start, end=at)
+        self.clock_after("complaint.responded", at=at)
 
     def notify_complainant(self, channel: str, actor: dict[str, Any], at: datetime) -> None:
         """The result was told to the complainant (again, if by several channels)."""

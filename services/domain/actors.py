@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import msgspec
-
+from contracts.common import ActorRef
 from contracts.vocabulary import (
     APPLICATION_CHANNELS,
     CHANNELS,
@@ -29,14 +28,8 @@ __all__ = [
 ]
 
 
-class Actor(msgspec.Struct, frozen=True, kw_only=True):
-    """The one who issued a command, as every event records it."""
-
-    id: str
-    role: str
-    channel: str | None = None
-    tier: str | None = None
-    unit: str | None = None
+class Actor(ActorRef, frozen=True, kw_only=True):
+    """The one who issued a command (from its token), as every event records it."""
 
     def as_record(self) -> dict[str, str | None]:
         """The plain dict stored inside events (eventsourcing transcodes builtins)."""
@@ -45,7 +38,7 @@ class Actor(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def tier_rank(tier: str) -> int:
-    return TIERS.index(tier)  # type: ignore[arg-type]  # an unknown tier raises ValueError
+    return TIERS.index(tier)  # an unknown tier raises ValueError
 
 
 def tier_above(tier: str) -> Tier | None:

@@ -4,7 +4,7 @@ and escalation one tier at a time. Pure domain, shared by both case types."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eventsourcing.domain import Aggregate, event
 
@@ -20,6 +20,12 @@ class Case(Aggregate):
     """Base aggregate. Subclasses set `tier`, `assignee` and `tier_since` in __init__ and
     define `is_closed`. (No class-level annotations: eventsourcing would take them for
     constructor arguments.)"""
+
+    if TYPE_CHECKING:  # what each case type's __init__ sets, for the type checker alone
+        tier: str
+        tier_since: datetime
+        tier_history: list[dict[str, Any]]
+        assignee: str | None
 
     @property
     def is_closed(self) -> bool:
@@ -103,12 +109,13 @@ class Case(Aggregate):
         if not reason.strip():
             raise InvalidInput("reason", "an audit hold must give its reason")
         if self.audit_hold is not None:
-            raise RuleViolation("the case is already on audit hold", rule="audit_hold_already_placed")
+            raise RuleViolation("the case is already on audit hold",
+                                rule="audit_hold_already_placed")
         self._audit_hold_placed(reason=reason, actor=actor, at=at)
 
     @event("AuditHoldPlaced")
     def _audit_hold_placed(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
-        self._audit_hold = {"reason": reason, "by": actor["id"], "at": at}
+        self._audit_hold: dict[str, Any] | None = {"reason": reason, "by": actor["id"], "at": at}
 
     def release_audit_hold(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
         if self.audit_hold is None:

@@ -12,7 +12,22 @@ import time
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from services.domain.errors import InvalidInput
+
 JAKARTA = ZoneInfo("Asia/Jakarta")
+CLOCK_SKEW = timedelta(minutes=1)
+"""A channel stamps times with its own clock: up to a minute ahead of ours is skew."""
+
+
+def stated_time(field: str, stated: datetime | None, now: datetime) -> datetime:
+    """When a channel says a thing happened (a letter received, a form filled in): `now`
+    when it says nothing; with its offset, and not in the future (`field` names it)."""
+    instant = now if stated is None else stated
+    if instant.tzinfo is None:
+        raise InvalidInput(field, "must carry a time zone offset")
+    if instant > now + CLOCK_SKEW:
+        raise InvalidInput(field, "is in the future")
+    return instant
 
 
 class Clock:
@@ -52,7 +67,8 @@ class SimulatedClock(Clock):
         with self._lock:
             current = self._anchor + timedelta(seconds=time.time() - self._anchor_wall)
             if instant < current:
-                raise ValueError(f"the simulated clock only moves forward (now {current.isoformat()})")
+                raise ValueError(
+                    f"the simulated clock only moves forward (now {current.isoformat()})")
             self._anchor = instant
             self._anchor_wall = time.time()
             return instant

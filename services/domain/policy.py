@@ -1,28 +1,108 @@
-"""Who may do what: roles, units, channels and tiers checked against a command's caller.
+"""Who may do what: every command's policy, and the one place it is checked.
 
-A role that may never do a thing gets 403 before the case is even looked up; a case
-outside the token's unit or channel answers 404 exactly like an unknown one, so a token
-cannot probe which cases exist (OWASP API1, object level). Pure: no I/O.
+A command table row (services/cases/commands.py) names its `Policy`; the generic case
+service checks it in two steps, in the order of services/http/errors.py:
+
+1. `authorize` before the case is read: a role that may never do this, or an officer
+   below the policy's minimum tier, gets 403 whatever the case;
+2. `authorize_case` once it is read: a case outside the officer's unit or the channel's
+   own cases answers the very 404 of an unknown case, so a token cannot probe which cases
+   exist (OWASP API1, object level); then an officer below the case's tier gets 403.
+
+Aggregates keep the domain's own rules (state order, tier order, the head's approval as a
+fact of the case); HTTP handlers hold none. Pure: no I/O.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
 
+from contracts.vocabulary import FIRST_TIER, Tier
 from services.domain.actors import ALL_CHANNELS, Actor, tier_rank
 from services.domain.errors import Forbidden, NotFound
 
 CASE_READERS: tuple[str, ...] = ("officer", "supervisor", "head", "auditor")
 CASE_WORKERS: tuple[str, ...] = ("officer", "supervisor", "head")
+SPANS_UNITS: tuple[str, ...] = ("supervisor", "head", "auditor")
+"""Roles whose tokens reach every unit's cases (API.md)."""
+SYSTEM = "system"
+"""The role of the system's own actors (the SLA timer); no token carries it."""
+
+# Who sees a complainant's identity: everyone who may read the complaint; once it is
+# marked confidential only the head and the auditors, not the handling staff.
+SEES_IDENTITY: tuple[str, ...] = CASE_READERS
+SEES_CONFIDENTIAL_IDENTITY: tuple[str, ...] = ("head", "auditor")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    """Who may run one command."""
+
+    roles: tuple[str, ...]
+    officer_min_tier: Tier | None = None
+    """Officers below this tier are refused before the case is read (assignment)."""
+    own_unit: bool = False
+    """An officer acts only on cases of its unit; another unit's case is 404."""
+    case_tier: bool = False
+    """An officer acts only on cases at its tier or below it (403)."""
+    own_channel: bool = False
+    """A channel acts only on the cases it submitted; another's is 404."""
+    rule: str = "forbidden"
+    """The rule a refusal names (`extra.rule` of the 403)."""
+    refusal: str | None = None
+    """What a refused caller is told; None: which roles may."""
+
+    def refuse(self, actor: Actor) -> Forbidden:
+        detail = self.refusal or (
+            f"role {actor.role} may not do this (needs: {', '.join(self.roles)})")
+        return Forbidden(detail, rule=self.rule)
+
+
+class CaseFacts(Protocol):
+    """What a policy reads of a case."""
+
+    @property
+    def unit(self) -> str: ...
+
+    @property
+    def tier(self) -> str: ...
+
+    @property
+    def channel(self) -> str: ...
+
+
+def authorize(policy: Policy, actor: Actor) -> None:
+    """Before the case is read: the role, and an officer's minimum tier (403)."""
+    if actor.role not in policy.roles:
+        raise policy.refuse(actor)
+    if (policy.officer_min_tier is not None and actor.role == "officer"
+            and tier_rank(actor.tier or FIRST_TIER) < tier_rank(policy.officer_min_tier)):
+        raise policy.refuse(actor)
+
+
+def authorize_case(policy: Policy, actor: Actor, case: CaseFacts, hidden: NotFound) -> None:
+    """Once the case is read: unit and channel (`hidden`: pass the very error an unknown
+    case raises, so the answer is the same 404), then the case's tier (403)."""
+    if policy.own_channel and actor.role == "channel" and case.channel != actor.channel:
+        raise hidden
+    if actor.role != "officer":
+        return
+    if policy.own_unit and actor.unit != case.unit:
+        raise hidden
+    if policy.case_tier and tier_rank(actor.tier or FIRST_TIER) < tier_rank(case.tier):
+        raise Forbidden(f"the case is at tier {case.tier}: an officer of that tier or above "
+                        "works it")
 
 
 def require_role(actor: Actor, *roles: str) -> None:
-    if actor.role not in roles:
-        raise Forbidden(f"role {actor.role} may not do this (needs: {', '.join(roles)})")
+    """For the routes that are not case commands (reports, calendar, audit)."""
+    authorize(Policy(roles=roles), actor)
 
 
 def require_channel(actor: Actor, channel: str, allowed: Iterable[str] = ALL_CHANNELS) -> None:
-    """A channel token submits only for its own channel."""
+    """Intake: a channel token submits only for its own channel, of the kinds it takes."""
     require_role(actor, "channel")
     if channel != actor.channel:
         raise Forbidden(f"this token submits for channel {actor.channel}, not {channel}",
@@ -31,30 +111,28 @@ def require_channel(actor: Actor, channel: str, allowed: Iterable[str] = ALL_CHA
         raise Forbidden(f"channel {channel} does not take this kind of case", field="channel")
 
 
-def require_own_channel(actor: Actor, channel: str, hidden: NotFound) -> None:
-    """A channel acts on the cases it submitted; another channel's case is `hidden` (the
-    same 404 as an unknown case). Call `require_role(actor, "channel")` before loading."""
-    require_role(actor, "channel")
-    if channel != actor.channel:
-        raise hidden
-
-
-def require_case_worker(actor: Actor, unit: str, tier: str, *, write: bool,
-                        hidden: NotFound | None = None) -> None:
-    """An officer works cases of its unit at their tier or above it; supervisors and the
-    head span every unit; auditors read everything and change nothing.
-
-    A case of another unit is `hidden`: pass the very error an unknown case raises, so
-    the answer is the same 404. Gate the role with `require_role(actor, *CASE_READERS)` /
-    `*CASE_WORKERS` before loading the case, so a role's 403 does not depend on it either.
-    """
-    if actor.role in ("supervisor", "head"):
-        return
-    if actor.role == "auditor" and not write:
-        return
-    if actor.role != "officer":
-        raise Forbidden(f"role {actor.role} may not {'work' if write else 'read'} cases")
-    if actor.unit != unit:
-        raise hidden or NotFound("no such case")
-    if write and tier_rank(actor.tier or "pelaksana") < tier_rank(tier):
-        raise Forbidden(f"the case is at tier {tier}: an officer of that tier or above works it")
+# -- the policies of the case commands ----------------------------------------------
+READS = Policy(roles=CASE_READERS, own_unit=True)
+"""Officers of the case's unit, supervisors, the head, auditors."""
+WORKS = Policy(roles=CASE_WORKERS, own_unit=True, case_tier=True)
+"""Officers of the case's unit at its tier or above; supervisors and the head."""
+ASSIGNS = Policy(roles=CASE_WORKERS, own_unit=True, case_tier=True,
+                 officer_min_tier="kepala_seksi",
+                 refusal="assigning cases needs a supervisor or an officer of kepala_seksi "
+                         "or above")
+RECLASSIFIES = Policy(roles=CASE_WORKERS, own_unit=True, case_tier=True,
+                      rule="reclassification_requires_officer",
+                      refusal="only an officer (or a supervisor or the head) may reclassify "
+                              "a suggestion")
+OWN_CHANNEL = Policy(roles=("channel",), own_channel=True)
+"""The channel the case came in on (the applicant's side)."""
+SUPERVISES = Policy(roles=("supervisor", "head"))
+HEAD_ONLY = Policy(roles=("head",))
+APPROVES_APIP = Policy(roles=("head",), rule="apip_approval_requires_head",
+                       refusal="only the head may approve involving APIP")
+MARKS_CONFIDENTIAL = Policy(roles=("officer", "head"), own_unit=True, case_tier=True)
+"""The handling officers of the unit, and the head; not supervisors."""
+HOLDS_FOR_AUDIT = Policy(roles=("auditor", "head"))
+ERASES = HEAD_ONLY
+SLA_TIMER = Policy(roles=(SYSTEM,))
+"""Only the system's own timer escalates a breached case automatically."""

@@ -1,16 +1,24 @@
-"""The state of a legal clock, computed from when it ran. Pure: the caller passes `now`.
+"""The legal clocks of the cases, in one place. Pure: the caller passes `now`.
 
 A clock runs in spans (an application's clock pauses while the office has returned the
 file to the applicant). Days used are kept across a pause; after a resumption the
-deadline is the remaining working days counted from the resumption.
+deadline is the remaining working days counted from the resumption. Once the obligation
+is discharged (certificate issued, rejection decided, answer given) the clock is
+finished: `met` or `breached` for good.
+
+Decide/evolve as in Emmett: `CLOCK_RULES` says which event changes a clock how, and
+`evolve_clock` applies it. The aggregates' `@event` methods and the `sla_timers` read
+model's fold both call `evolve_clock`, so the two cannot tell different stories; the
+state at an instant is `sla_of`'s alone.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import Literal
 
 import msgspec
@@ -69,8 +77,9 @@ def sla_of(
     finished_at: datetime | None = None,
     at_risk_ratio: float = AT_RISK_RATIO,
 ) -> Sla:
-    """`finished_at` is when the obligation was discharged (certificate issued, decision
-    of rejection, answer given); the clock is then `met` or `breached` for good."""
+    """The state rule. `finished_at` is when the obligation was discharged; the clock is
+    then `met` or `breached` for good. (`STATE_SQL` in projections/sla_timers.py says the
+    same in SQL, and a test holds the two together at every boundary.)"""
     if not spans:
         return Sla(started_at=None, due_at=None, state="not_started",
                    working_days_used=0, working_days_limit=limit)
@@ -78,15 +87,148 @@ def sla_of(
     last, due_at = spans[-1], d.due_at
     until = finished_at or last.end or now
     used = d.used_before + calendar.working_days_between(last.start, until)
-    common = dict(started_at=spans[0].start, working_days_used=used, working_days_limit=limit,
-                  finished_at=finished_at)
+
+    def sla(state: SlaState, due: datetime | None = due_at) -> Sla:
+        return Sla(started_at=spans[0].start, due_at=due, state=state, working_days_used=used,
+                   working_days_limit=limit, finished_at=finished_at)
+
     if finished_at is not None:
-        return Sla(due_at=due_at, state="met" if finished_at < due_at else "breached", **common)
+        return sla("met" if finished_at < due_at else "breached")
     if last.end is not None:
         # Paused with the applicant; a deadline already passed before the pause stays breached.
-        return Sla(due_at=None, state="breached" if last.end >= due_at else "paused", **common)
+        return sla("breached" if last.end >= due_at else "paused", due=None)
     if now >= due_at:
-        return Sla(due_at=due_at, state="breached", **common)
+        return sla("breached")
     if now >= d.at_risk_at:
-        return Sla(due_at=due_at, state="at_risk", **common)
-    return Sla(due_at=due_at, state="running", **common)
+        return sla("at_risk")
+    return sla("running")
+
+
+# -- the clock of one case, and how events move it ---------------------------------------
+@dataclass(frozen=True)
+class SlaClock:
+    """What a case keeps of its clock: when it ran, and when it was discharged."""
+
+    spans: tuple[Span, ...] = ()
+    finished_at: datetime | None = None
+
+    @property
+    def started_at(self) -> datetime | None:
+        return self.spans[0].start if self.spans else None
+
+    @property
+    def running(self) -> bool:
+        return bool(self.spans) and self.spans[-1].end is None
+
+    @property
+    def paused_at(self) -> datetime | None:
+        """When a clock not yet finished was paused; None while it runs or once finished."""
+        if self.finished_at is None and self.spans:
+            return self.spans[-1].end
+        return None
+
+    def deadlines(self, limit: int, calendar: WorkingCalendar,
+                  at_risk_ratio: float = AT_RISK_RATIO) -> Deadlines | None:
+        """The last span's deadline and at-risk instant (kept while paused or finished)."""
+        return deadlines(self.spans, limit, calendar, at_risk_ratio) if self.spans else None
+
+    def sla(self, limit: int, calendar: WorkingCalendar, now: datetime,
+            at_risk_ratio: float = AT_RISK_RATIO) -> Sla:
+        return sla_of(self.spans, limit, calendar, now, self.finished_at, at_risk_ratio)
+
+
+def start(clock: SlaClock, at: datetime) -> SlaClock:
+    """The obligation begins. A clock starts once: a later start changes nothing."""
+    return clock if clock.spans else SlaClock(spans=(Span(at),))
+
+
+def pause(clock: SlaClock, at: datetime) -> SlaClock:
+    """The case is with the applicant: the days used so far are kept."""
+    if not clock.running:
+        return clock
+    return replace(clock, spans=(*clock.spans[:-1], Span(clock.spans[-1].start, at)))
+
+
+def resume(clock: SlaClock, at: datetime) -> SlaClock:
+    """Back with the office: a new span. A clock never started stays so."""
+    if not clock.spans or clock.running:
+        return clock
+    return replace(clock, spans=(*clock.spans, Span(at)))
+
+
+def finish(clock: SlaClock, at: datetime) -> SlaClock:
+    """The obligation is discharged: the clock stops for good. A case that has no clock
+    (a file never complete, a suggestion) has none to stop."""
+    if not clock.spans:
+        return clock
+    return replace(pause(clock, at), finished_at=at)
+
+
+@dataclass(frozen=True)
+class ClockRule:
+    """How one event changes a clock: `change` at the instant in the event's field
+    `instant`, and only when the event's field `only_when[0]` equals `only_when[1]`."""
+
+    change: Callable[[SlaClock, datetime], SlaClock]
+    instant: str = "at"
+    only_when: tuple[str, str] | None = None
+
+
+# Which event (by its contract tag) changes a clock how. Every other event leaves it be.
+CLOCK_RULES: Mapping[str, ClockRule] = MappingProxyType({
+    # An application: 7 working days from the file declared complete to the certificate
+    # or the rejection; paused while a file returned after that is with the applicant.
+    "application.file_declared_complete": ClockRule(start),
+    "application.file_returned_for_correction": ClockRule(pause),
+    "application.resubmitted": ClockRule(resume),
+    "application.decided": ClockRule(finish, only_when=("outcome", "reject")),
+    "application.certificate_issued": ClockRule(finish),
+    "application.withdrawn": ClockRule(finish),
+    # A complaint: 14 working days from its receipt to the answer. A suggestion has no
+    # clock; one reclassified as a complaint counts from its receipt all the same (the
+    # case's `received_at`: the reclassification event does not repeat it).
+    "complaint.received": ClockRule(start, instant="received_at",
+                                    only_when=("kind", "complaint")),
+    "complaint.reclassified": ClockRule(start, instant="received_at"),
+    "complaint.responded": ClockRule(finish),
+})
+
+
+def evolve_clock(clock: SlaClock, tag: str, facts: Mapping[str, object]) -> SlaClock:
+    """The clock after one event: `tag` is its contract tag, `facts` its fields (instants
+    as datetimes or as ISO 8601 text) and the case's `received_at`, if it has one."""
+    rule = CLOCK_RULES.get(tag)
+    if rule is None:
+        return clock
+    if rule.only_when is not None and facts.get(rule.only_when[0]) != rule.only_when[1]:
+        return clock
+    instant = facts[rule.instant]
+    if isinstance(instant, str):
+        instant = datetime.fromisoformat(instant)
+    if not isinstance(instant, datetime):
+        raise TypeError(f"{tag}: {rule.instant} must be an instant, not {instant!r}")
+    return rule.change(clock, instant)
+
+
+class ClockedCase:
+    """Mixed into a case aggregate: its `@event` methods move `sla_clock` by calling
+    `clock_after` with their contract tag, through the same table as the read model."""
+
+    sla_clock: SlaClock
+
+    def clock_after(self, tag: str, **facts: object) -> None:
+        if tag not in CLOCK_RULES:
+            # The fold passes every event; an aggregate names only the ones that move
+            # its clock, and a misspelt one would leave the clock silently still.
+            raise KeyError(f"no clock rule for {tag!r}")
+        self.sla_clock = evolve_clock(self.sla_clock, tag, facts)
+
+    @property
+    def clock(self) -> list[Span]:
+        """The runs of the clock, as `sla_of` takes them."""
+        return list(self.sla_clock.spans)
+
+    @property
+    def finished_at(self) -> datetime | None:
+        """When the obligation was discharged (None while it is not)."""
+        return self.sla_clock.finished_at

@@ -11,10 +11,11 @@ deadline is midnight at the end of the Nth working day.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
+from itertools import islice, takewhile
 from typing import Literal
 
 import holidays
@@ -66,12 +67,15 @@ class WorkingCalendar:
 
     def nth_working_day_after(self, day: date, n: int) -> date:
         """The Nth working day strictly after `day` (n >= 1)."""
-        count, current = 0, day
-        while count < n:
+        return next(islice(self.working_days_after(day), n - 1, None))
+
+    def working_days_after(self, day: date) -> Iterator[date]:
+        """Every working day strictly after `day`, in order, without end."""
+        current = day
+        while True:
             current += timedelta(days=1)
             if self.is_working_day(current):
-                count += 1
-        return current
+                yield current
 
     def deadline(self, start: datetime, working_days: int) -> datetime:
         """Midnight (Asia/Jakarta) after the Nth working day counted from the first
@@ -93,12 +97,7 @@ class WorkingCalendar:
         last = end.astimezone(JAKARTA).date()
         if end.astimezone(JAKARTA).timetz().replace(tzinfo=None) == time(0) and last > first:
             last -= timedelta(days=1)  # midnight belongs to the day that just ended
-        used, current = 0, first
-        while current < last:
-            current += timedelta(days=1)
-            if self.is_working_day(current):
-                used += 1
-        return used
+        return sum(1 for _ in takewhile(lambda d: d <= last, self.working_days_after(first)))
 
     def year(self, year: int) -> list[dict[str, str]]:
         """Every day of the year that is not a working day, or that an office correction

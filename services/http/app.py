@@ -6,26 +6,30 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated
 
 import msgspec
-from litestar import Litestar, Request, get, post
+from litestar import Litestar, get, post
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
+from contracts.calendar import CalendarEntry, CalendarYear, CorrectionRecorded
 from contracts.common import check_plausible
+from contracts.operations import ClockSet, ContractSchemas, Health
 from contracts.schema import contract_schemas
+from contracts.vocabulary import DayKind
 from projections.api import EvaluationController, SupervisionController
 from services.applications.api import (
-    ApplicationsController,
     CertificatesController,
     ServicesController,
+    applications_router,
 )
 from services.audit.api import AuditController, CaseRecordController
-from services.complaints.api import ComplaintsController
+from services.audit.public_key import office_public_key
+from services.complaints.api import complaints_router
 from services.domain.actors import Actor
 from services.domain.clock import SimulatedClock
 from services.domain.errors import InvalidInput, NotFound
@@ -35,17 +39,17 @@ from services.http.errors import EXCEPTION_HANDLERS, refuse_nul
 from services.http.ratelimit import TokenBuckets
 from services.infra import shared_clock
 from services.privacy import (
-    ApplicationErasureController,
     AuditHoldController,
-    ComplaintPrivacyController,
+    application_privacy_router,
+    complaint_privacy_router,
 )
 from services.runtime import System
-from services.surveys.api import SurveysController
+from services.surveys.api import surveys_router
 
 
 class CalendarDay(msgspec.Struct, kw_only=True):
     date: date
-    kind: Literal["holiday", "working_day"]
+    kind: DayKind
     reason: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
 
     def __post_init__(self) -> None:
@@ -60,43 +64,49 @@ class ClockJump(msgspec.Struct, kw_only=True):
 
 
 @get("/health", exclude_from_auth=True, security=PUBLIC, tags=["operations"])
-async def health(state: State) -> dict[str, Any]:
+async def health(state: State) -> Health:
     system: System = state.system
-    return {"status": "ok", "now": system.clock.now(), "simulated_clock": system.clock.simulated}
+    return Health(status="ok", now=system.clock.now(), simulated_clock=system.clock.simulated)
 
 
 @get("/calendar/{year:int}", tags=["calendar"])
-async def calendar_year(year: int, state: State) -> dict[str, Any]:
+async def calendar_year(year: int, state: State) -> CalendarYear:
+    """Every day of the year that is not a working day, or that an office correction
+    touches, with its reason."""
     if not 2000 <= year <= 2060:
         raise InvalidInput("year", "must be between 2000 and 2060")
-    cal = state.system.calendar.current
-    return {"year": year, "days_off_and_corrections": cal.year(year)}
+    days = state.system.calendar.current.year(year)
+    return CalendarYear(year=year, days_off_and_corrections=msgspec.convert(
+        days, list[CalendarEntry]))
 
 
 @post("/calendar/days", status_code=201, tags=["calendar"])
-async def declare_day(data: CalendarDay, actor: Actor, state: State) -> dict[str, Any]:
+async def declare_day(data: CalendarDay, actor: Actor, state: State) -> CorrectionRecorded:
     """The head of office records a correction: a holiday decreed late, a regional day
     off, or a holiday revoked (kind working_day). Open deadlines follow at once."""
     require_role(actor, "head")
-    return await state.system.calendar.declare_day(data.date, data.kind, data.reason, actor)
+    recorded: CorrectionRecorded = await state.system.calendar.declare_day(
+        data.date, data.kind, data.reason, actor)
+    return recorded
 
 
 @post("/admin/clock", status_code=200, tags=["operations"])
-async def jump_clock(data: ClockJump, actor: Actor, state: State) -> dict[str, Any]:
+async def jump_clock(data: ClockJump, actor: Actor, state: State) -> ClockSet:
+    """Jump the simulated clock forward (`--simulated-clock` only; 404 otherwise)."""
     clock = state.system.clock
     if not isinstance(clock, SimulatedClock):
         raise NotFound("there is no simulated clock (start with --simulated-clock)")
     require_role(actor, "head")
     try:
-        return {"now": await shared_clock.jump(state.system.pool, clock, data.now)}
+        return ClockSet(now=await shared_clock.jump(state.system.pool, clock, data.now))
     except ValueError as exc:
         raise InvalidInput("now", str(exc)) from None
 
 
 @get("/contracts/schema", tags=["contracts"])
-async def contracts_schema(request: Request[Any, Any, Any]) -> dict[str, Any]:
+async def contracts_schema() -> ContractSchemas:
     """JSON Schema of every contract: intake messages and events."""
-    return contract_schemas()
+    return msgspec.convert(contract_schemas(), ContractSchemas)
 
 
 def create_app(system: System, manage_lifecycle: bool = True) -> Litestar:
@@ -112,11 +122,11 @@ def create_app(system: System, manage_lifecycle: bool = True) -> Litestar:
 
     return Litestar(
         route_handlers=[
-            ApplicationsController, CertificatesController, ServicesController,
-            ComplaintsController, SurveysController, SupervisionController,
+            applications_router, office_public_key, CertificatesController, ServicesController,
+            complaints_router, surveys_router, SupervisionController,
             CaseRecordController, AuditController,
             EvaluationController, health, calendar_year, declare_day, jump_clock, contracts_schema,
-            ApplicationErasureController, ComplaintPrivacyController, AuditHoldController,
+            application_privacy_router, complaint_privacy_router, AuditHoldController,
         ],
         dependencies={"actor": Provide(provide_actor)},
         # Every route needs a token unless it says exclude_from_auth=True; the OpenAPI

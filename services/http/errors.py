@@ -14,10 +14,9 @@ import re
 from typing import Any
 
 import msgspec
-from eventsourcing.persistence import OperationalError
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
-from litestar.exceptions import HTTPException
+from litestar.exceptions import ClientException, HTTPException
 from litestar.handlers.base import BaseRouteHandler
 
 from services.domain.actors import Actor
@@ -30,7 +29,14 @@ from services.domain.errors import (
     RuleViolation,
 )
 from services.http.ratelimit import RateLimited, TokenBuckets
+from services.infra.json_depth import MAX_DEPTH, nesting_exceeds
 from services.infra.tokens import MissingToken, Unauthenticated
+from services.infra.unavailable import (
+    CONNECTION_FAILURES,
+    RETRY_AFTER_SECONDS,
+    is_connection_failure,
+    unreachable_server,
+)
 
 log = logging.getLogger("ptsp.http")
 
@@ -59,7 +65,8 @@ def overflow_handler(_: Request[Any, Any, Any], exc: OverflowError) -> Response[
                           {"rule": "out_of_range"})
 
 
-def unauthenticated_handler(_: Request[Any, Any, Any], exc: Unauthenticated) -> Response[dict[str, Any]]:
+def unauthenticated_handler(_: Request[Any, Any, Any], exc: Unauthenticated,
+                            ) -> Response[dict[str, Any]]:
     # RFC 6750 §3: no error code when the request carried no token at all.
     challenge = 'Bearer realm="ptsp"' if isinstance(exc, MissingToken) else (
         f'Bearer realm="ptsp", error="invalid_token", error_description="{exc}"')
@@ -88,20 +95,31 @@ def _name_the_field(problem: Any) -> Any:
     return {**problem, "key": at}
 
 
-def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+def http_exception_handler(_: Request[Any, Any, Any], exc: HTTPException,
+                           ) -> Response[dict[str, Any]]:
     extra = exc.extra or {}
     if isinstance(extra, list):
         extra = [_name_the_field(problem) for problem in extra]
     return error_response(exc.status_code, exc.detail, extra, headers=exc.headers)
 
 
-def store_unavailable_handler(_: Request[Any, Any, Any], exc: OperationalError) -> Response[dict[str, Any]]:
-    log.error("event store unavailable: %s", exc)
-    return error_response(503, "the event store is unavailable; nothing was written, retry later",
-                          headers={"Retry-After": "5"})
+def unavailable_response(request: Request[Any, Any, Any], exc: BaseException,
+                         ) -> Response[dict[str, Any]]:
+    server = unreachable_server(exc)
+    log.error("%s unreachable on %s %s: %s: %s", server, request.method, request.url.path,
+              type(exc).__name__, exc)
+    return error_response(
+        503, f"{server} is unreachable; retry later",
+        {"rule": "unavailable", "retry_after": RETRY_AFTER_SECONDS},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
-def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception,
+                           ) -> Response[dict[str, Any]]:
+    # Postgres or NATS gone shows up as many exception types, from any layer and often
+    # wrapped: all of them are 503, so a client that retries on 503 loses nothing.
+    if is_connection_failure(exc):
+        return unavailable_response(request, exc)
     # The trace goes to the log, never to the client.
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return error_response(500, "internal error; it has been logged")
@@ -112,8 +130,10 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     Unauthenticated: unauthenticated_handler,
     RateLimited: rate_limited_handler,
     HTTPException: http_exception_handler,
-    OperationalError: store_unavailable_handler,
     OverflowError: overflow_handler,
+    # Named too (not only via Exception), so a handler registered for a base class
+    # such as OSError or RuntimeError elsewhere cannot turn them into 500.
+    **dict.fromkeys(CONNECTION_FAILURES, unavailable_response),
     Exception: internal_error_handler,
 }
 
@@ -137,13 +157,18 @@ def _nul_at(value: Any, path: str) -> str | None:
 async def refuse_nul(request: Request[Any, Any, Any]) -> None:
     """Before every handler: no text field takes a NUL character. Postgres cannot store
     one in text or jsonb, so a case carrying it would stop every read model that
-    projects it; refused here, at the door, it names where it was."""
+    projects it; refused here, at the door, it names where it was. And no body nests
+    deeper than MAX_DEPTH: decoding it (and every walk over it) recurses per level."""
     for name, value in request.query_params.multi_items():
         if "\x00" in name or "\x00" in value:
             raise InvalidInput(name, "contains a NUL character (\\u0000), which no field takes")
     if request.method not in ("POST", "PUT", "PATCH"):
         return
     body = await request.body()  # cached: the handler's body parsing reads it again
+    if nesting_exceeds(body):
+        raise ClientException(
+            detail=f"the JSON body nests arrays and objects deeper than {MAX_DEPTH} levels, "
+                   f"the limit", extra={"rule": "nesting_too_deep", "limit": MAX_DEPTH})
     if b"\\u0000" not in body and b"\x00" not in body:
         return
     try:

@@ -13,9 +13,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-import asyncpg
 import msgspec
 
+from services.infra.pg import Conn
 from services.infra.tokens import Claims, RevocationList, token_hash
 
 SCHEMA = """
@@ -45,14 +45,14 @@ def _at(unix: float) -> datetime:
     return datetime.fromtimestamp(unix, UTC)
 
 
-async def install(conn: asyncpg.Connection) -> None:
+async def install(conn: Conn) -> None:
     async with conn.transaction():
         # Two processes installing at once (the CLI and `ptsp up`) must not race on DDL.
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('ptsp.credentials'))")
         await conn.execute(SCHEMA)
 
 
-async def record(conn: asyncpg.Connection, token: str, claims: Claims) -> None:
+async def record(conn: Conn, token: str, claims: Claims) -> None:
     await conn.execute(
         "INSERT INTO credentials (jti, actor, role, claims, issued_at, expires_at, secret_hash)"
         " VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7)",
@@ -60,7 +60,7 @@ async def record(conn: asyncpg.Connection, token: str, claims: Claims) -> None:
         _at(claims.iat), _at(claims.exp), token_hash(token))
 
 
-async def revoke_jti(conn: asyncpg.Connection, jti: str, reason: str | None) -> bool:
+async def revoke_jti(conn: Conn, jti: str, reason: str | None) -> bool:
     """False when no token with that id was recorded."""
     status = await conn.execute(
         "UPDATE credentials SET revoked_at = coalesce(revoked_at, now()),"
@@ -68,7 +68,7 @@ async def revoke_jti(conn: asyncpg.Connection, jti: str, reason: str | None) -> 
     return status != "UPDATE 0"
 
 
-async def revoke_actor(conn: asyncpg.Connection, actor: str, reason: str | None) -> int:
+async def revoke_actor(conn: Conn, actor: str, reason: str | None) -> int:
     """Void every token of `actor` issued until now, recorded or not; how many recorded
     ones it revoked. Tokens issued afterwards are valid again."""
     async with conn.transaction():
@@ -82,14 +82,15 @@ async def revoke_actor(conn: asyncpg.Connection, actor: str, reason: str | None)
     return int(status.split()[-1])
 
 
-async def listing(conn: asyncpg.Connection, actor: str | None = None) -> list[dict[str, Any]]:
+async def listing(conn: Conn, actor: str | None = None) -> list[dict[str, Any]]:
     rows = await conn.fetch(
         "SELECT jti, actor, role, claims, issued_at, expires_at, revoked_at, revoked_reason,"
         " CASE WHEN revoked_at IS NOT NULL THEN 'revoked'"
         "      WHEN expires_at <= now() THEN 'expired' ELSE 'active' END AS state"
         " FROM credentials WHERE $1::text IS NULL OR actor = $1 ORDER BY issued_at, jti", actor)
-    cut_offs = dict(await conn.fetch(
-        "SELECT actor, not_before FROM credential_actor_revocations"))
+    cut_offs: dict[str, datetime] = {
+        row["actor"]: row["not_before"] for row in await conn.fetch(
+            "SELECT actor, not_before FROM credential_actor_revocations")}
     result = []
     for row in rows:
         item = dict(row)
@@ -102,7 +103,7 @@ async def listing(conn: asyncpg.Connection, actor: str | None = None) -> list[di
     return result
 
 
-async def load_revocations(conn: asyncpg.Connection, into: RevocationList) -> None:
+async def load_revocations(conn: Conn, into: RevocationList) -> None:
     """Revoked ids of tokens not yet expired (the expired are refused anyway), and the
     per-actor cut-offs."""
     jtis = await conn.fetch(

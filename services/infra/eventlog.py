@@ -7,9 +7,10 @@ contract Struct consumers see."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
@@ -18,6 +19,15 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
 
 from contracts.mapping import ContractRegistry
+from services.infra.pg import Conn
+
+
+@contextlib.asynccontextmanager
+async def connection(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection, typed as the connection it stands for (asyncpg's pool proxy
+    forwards every call to it), so that one signature takes pooled and direct ones."""
+    async with pool.acquire() as proxy:
+        yield cast("asyncpg.Connection", proxy)
 
 
 @dataclass(frozen=True)
@@ -25,7 +35,7 @@ class Stream:
     """One event-store application and how its events travel."""
 
     name: str                        # "applications", "complaints", "calendar"
-    store: Application
+    store: Application[UUID]
     contracts: ContractRegistry
 
     @property
@@ -82,7 +92,7 @@ class EventLog:
         self.streams = {s.name: s for s in streams}
 
     async def read(self, stream: str, after: int, limit: int,
-                   conn: asyncpg.Connection | None = None) -> list[LoggedEvent]:
+                   conn: Conn | None = None) -> list[LoggedEvent]:
         return [self.decode(row) for row in await self.rows(stream, after, limit, conn)]
 
     async def case_events(self, stream: str, case_id: UUID) -> list[LoggedEvent]:
@@ -93,21 +103,21 @@ class EventLog:
         return [self.decode(_row(stream, r)) for r in rows]
 
     async def rows(self, stream: str, after: int, limit: int,
-                   conn: asyncpg.Connection | None = None) -> list[StoredRow]:
+                   conn: Conn | None = None) -> list[StoredRow]:
         """The stored rows themselves (state bytes as written), after a position."""
         sql = (f"SELECT {_COLUMNS} FROM {self.streams[stream].table} "
                "WHERE notification_id > $1 ORDER BY notification_id LIMIT $2")
         return [_row(stream, r) for r in await self._fetch(conn, sql, after, limit)]
 
     async def rows_at(self, stream: str, positions: Sequence[int],
-                      conn: asyncpg.Connection | None = None) -> dict[int, StoredRow]:
+                      conn: Conn | None = None) -> dict[int, StoredRow]:
         """The stored rows at these positions (absent ones are simply not in the answer)."""
         sql = (f"SELECT {_COLUMNS} FROM {self.streams[stream].table} "
                "WHERE notification_id = ANY($1::bigint[])")
         rows = await self._fetch(conn, sql, list(positions))
         return {int(r["notification_id"]): _row(stream, r) for r in rows}
 
-    async def _fetch(self, conn: asyncpg.Connection | None, sql: str,
+    async def _fetch(self, conn: Conn | None, sql: str,
                      *args: Any) -> list[asyncpg.Record]:
         if conn is not None:
             return list(await conn.fetch(sql, *args))

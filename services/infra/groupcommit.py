@@ -13,6 +13,7 @@ exactly the commands that lost get `ConcurrencyConflict` and the others are stor
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +22,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 
 from services.domain.errors import ConcurrencyConflict
+from services.infra.unavailable import DATABASE, Unavailable, is_connection_failure
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +30,7 @@ _Pending = tuple[list[Any], "asyncio.Future[None]"]
 
 
 class GroupCommitter:
-    def __init__(self, app: Application, max_batch: int = 64) -> None:
+    def __init__(self, app: Application[Any], max_batch: int = 64) -> None:
         self.app = app
         self.max_batch = max_batch
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
@@ -43,13 +45,11 @@ class GroupCommitter:
     async def stop(self) -> None:
         if self._writer is not None:
             # Let queued commands finish: they were accepted and their callers wait.
-            while not self._queue.empty():
+            while not self._queue.empty():  # noqa: ASYNC110 - a queue has no "drained" event
                 await asyncio.sleep(0.01)
             self._writer.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
-            except asyncio.CancelledError:
-                pass
             self._writer = None
 
     async def save(self, *aggregates: Any) -> None:
@@ -72,8 +72,14 @@ class GroupCommitter:
             try:
                 outcomes = await asyncio.to_thread(self._write, [events for events, _ in batch])
             except Exception as exc:  # the database is unreachable: every command fails
-                log.exception("event store write failed")
-                outcomes = [exc] * len(batch)
+                failure: Exception = exc
+                if is_connection_failure(exc):
+                    log.warning("event store unreachable: %s", exc)
+                    failure = Unavailable(DATABASE)
+                    failure.__cause__ = exc
+                else:
+                    log.exception("event store write failed")
+                outcomes = [failure] * len(batch)
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if future.done():
                     continue

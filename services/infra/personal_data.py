@@ -39,10 +39,14 @@ import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from services.infra.unavailable import reaching
+
 ERASED: dict[str, Any] = {"erased": True}
 """What an envelope opens to once its subject's key is erased (a fresh copy each time)."""
 
 VERSION = 1
+
+VAULT = "the database (the personal data vault's keys)"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS subject_keys (
@@ -134,17 +138,18 @@ class PersonalDataVault:
     async def _live_key(self, subject_id: str) -> tuple[str, AESGCM]:
         """The subject's live key, created on first use (one round trip either way)."""
         kid = uuid.uuid4()
-        row = await self._pool().fetchrow(
-            """
-            WITH created AS (
-                INSERT INTO subject_keys (key_id, subject_id, key) VALUES ($1, $2, $3)
-                ON CONFLICT (subject_id) WHERE erased_at IS NULL DO NOTHING
-                RETURNING key_id, key)
-            SELECT key_id, key FROM created
-            UNION ALL
-            SELECT key_id, key FROM subject_keys WHERE subject_id = $2 AND erased_at IS NULL
-            LIMIT 1
-            """, kid, subject_id, self._wrap(kid, AESGCM.generate_key(bit_length=256)))
+        with reaching(VAULT):
+            row = await self._pool().fetchrow(
+                """
+                WITH created AS (
+                    INSERT INTO subject_keys (key_id, subject_id, key) VALUES ($1, $2, $3)
+                    ON CONFLICT (subject_id) WHERE erased_at IS NULL DO NOTHING
+                    RETURNING key_id, key)
+                SELECT key_id, key FROM created
+                UNION ALL
+                SELECT key_id, key FROM subject_keys WHERE subject_id = $2 AND erased_at IS NULL
+                LIMIT 1
+                """, kid, subject_id, self._wrap(kid, AESGCM.generate_key(bit_length=256)))
         if row is None:  # lost a race with an erasure between the two halves: try again
             return await self._live_key(subject_id)
         key = self._unwrap(row["key_id"], row["key"])
@@ -156,9 +161,10 @@ class PersonalDataVault:
         kids = {e["kid"] for e in envelopes if "kid" in e}
         if not kids:
             return
-        rows = await self._pool().fetch(
-            "SELECT key_id, key FROM subject_keys WHERE key_id = ANY($1::uuid[])",
-            [uuid.UUID(k) for k in kids])
+        with reaching(VAULT):
+            rows = await self._pool().fetch(
+                "SELECT key_id, key FROM subject_keys WHERE key_id = ANY($1::uuid[])",
+                [uuid.UUID(k) for k in kids])
         found = set()
         for row in rows:
             kid = str(row["key_id"])
@@ -222,27 +228,30 @@ class PersonalDataVault:
         """Delete the subject's key material (every live key of it); the rows stay as the
         record of who erased what, when and why. Returns the key ids erased (none: it was
         already erased)."""
-        rows = await self._pool().fetch(
-            """
-            UPDATE subject_keys SET key = NULL, erased_at = now(), erased_by = $2,
-                   erasure_reason = $3
-             WHERE subject_id = $1 AND erased_at IS NULL
-            RETURNING key_id
-            """, subject_id, by, reason)
+        with reaching(VAULT):
+            rows = await self._pool().fetch(
+                """
+                UPDATE subject_keys SET key = NULL, erased_at = now(), erased_by = $2,
+                       erasure_reason = $3
+                 WHERE subject_id = $1 AND erased_at IS NULL
+                RETURNING key_id
+                """, subject_id, by, reason)
         kids = [str(r["key_id"]) for r in rows]
         for kid in kids:
             self._forget(kid)
         return kids
 
     async def live_keys(self, subject_ids: list[str]) -> int:
-        return int(await self._pool().fetchval(
-            "SELECT count(*) FROM subject_keys WHERE subject_id = ANY($1::text[])"
-            " AND erased_at IS NULL", subject_ids))
+        with reaching(VAULT):
+            return int(await self._pool().fetchval(
+                "SELECT count(*) FROM subject_keys WHERE subject_id = ANY($1::text[])"
+                " AND erased_at IS NULL", subject_ids))
 
     async def erasures(self, subject_id: str) -> list[dict[str, Any]]:
-        rows = await self._pool().fetch(
-            "SELECT key_id, created_at, erased_at, erased_by, erasure_reason FROM subject_keys"
-            " WHERE subject_id = $1 ORDER BY created_at", subject_id)
+        with reaching(VAULT):
+            rows = await self._pool().fetch(
+                "SELECT key_id, created_at, erased_at, erased_by, erasure_reason "
+                "FROM subject_keys WHERE subject_id = $1 ORDER BY created_at", subject_id)
         return [dict(r) for r in rows]
 
 

@@ -7,6 +7,12 @@ each event as its contract JSON on `ptsp.<stream>.<tag>` with `Nats-Msg-Id` =
 saves its new position. A crash between publishing and saving re-sends a batch: the
 stream's duplicate window drops the repeats (and projections skip what they applied).
 
+Every message is signed (services/infra/event_signing.py) and names the position of the
+event before it in its stream (`Ptsp-Prev-Position`): the relay reads the store in order
+from its saved position, which is always the last event it published, so the previous
+position is that one, or the one before in the batch. A re-sent batch carries the same
+headers again.
+
 Wake-up: a Postgres trigger NOTIFYs `ptsp_events` on every insert; polling every second
 is the fallback. Notification ids are not gap-free (a rolled-back insert burns one), so
 the relay never waits for a gap to fill. Two relays may run: only the holder of a
@@ -27,14 +33,16 @@ from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
-from services.infra.eventlog import EventLog, LoggedEvent, Stream
+from services.infra.event_signing import POSITION_HEADER, EventSigner
+from services.infra.eventlog import EventLog, LoggedEvent, Stream, connection
+from services.infra.tasks import cancel_and_wait
 
 log = logging.getLogger("ptsp.relay")
 
 RELAY_LOCK_KEY = 0x7074_7370_0001  # "ptsp" relay: one advisory lock for all relays
 NOTIFY_CHANNEL = "ptsp_events"
 DUPLICATE_WINDOW_SECONDS = 300.0
-POSITION_HEADER = "Ptsp-Position"
+__all__ = ["POSITION_HEADER", "Relay", "encode", "ensure_streams", "install"]
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS relay_positions (
@@ -51,7 +59,7 @@ END $$ LANGUAGE plpgsql;
 
 async def install(pool: asyncpg.Pool, streams: Sequence[Stream]) -> None:
     """Tables and the NOTIFY trigger on each events table (idempotent)."""
-    async with pool.acquire() as conn:
+    async with connection(pool) as conn:
         await conn.execute("SELECT pg_advisory_lock(7074)")  # serialise DDL across processes
         try:
             await conn.execute(SCHEMA)
@@ -68,7 +76,8 @@ async def install(pool: asyncpg.Pool, streams: Sequence[Stream]) -> None:
             await conn.execute("SELECT pg_advisory_unlock(7074)")
 
 
-async def ensure_streams(js: JetStreamContext, streams: Sequence[Stream], replicas: int = 1) -> None:
+async def ensure_streams(js: JetStreamContext, streams: Sequence[Stream],
+                         replicas: int = 1) -> None:
     for s in streams:
         config = StreamConfig(name=s.jetstream_name, subjects=[s.subjects],
                               storage=StorageType.FILE, num_replicas=replicas,
@@ -84,11 +93,13 @@ def encode(event: LoggedEvent) -> bytes:
 
 
 class Relay:
-    def __init__(self, pool: asyncpg.Pool, eventlog: EventLog, nc: NATS,
-                 batch: int = 2000, poll_seconds: float = 1.0, replicas: int = 1) -> None:
+    def __init__(self, pool: asyncpg.Pool, eventlog: EventLog, nc: NATS, *,
+                 signer: EventSigner, batch: int = 2000, poll_seconds: float = 1.0,
+                 replicas: int = 1) -> None:
         self.pool = pool
         self.eventlog = eventlog
         self.nc = nc
+        self.signer = signer
         self.js = nc.jetstream(publish_async_max_pending=4000)
         self.batch = batch
         self.poll_seconds = poll_seconds
@@ -105,11 +116,8 @@ class Relay:
         self._task = asyncio.create_task(self._run(), name="relay")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -117,7 +125,7 @@ class Relay:
     async def _run(self) -> None:
         while True:
             try:
-                async with self.pool.acquire() as lock_conn:
+                async with connection(self.pool) as lock_conn:
                     await self._lead(lock_conn)
             except asyncio.CancelledError:
                 raise
@@ -128,7 +136,7 @@ class Relay:
 
     async def _lead(self, lock_conn: asyncpg.Connection) -> None:
         # Only one relay publishes; a standby polls for the lock.
-        while not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY):
+        while not await lock_conn.fetchval("SELECT pg_try_advisory_lock($1)", RELAY_LOCK_KEY):  # noqa: ASYNC110 - polls Postgres, no event to wait on
             await asyncio.sleep(self.poll_seconds)
         self.is_leader = True
         log.info("relay is the publisher")
@@ -163,12 +171,13 @@ class Relay:
         events = await self.eventlog.read(stream, after, self.batch)
         if not events:
             return 0
-        futures = [
-            await self.js.publish_async(
-                e.subject, encode(e),
-                headers={"Nats-Msg-Id": e.msg_id, POSITION_HEADER: str(e.position)})
-            for e in events
-        ]
+        futures = []
+        prev = after
+        for e in events:
+            body = encode(e)
+            headers = self.signer.headers(e.subject, e.msg_id, e.position, prev, body)
+            futures.append(await self.js.publish_async(e.subject, body, headers=headers))
+            prev = e.position
         await asyncio.gather(*futures)  # every ack, or the batch is re-sent
         await self.pool.execute(
             "INSERT INTO relay_positions (stream, position) VALUES ($1, $2) "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,13 @@ def write_secret_once(path: Path, data: bytes) -> None:
         tmp.unlink()
 
 
+def secret_bytes(path: Path, size: int = 32) -> bytes:
+    """A random secret kept in `path`: made on first use (as write_secret_once), then read."""
+    if not path.exists():
+        write_secret_once(path, secrets.token_bytes(size))
+    return path.read_bytes()
+
+
 class OfficeKey:
     def __init__(self, private_key: Ed25519PrivateKey) -> None:
         self._private = private_key
@@ -61,10 +69,10 @@ class OfficeKey:
                                     serialization.PrivateFormat.PKCS8,
                                     serialization.NoEncryption())
             write_secret_once(path, pem)
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        if not isinstance(key, Ed25519PrivateKey):
+        loaded = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        if not isinstance(loaded, Ed25519PrivateKey):
             raise ValueError(f"{path} is not an Ed25519 private key")
-        return cls(key)
+        return cls(loaded)
 
     def sign(self, payload: Any) -> str:
         return b64url(self._private.sign(canonical_json(payload)))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
-from typing import Any, ClassVar
+from typing import ClassVar
 from urllib.parse import parse_qs, unquote, urlparse
+from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.utils import Environment
 
 
 class DateAsISO(Transcoding):
@@ -46,15 +49,13 @@ def eventsourcing_env(database_url: str, pool_size: int = 5) -> dict[str, str]:
     }
 
 
-class EventStoreApplication(Application):
+class EventStoreApplication(Application[UUID]):
     """Base of every eventsourcing Application in the project: dates transcode, and the
     infrastructure comes from the constructor's env, never from os.environ."""
 
     env: ClassVar[dict[str, str]] = {}
 
-    def construct_env(self, name: str, env: Any = None):  # type: ignore[override]
-        from eventsourcing.utils import Environment
-
+    def construct_env(self, name: str, env: Mapping[str, str] | None = None) -> Environment:
         merged = dict(type(self).env)
         if env is not None:
             merged.update(env)

@@ -33,10 +33,11 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import re
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import asyncpg
@@ -48,10 +49,15 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from contracts.applications import ApplicationIntake
-from services.domain.actors import ALL_CHANNELS, APPLICATION_CHANNELS, COMPLAINT_CHANNELS, Actor
+from services.applications.commands import INTAKE as APPLICATION_INTAKE
+from services.cases.commands import Intake, Submit
+from services.complaints.commands import INTAKE as COMPLAINT_INTAKE
+from services.domain.actors import ALL_CHANNELS, Actor
 from services.domain.errors import DomainError
 from services.http.errors import STATUS_OF
+from services.http.ratelimit import RateLimited, TokenBuckets
+from services.infra.nats_auth import INTAKE, NatsAuth
+from services.surveys.commands import INTAKE as SURVEY_INTAKE
 
 log = logging.getLogger("ptsp.intake")
 
@@ -80,50 +86,28 @@ VALUES ($1, $2::jsonb, $3, $4, $5)"""
 
 @dataclass(frozen=True)
 class CaseType:
-    """How intake of one case type is read, checked, submitted and answered."""
+    """One case type's intake, as HTTP declares it (`services.cases.commands.Intake`),
+    and the service that takes it."""
 
-    name: str
-    channels: tuple[str, ...]
-    decoder: msgspec.json.Decoder[Any]
-    submit: Callable[[Any, Actor], Awaitable[tuple[Any, bool]]]
-    accepted: Callable[[Any], dict[str, Any]]
-    """The HTTP response body for the case: the same on 201 and on a repeat's 200."""
+    intake: Intake
+    submit: Submit
 
+    @property
+    def channels(self) -> tuple[str, ...]:
+        return self.intake.channels
 
-def application_accepted(app: Any) -> dict[str, Any]:
-    return {"id": str(app.id), "tracking_number": app.tracking_number, "status": app.status}
-
-
-def complaint_accepted(complaint: Any) -> dict[str, Any]:
-    return {"id": str(complaint.id), "tracking_number": complaint.tracking_number,
-            "kind": complaint.kind, "reason": complaint.reason,
-            "reasons": list(complaint.reasons)}
-
-
-def survey_accepted(response: Any) -> dict[str, Any]:
-    return {"id": str(response.id)}
+    @cached_property
+    def decoder(self) -> msgspec.json.Decoder[Any]:
+        return msgspec.json.Decoder(self.intake.request)
 
 
 def case_types(applications: Any, complaints: Any = None,
                surveys: Any = None) -> dict[str, CaseType]:
     """The handler table. Complaints and surveys join when their service is given."""
-    table = {"application": CaseType(
-        "application", APPLICATION_CHANNELS, msgspec.json.Decoder(ApplicationIntake),
-        applications.submit, application_accepted)}
-    if complaints is not None:
-        from contracts.complaints import ComplaintIntake
-
-        table["complaint"] = CaseType(
-            "complaint", COMPLAINT_CHANNELS, msgspec.json.Decoder(ComplaintIntake),
-            complaints.submit, complaint_accepted)
-    if surveys is not None:
-        from contracts.surveys import SurveyIntake
-
-        # API.md: survey responses come from any application or complaint channel.
-        table["survey"] = CaseType(
-            "survey", ALL_CHANNELS, msgspec.json.Decoder(SurveyIntake),
-            surveys.submit, survey_accepted)
-    return table
+    given = ((APPLICATION_INTAKE, applications), (COMPLAINT_INTAKE, complaints),
+             (SURVEY_INTAKE, surveys))
+    return {intake.case_type: CaseType(intake, service.submit)
+            for intake, service in given if service is not None}
 
 
 class Rejected(Exception):
@@ -160,8 +144,12 @@ class NatsIntake:
 
     def __init__(self, url: str, handlers: dict[str, CaseType], *,
                  database_url: str | None = None, max_bytes: int = 1024 * 1024,
-                 max_in_flight: int = MAX_IN_FLIGHT, queue: str = QUEUE_GROUP) -> None:
+                 max_in_flight: int = MAX_IN_FLIGHT, queue: str = QUEUE_GROUP,
+                 auth: NatsAuth | None = None, limiter: TokenBuckets | None = None) -> None:
         self.url = url
+        self.auth = auth or NatsAuth()
+        self.limiter = limiter
+        """Each channel's intake budget, as over HTTP (one per process, like HTTP's)."""
         self.handlers = handlers
         self.database_url = database_url
         self.max_bytes = max_bytes
@@ -183,9 +171,10 @@ class NatsIntake:
             servers=[u.strip() for u in self.url.split(",") if u.strip()],
             name="ptsp-intake",
             max_reconnect_attempts=-1,  # an outage is waited out, however long
-            reconnect_time_wait=RECONNECT_WAIT_SECONDS,  # type: ignore[arg-type] # float is fine
+            reconnect_time_wait=RECONNECT_WAIT_SECONDS,
             disconnected_cb=self._disconnected, reconnected_cb=self._reconnected,
             error_cb=self._error, closed_cb=self._closed,
+            **self.auth.options(self.url, INTAKE),
         )
         for name in CASE_TYPES:
             self._subs.append(await self._nc.subscribe(
@@ -201,7 +190,9 @@ class NatsIntake:
         if nc is not None:
             for sub in self._subs:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(sub.drain(), STOP_GRACE_SECONDS)
+                    await asyncio.wait_for(
+                        sub.drain(),  # type: ignore[no-untyped-call]  # nats-py leaves it unannotated
+                        STOP_GRACE_SECONDS)
             self._subs.clear()
             if self._in_flight:
                 _, late = await asyncio.wait(set(self._in_flight), timeout=STOP_GRACE_SECONDS)
@@ -218,10 +209,9 @@ class NatsIntake:
 
     async def _create_table(self) -> None:
         assert self._pool is not None
-        try:
+        # another replica may create it at the same moment
+        with contextlib.suppress(asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
             await self._pool.execute(REJECTED_TABLE)
-        except (asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
-            pass  # another replica created it at the same moment
 
     # -- connection events ------------------------------------------------------------
     async def _disconnected(self) -> None:
@@ -263,12 +253,33 @@ class NatsIntake:
             log.error("intake message handling failed", exc_info=exc)
 
     async def _handle(self, msg: Msg) -> None:
+        if (limited := self.over_budget(msg.subject)) is not None:
+            # Refused before it is read, and not kept: a flood must not fill a table.
+            if msg.reply:
+                await self._respond(msg.reply, limited)
+            return
         reply = await self.answer(msg.subject, msg.data)
         status = reply["status_code"]
         if status in KEPT_STATUSES or (status >= 400 and not msg.reply):
             await self._keep(msg, status, reply["detail"])
         if msg.reply:
             await self._respond(msg.reply, reply)
+
+    def over_budget(self, subject: str) -> dict[str, Any] | None:
+        """The 429 reply when the subject's channel has used its intake budget."""
+        if self.limiter is None:
+            return None
+        channel = subject.rsplit(".", 1)[-1]
+        # Only known channels get a bucket of their own: made-up subjects cannot grow
+        # the table (they share one, and are refused later anyway).
+        key = channel if channel in ALL_CHANNELS else "?"
+        try:
+            self.limiter.take(key)
+        except RateLimited as exc:
+            retry_after = max(1, math.ceil(exc.retry_after))
+            return error(429, str(exc), {"rule": "rate_limited", "channel": key,
+                                         "retry_after": retry_after})
+        return None
 
     async def _respond(self, inbox: str, reply: dict[str, Any]) -> None:
         nc = self._nc
@@ -328,8 +339,8 @@ class NatsIntake:
             raise Rejected(403, f"subject {subject} submits for channel {channel}, "
                                 f"not {intake.channel}", rule="forbidden", field="channel")
         actor = Actor(id=f"nats:{channel}", role="channel", channel=channel)
-        case, created = await case_type.submit(intake, actor)
-        return (201 if created else 200), case_type.accepted(case)
+        answer, created = await case_type.intake.take(case_type.submit, intake, actor)
+        return (201 if created else 200), msgspec.to_builtins(answer)
 
     async def _keep(self, msg: Msg, status: int, detail: str) -> None:
         """Store a refused message for an operator; if even that fails, the log has it."""

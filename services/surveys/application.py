@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import msgspec
@@ -26,12 +27,8 @@ class Surveys(EventStoreApplication):
     name = "surveys"
 
 
-def _contract_extras(event: Any) -> dict[str, Any]:
-    return {}
-
-
 # Domain event → contract Struct (for the relay and the audit history).
-CONTRACTS = ContractRegistry(contracts.EVENT_TYPES, enrich=_contract_extras)
+CONTRACTS = ContractRegistry(contracts.EVENT_TYPES)
 
 
 # What the survey service needs from elsewhere: on the embedded default the other
@@ -44,15 +41,14 @@ class CaseLookup(Protocol):
     async def get(self, case_id: uuid.UUID, version: int | None = None) -> Any: ...
 
 
+@dataclass
 class SurveyService:
-    def __init__(self, store: Surveys, committer: GroupCommitter, clock: Clock,
-                 catalogue: ServiceCatalogue, cases: dict[str, CaseLookup]) -> None:
-        self.store = store
-        self.committer = committer
-        self.clock = clock
-        self.catalogue = catalogue
-        self.cases = cases
-        """Where a linked case may be: {"application": ..., "complaint": ...}."""
+    store: Surveys
+    committer: GroupCommitter
+    clock: Clock
+    catalogue: ServiceCatalogue
+    cases: dict[str, CaseLookup]
+    """Where a linked case may be: {"application": ..., "complaint": ...}."""
 
     async def submit(self, intake: SurveyIntake, actor: Actor) -> tuple[SurveyResponse, bool]:
         """Returns the response and whether it was created now (False: a repeat of the

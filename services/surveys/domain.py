@@ -13,29 +13,24 @@ submission collides with the first inside the event store.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
+from typing import Any, get_args
 
 from eventsourcing.domain import Aggregate, event
 
-from services.domain.actors import ALL_CHANNELS
+from contracts.surveys import AgeBand, Education, Occupation, Sex
+from contracts.vocabulary import CASE_TYPES, CHANNELS
+from services.domain.clock import stated_time
 from services.domain.errors import InvalidInput
 from services.surveys.ikm import ELEMENTS, MAX_SCORE, MIN_SCORE
 
 NAMESPACE = uuid.UUID("5b0f7a8e-2c4d-4e61-9f3a-7d2e1c6b8a94")
-# A channel stamps `responded_at` with its own clock: a minute ahead of ours is skew.
-CLOCK_SKEW = timedelta(minutes=1)
 
-# The respondent facts and their closed vocabularies (contracts.surveys has the same
-# as Literals; a unit test keeps the two equal).
+# The respondent facts and their closed vocabularies, as the contract declares them.
 RESPONDENT_FACTS: dict[str, tuple[str, ...]] = {
-    "age_band": ("under_20", "20_29", "30_39", "40_49", "50_59", "60_plus"),
-    "sex": ("male", "female"),
-    "education": ("sd_or_below", "smp", "sma", "d1_d3", "d4", "s1", "s2", "s3"),
-    "occupation": ("civil_servant", "military", "police", "private_employee",
-                   "entrepreneur", "student", "other"),
+    "age_band": get_args(AgeBand), "sex": get_args(Sex), "education": get_args(Education),
+    "occupation": get_args(Occupation),
 }
-LINKED_CASE_TYPES = ("application", "complaint")
 
 
 def response_id(channel: str, external_id: str) -> uuid.UUID:
@@ -97,8 +92,8 @@ class SurveyResponse(Aggregate):
                 at: datetime) -> SurveyResponse:
         """Record an answer. `at` is when the system records it; `responded_at` when the
         respondent filled it in (default `at`): the quarter it counts in."""
-        if channel not in ALL_CHANNELS:
-            raise InvalidInput("channel", f"must be one of {', '.join(ALL_CHANNELS)}")
+        if channel not in CHANNELS:
+            raise InvalidInput("channel", f"must be one of {', '.join(CHANNELS)}")
         if not external_id.strip():
             raise InvalidInput("external_id", "must not be empty")
         if not service_code.strip():
@@ -107,16 +102,12 @@ class SurveyResponse(Aggregate):
         facts = check_respondent(respondent)
         if (linked_case_id is None) != (linked_case_type is None):
             raise InvalidInput("case_id", "a linked case needs its id and its type")
-        if linked_case_type is not None and linked_case_type not in LINKED_CASE_TYPES:
+        if linked_case_type is not None and linked_case_type not in CASE_TYPES:
             raise InvalidInput("case_id", "must be an application or a complaint")
-        responded_at = at if responded_at is None else responded_at
-        if responded_at.tzinfo is None:
-            raise InvalidInput("responded_at", "must carry a time zone offset")
-        if responded_at > at + CLOCK_SKEW:
-            raise InvalidInput("responded_at", "is in the future")
         return cls(channel=channel, external_id=external_id, service_code=service_code,
                    scores=answered, respondent=facts, linked_case_id=linked_case_id,
-                   linked_case_type=linked_case_type, responded_at=responded_at,
+                   linked_case_type=linked_case_type,
+                   responded_at=stated_time("responded_at", responded_at, at),
                    actor=actor, at=at)
 
     @event("Responded")

@@ -32,14 +32,13 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
+from contracts.surveys import Scores
 from services.domain.clock import JAKARTA
 
 # The nine elements (unsur) of the regulation, in API.md's order (the regulation
-# numbers them U1-U9 with complaint handling eighth and facilities ninth).
-ELEMENTS: tuple[str, ...] = (
-    "requirements", "procedure", "time", "fee", "product", "competence", "behaviour",
-    "facilities", "complaint_handling",
-)
+# numbers them U1-U9 with complaint handling eighth and facilities ninth): the fields of
+# the intake's `scores`.
+ELEMENTS: tuple[str, ...] = Scores.__struct_fields__
 ELEMENT_NAMES: dict[str, str] = {
     "requirements": "Persyaratan",
     "procedure": "Sistem, mekanisme, dan prosedur",
@@ -85,7 +84,7 @@ _KM_POPULATIONS = [n for n, _ in KREJCIE_MORGAN]
 # -- rounding and grades --------------------------------------------------------------
 def round_half_up(value: Fraction, places: int = 2) -> Decimal:
     """Exact half-up rounding of a non-negative fraction (no binary floats on the way)."""
-    scale = 10 ** places
+    scale: int = 10 ** places
     return Decimal(math.floor(value * scale + Fraction(1, 2))) / scale
 
 
@@ -123,8 +122,8 @@ class Element:
         return Fraction(self.total, self.answers) if self.answers else None
 
 
-def elements_of(responses: Iterable[Mapping[str, int]]) -> dict[str, Element]:
-    """Per element: how many answered it and the sum of their scores."""
+def elements_of(responses: Iterable[Mapping[str, int | None]]) -> dict[str, Element]:
+    """Per element: how many answered it and the sum of their scores (None: not answered)."""
     answers = dict.fromkeys(ELEMENTS, 0)
     totals = dict.fromkeys(ELEMENTS, 0)
     for scores in responses:

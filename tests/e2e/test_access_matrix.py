@@ -19,11 +19,14 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
 import pytest
+
+from services.settings import Settings
 
 pytestmark = pytest.mark.e2e
 
@@ -58,6 +61,7 @@ MATRIX: list[tuple[str, str]] = [
     ("GET /health", PUBLIC),
     ("GET /services", PUBLIC),
     ("GET /certificates/{number}", PUBLIC),
+    ("GET /certificates/public-key", PUBLIC),
     ("POST /applications", INTAKE),
     ("GET /applications/{id}", READS),
     ("POST /applications/{id}/verification", WORKS),
@@ -105,13 +109,13 @@ MATRIX: list[tuple[str, str]] = [
 ]
 
 ALL_MET = dict.fromkeys(("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"), True)
-APPLICATION = {
+APPLICATION: dict[str, Any] = {
     "channel": "oss", "service_code": "SS-KBLI-10510",
     "applicant": {"name": "Siti Rahma", "nik": "3214010101800001"},
     "business": {"name": "CV Susu Murni", "kbli": "10510", "scale": "kecil",
                  "in_industrial_estate": False, "address": "Jl. Veteran 139, Purwakarta"},
 }
-COMPLAINT = {
+COMPLAINT: dict[str, Any] = {
     "channel": "whatsapp", "complainant": {"name": "Siti Aminah", "phone": "081234567890"},
     "subject_matter": "Biaya Sertifikat Standar", "description": "Dimintai uang di loket.",
     "service_received_on": "2026-03-10",
@@ -170,7 +174,7 @@ def cells() -> list[Cell]:
     for endpoint, row in MATRIX:
         expected = row.split()
         assert len(expected) == len(names), endpoint
-        result += [Cell(endpoint, who, e) for who, e in zip(names, expected)]
+        result += [Cell(endpoint, who, e) for who, e in zip(names, expected, strict=True)]
     return result
 
 
@@ -189,39 +193,45 @@ def shape(path: str) -> str:
 
 # -- the walk -----------------------------------------------------------------------
 @pytest.fixture
-def settings(settings):
+def settings(settings: Settings) -> Settings:
     return replace(settings, intake_rate_per_second=1e6, intake_burst=1_000_000)
 
 
 @pytest.fixture
-def callers(token):
+def callers(token: TokenMaker) -> Callers:
     """Who calls, for a case of each type: Authorization headers (none: anonymous)."""
-    def officer(unit: str, tier: str) -> dict[str, str]:
+    def officer(unit: str, tier: str) -> Headers:
         return token("officer", f"{unit}-{tier}", unit=unit, tier=tier)
 
-    shared = {"anonymous": {}, "supervisor": token("supervisor", "sri"),
+    def channel(name: str) -> Headers:
+        return token("channel", f"{name}-gw", channel=name)
+
+    shared: dict[str, Headers] = {"anonymous": {}, "supervisor": token("supervisor", "sri"),
               "head": token("head", "kepala"), "auditor": token("auditor", "inspektorat")}
-    return {
-        "application": {**shared,
-                        "channel": token("channel", "oss-gw", channel="oss"),
-                        "other channel": token("channel", "mpp-gw", channel="mpp_counter"),
-                        "officer": officer("perizinan", "pelaksana"),
-                        "officer kasi": officer("perizinan", "kepala_seksi"),
-                        "other unit": officer("pengaduan", "kepala_dinas")},
-        "complaint": {**shared,
-                      "channel": token("channel", "wa-gw", channel="whatsapp"),
-                      "other channel": token("channel", "sms-gw", channel="sms"),
-                      "officer": officer("pengaduan", "pelaksana"),
-                      "officer kasi": officer("pengaduan", "kepala_seksi"),
-                      "other unit": officer("perizinan", "kepala_dinas")},
-    }
+    # Each case type: its own channel and another, its own unit and the other one.
+    sides = {"application": ("oss", "mpp_counter", "perizinan", "pengaduan"),
+             "complaint": ("whatsapp", "sms", "pengaduan", "perizinan")}
+    return {kind: {**shared,
+                   "channel": channel(own), "other channel": channel(other),
+                   "officer": officer(unit, "pelaksana"),
+                   "officer kasi": officer(unit, "kepala_seksi"),
+                   "other unit": officer(other_unit, "kepala_dinas")}
+            for kind, (own, other, unit, other_unit) in sides.items()}
+
+
+# Written out, not imported from tests.conftest: `python tests/e2e/test_access_matrix.py`
+# (the README's way to print the matrix) runs without the test suite on the path.
+Headers = dict[str, str]
+TokenMaker = Callable[..., Headers]
+Callers = dict[str, dict[str, Headers]]
+"""For a case of each type: who calls, as Authorization headers."""
 
 
 def case_type(endpoint: str) -> str:
     return "complaint" if endpoint.split()[1].startswith("/complaints") else "application"
 
 
-async def new_case(http: httpx.AsyncClient, callers: dict, kind: str) -> str:
+async def new_case(http: httpx.AsyncClient, callers: Callers, kind: str) -> str:
     body = {**(APPLICATION if kind == "application" else COMPLAINT),
             "external_id": f"M-{uuid.uuid4().hex[:12]}"}
     r = await http.post(f"/{kind}s", json=body, headers=callers[kind]["channel"])
@@ -243,7 +253,7 @@ async def call(http: httpx.AsyncClient, endpoint: str, headers: dict[str, str],
                               json=body if method == "POST" and body is not None else None)
 
 
-async def check(http: httpx.AsyncClient, callers: dict, cell: Cell) -> str | None:
+async def check(http: httpx.AsyncClient, callers: Callers, cell: Cell) -> str | None:
     """None when the cell holds; else what went wrong."""
     kind = case_type(cell.endpoint)
     headers = callers[kind][cell.who]
@@ -252,7 +262,8 @@ async def check(http: httpx.AsyncClient, callers: dict, cell: Cell) -> str | Non
     intake_channel = APPLICATION["channel"] if kind == "application" else COMPLAINT["channel"]
     intake = cell.endpoint in INTAKE_ENDPOINTS
     r = await call(http, cell.endpoint, headers, case_id, intake_channel if intake else None)
-    where = f"{cell.endpoint} as {cell.who}: expected {cell.expected}, got {r.status_code} {r.text[:200]}"
+    where = (f"{cell.endpoint} as {cell.who}: expected {cell.expected}, "
+             f"got {r.status_code} {r.text[:200]}")
     if r.status_code >= 500:
         return where
     if cell.expected == "ok":
@@ -276,7 +287,8 @@ async def check(http: httpx.AsyncClient, callers: dict, cell: Cell) -> str | Non
     return None
 
 
-async def test_every_endpoint_against_every_caller(http, callers) -> None:
+async def test_every_endpoint_against_every_caller(http: httpx.AsyncClient,
+                                                   callers: Callers) -> None:
     problems: list[str] = []
     for endpoint, _ in MATRIX:
         row = [c for c in cells() if c.endpoint == endpoint]
@@ -286,7 +298,7 @@ async def test_every_endpoint_against_every_caller(http, callers) -> None:
     assert not problems, "\n".join(problems)
 
 
-async def test_the_matrix_lists_every_route(http) -> None:
+async def test_the_matrix_lists_every_route(http: httpx.AsyncClient) -> None:
     """A new route fails here until MATRIX (and so the README's table) says who may call it."""
     schema = (await http.get("/schema/openapi.json")).json()
     served = {f"{method.upper()} {shape(path)}"

@@ -8,6 +8,9 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.conftest import People
+from tests.intake import idempotent_intake
+
 pytestmark = pytest.mark.e2e
 
 ALL_MET = dict.fromkeys(("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"), True)
@@ -24,28 +27,15 @@ def intake(external_id: str = "OSS-0001", **changes: Any) -> dict[str, Any]:
     return body
 
 
-@pytest.fixture
-def people(token):
-    return {
-        "oss": token("channel", "oss-gateway", channel="oss"),
-        "mpp": token("channel", "mpp-counter", channel="mpp_counter"),
-        "officer": token("officer", "budi", unit="perizinan", tier="pelaksana"),
-        "officer2": token("officer", "ani", unit="perizinan", tier="pelaksana"),
-        "complaints_officer": token("officer", "dewi", unit="pengaduan", tier="pelaksana"),
-        "kasi": token("officer", "kasi-1", unit="perizinan", tier="kepala_seksi"),
-        "supervisor": token("supervisor", "sri"),
-        "head": token("head", "kepala"),
-        "auditor": token("auditor", "inspektorat-1"),
-    }
-
-
-async def submit(http: httpx.AsyncClient, people: dict, **changes: Any) -> dict[str, Any]:
+async def submit(http: httpx.AsyncClient, people: People, **changes: Any) -> dict[str, Any]:
     r = await http.post("/applications", json=intake(**changes), headers=people["oss"])
     assert r.status_code == 201, r.text
-    return r.json()
+    created: dict[str, Any] = r.json()
+    return created
 
 
-async def test_full_lifecycle_to_a_verifiable_certificate(http, people) -> None:
+async def test_full_lifecycle_to_a_verifiable_certificate(
+        http: httpx.AsyncClient, people: People) -> None:
     created = await submit(http, people)
     case = created["id"]
     assert created["status"] == "awaiting_verification"
@@ -102,12 +92,16 @@ async def test_full_lifecycle_to_a_verifiable_certificate(http, people) -> None:
     assert r.json()["certificate"]["certificate_number"] == issued["certificate_number"]
 
 
-async def test_revoked_certificate_is_no_longer_valid(http, people) -> None:
+async def test_revoked_certificate_is_no_longer_valid(
+        http: httpx.AsyncClient, people: People) -> None:
     case = (await submit(http, people, external_id="OSS-REV"))["id"]
-    await http.post(f"/applications/{case}/verification", json={"results": ALL_MET}, headers=people["officer"])
-    await http.post(f"/applications/{case}/technical-review", json={"recommendation": "approve"}, headers=people["officer"])
-    await http.post(f"/applications/{case}/decision", json={"outcome": "approve"}, headers=people["supervisor"])
-    number = (await http.post(f"/applications/{case}/issuance", headers=people["supervisor"])).json()["certificate_number"]
+    url = f"/applications/{case}"
+    await http.post(f"{url}/verification", json={"results": ALL_MET}, headers=people["officer"])
+    await http.post(f"{url}/technical-review", json={"recommendation": "approve"},
+                    headers=people["officer"])
+    await http.post(f"{url}/decision", json={"outcome": "approve"}, headers=people["supervisor"])
+    issued = await http.post(f"{url}/issuance", headers=people["supervisor"])
+    number = issued.json()["certificate_number"]
     r = await http.post(f"/applications/{case}/certificate-revocation",
                         json={"reason": "izin dicabut"}, headers=people["head"])
     assert r.status_code == 200
@@ -116,53 +110,54 @@ async def test_revoked_certificate_is_no_longer_valid(http, people) -> None:
     assert (await http.get("/certificates/SS-10510-2026-NOTACERTIFICATE")).status_code == 404
 
 
-async def test_intake_is_idempotent_on_channel_and_external_id(http, people) -> None:
-    first = await http.post("/applications", json=intake("OSS-DUP"), headers=people["oss"])
-    again = await http.post("/applications", json=intake("OSS-DUP"), headers=people["oss"])
-    assert first.status_code == 201 and again.status_code == 200
-    assert again.json() == first.json()
-    # The same external id from another channel is another case.
-    other = await http.post("/applications", json=intake("OSS-DUP", channel="mpp_counter"),
-                            headers=people["mpp"])
-    assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
+async def test_intake_is_idempotent_on_channel_and_external_id(
+        http: httpx.AsyncClient, people: People) -> None:
+    await idempotent_intake(http, "/applications", intake("OSS-DUP"), people["oss"],
+                            "mpp_counter", people["mpp"])
 
 
-async def test_concurrent_duplicates_create_one_case(http, people) -> None:
+async def test_concurrent_duplicates_create_one_case(
+        http: httpx.AsyncClient, people: People) -> None:
     responses = await asyncio.gather(*[
-        http.post("/applications", json=intake("OSS-RACE"), headers=people["oss"]) for _ in range(10)
+        http.post("/applications", json=intake("OSS-RACE"), headers=people["oss"])
+        for _ in range(10)
     ])
     assert sorted(r.status_code for r in responses) == [200] * 9 + [201]
     assert len({r.json()["id"] for r in responses}) == 1
 
 
-async def test_two_officers_at_once_one_wins_the_other_gets_409(http, people) -> None:
+async def test_two_officers_at_once_one_wins_the_other_gets_409(
+        http: httpx.AsyncClient, people: People) -> None:
     case = (await submit(http, people, external_id="OSS-TWO"))["id"]
     results = await asyncio.gather(
-        http.post(f"/applications/{case}/verification", json={"results": ALL_MET}, headers=people["officer"]),
-        http.post(f"/applications/{case}/verification", json={"results": ALL_MET}, headers=people["officer2"]),
-    )
+        *(http.post(f"/applications/{case}/verification", json={"results": ALL_MET},
+                    headers=people[who]) for who in ("officer", "officer2")))
     assert sorted(r.status_code for r in results) == [200, 409]
     loser = next(r for r in results if r.status_code == 409).json()
-    assert loser["extra"]["rule"] in ("concurrent_write_lost", "verification_not_allowed_when_complete")
+    assert loser["extra"]["rule"] in ("concurrent_write_lost",
+                                      "verification_not_allowed_when_complete")
     state = (await http.get(f"/applications/{case}", headers=people["supervisor"])).json()
     assert state["status"] == "complete" and len(state["verifications"]) == 1
 
 
 @pytest.mark.parametrize(("step", "body", "who", "rule"), [
     ("issuance", None, "supervisor", "issuance_requires_approval"),
-    ("decision", {"outcome": "approve"}, "supervisor", "decision_not_allowed_when_awaiting_verification"),
+    ("decision", {"outcome": "approve"}, "supervisor",
+     "decision_not_allowed_when_awaiting_verification"),
     ("technical-review", {"recommendation": "approve"}, "officer",
      "technical_review_not_allowed_when_awaiting_verification"),
     ("resubmission", {}, "oss", "resubmission_not_allowed_when_awaiting_verification"),
 ])
-async def test_steps_out_of_order_are_409_naming_the_rule(http, people, step, body, who, rule) -> None:
+async def test_steps_out_of_order_are_409_naming_the_rule(
+        http: httpx.AsyncClient, people: People, step: str, body: dict[str, Any] | None,
+        who: str, rule: str) -> None:
     case = (await submit(http, people, external_id=f"OSS-ORDER-{step}"))["id"]
     r = await http.post(f"/applications/{case}/{step}", json=body, headers=people[who])
     assert r.status_code == 409, r.text
     assert r.json()["extra"]["rule"] == rule
 
 
-async def test_verifying_twice_is_409(http, people) -> None:
+async def test_verifying_twice_is_409(http: httpx.AsyncClient, people: People) -> None:
     case = (await submit(http, people, external_id="OSS-TWICE"))["id"]
     assert (await http.post(f"/applications/{case}/verification", json={"results": ALL_MET},
                             headers=people["officer"])).status_code == 200
@@ -171,7 +166,7 @@ async def test_verifying_twice_is_409(http, people) -> None:
     assert r.status_code == 409
 
 
-async def test_bad_input_names_the_field(http, people) -> None:
+async def test_bad_input_names_the_field(http: httpx.AsyncClient, people: People) -> None:
     h = {**people["oss"], "content-type": "application/json"}
     r = await http.post("/applications", content=b'{"channel": "oss",', headers=h)
     assert r.status_code == 400
@@ -189,7 +184,8 @@ async def test_bad_input_names_the_field(http, people) -> None:
     assert r.status_code == 400 and "applicant" in r.text
     r = await http.post("/applications", json=intake(channel="fax"), headers=people["oss"])
     assert r.status_code == 400 and r.json()["extra"][0]["key"] == "channel"
-    r = await http.post("/applications", content=b'{"x": "' + b"a" * (1024 * 1024) + b'"}', headers=h)
+    too_big = b'{"x": "' + b"a" * (1024 * 1024) + b'"}'
+    r = await http.post("/applications", content=too_big, headers=h)
     assert r.status_code == 413
     case = (await submit(http, people, external_id="OSS-BAD"))["id"]
     r = await http.post(f"/applications/{case}/verification", json={"results": {"U1": True}},
@@ -199,9 +195,11 @@ async def test_bad_input_names_the_field(http, people) -> None:
     assert r.status_code == 404
 
 
-async def test_every_write_needs_a_token_and_the_right_role(http, people) -> None:
+async def test_every_write_needs_a_token_and_the_right_role(
+        http: httpx.AsyncClient, people: People) -> None:
     assert (await http.post("/applications", json=intake())).status_code == 401
-    r = await http.post("/applications", json=intake(), headers={"Authorization": "Bearer forged.token"})
+    r = await http.post("/applications", json=intake(),
+                        headers={"Authorization": "Bearer forged.token"})
     assert r.status_code == 401
     # A channel submits only for its own channel.
     r = await http.post("/applications", json=intake(channel="web_mpp"), headers=people["oss"])
@@ -209,7 +207,7 @@ async def test_every_write_needs_a_token_and_the_right_role(http, people) -> Non
     case = (await submit(http, people, external_id="OSS-ROLES"))["id"]
     # An officer of another unit: the case is not theirs to see, answered like an unknown one.
     r = await http.post(f"/applications/{case}/verification", json={"results": ALL_MET},
-                        headers=people["complaints_officer"])
+                        headers=people["dewi"])
     assert r.status_code == 404 and r.json()["detail"] == f"no application {case}"
     r = await http.post(f"/applications/{case}/verification", json={"results": ALL_MET},
                         headers=people["auditor"])
@@ -218,7 +216,7 @@ async def test_every_write_needs_a_token_and_the_right_role(http, people) -> Non
     assert (await http.get("/services")).status_code == 200
 
 
-async def test_catalogue_lists_the_seed_requirements(http) -> None:
+async def test_catalogue_lists_the_seed_requirements(http: httpx.AsyncClient) -> None:
     services = (await http.get("/services")).json()
     kbli = next(s for s in services if s["kbli"] == "10510")
     assert kbli["fee"] == 0 and kbli["sla_working_days"] == 7 and kbli["unit"] == "perizinan"

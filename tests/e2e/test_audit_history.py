@@ -3,12 +3,14 @@ version or a time, both rebuilt from the event store."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import httpx
 import pytest
 
 from services.runtime import System
+from tests.conftest import People
 
 pytestmark = pytest.mark.e2e
 
@@ -27,19 +29,6 @@ COMPLAINT: dict[str, Any] = {
 }
 
 
-@pytest.fixture
-def people(token):
-    return {
-        "oss": token("channel", "oss-gateway", channel="oss"),
-        "wa": token("channel", "wa-gateway", channel="whatsapp"),
-        "officer": token("officer", "budi", unit="perizinan", tier="pelaksana"),
-        "dewi": token("officer", "dewi", unit="pengaduan", tier="pelaksana"),
-        "supervisor": token("supervisor", "sri"),
-        "head": token("head", "kepala"),
-        "auditor": token("auditor", "inspektorat-1"),
-    }
-
-
 def jump(system: System, when: str) -> None:
     from datetime import datetime
 
@@ -47,7 +36,7 @@ def jump(system: System, when: str) -> None:
 
 
 async def application_with_history(http: httpx.AsyncClient, system: System,
-                                   people: dict) -> str:
+                                   people: People) -> str:
     r = await http.post("/applications", json=APPLICATION, headers=people["oss"])
     assert r.status_code == 201, r.text
     case = r.json()["id"]
@@ -64,7 +53,7 @@ async def application_with_history(http: httpx.AsyncClient, system: System,
 
 
 async def test_history_is_every_event_oldest_first_with_who_and_hash(
-        http, system, people) -> None:
+        http: httpx.AsyncClient, system: System, people: People) -> None:
     case = await application_with_history(http, system, people)
     r = await http.get(f"/cases/{case}/history", headers=people["auditor"])
     assert r.status_code == 200, r.text
@@ -88,7 +77,7 @@ async def test_history_is_every_event_oldest_first_with_who_and_hash(
     # Hashes: every event chained; the case chain links each to the one before it.
     assert all(len(e["hash"]) == 64 for e in history)
     assert history[0]["prev_case_hash"] == "0" * 64
-    for before, after in zip(history, history[1:]):
+    for before, after in itertools.pairwise(history):
         assert after["prev_case_hash"] == before["case_hash"]
 
     # The head reads it too; nobody else; an unknown case is 404.
@@ -102,7 +91,8 @@ async def test_history_is_every_event_oldest_first_with_who_and_hash(
     assert r.status_code == 404 and r.json()["detail"]
 
 
-async def test_the_case_as_of_a_version_or_a_time(http, system, people) -> None:
+async def test_the_case_as_of_a_version_or_a_time(
+        http: httpx.AsyncClient, system: System, people: People) -> None:
     case = await application_with_history(http, system, people)
     auditor = people["auditor"]
 
@@ -143,8 +133,9 @@ async def test_the_case_as_of_a_version_or_a_time(http, system, people) -> None:
     assert r.status_code == 403
 
 
-async def test_a_complaint_as_of_its_first_version(http, system, people) -> None:
-    r = await http.post("/complaints", json=COMPLAINT, headers=people["wa"])
+async def test_a_complaint_as_of_its_first_version(
+        http: httpx.AsyncClient, system: System, people: People) -> None:
+    r = await http.post("/complaints", json=COMPLAINT, headers=people["whatsapp"])
     assert r.status_code == 201, r.text
     case = r.json()["id"]
     r = await http.post(f"/complaints/{case}/classification",
@@ -162,7 +153,8 @@ async def test_a_complaint_as_of_its_first_version(http, system, people) -> None
     assert history[0]["channel"] == "whatsapp"
 
 
-async def test_verify_an_untouched_store(http, system, people) -> None:
+async def test_verify_an_untouched_store(
+        http: httpx.AsyncClient, system: System, people: People) -> None:
     await application_with_history(http, system, people)
     r = await http.get("/audit/verify", headers=people["auditor"])
     assert r.status_code == 200, r.text

@@ -46,7 +46,8 @@ def bearer(token: str) -> dict[str, str]:
 
 
 def claims_of(token: str) -> dict[str, Any]:
-    return json.loads(unb64url(token.split(".")[0]))
+    claims: dict[str, Any] = json.loads(unb64url(token.split(".")[0]))
+    return claims
 
 
 async def issue(settings: Settings, database_url: str | None, *args: str) -> str:

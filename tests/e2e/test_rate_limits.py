@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from services.settings import Settings
+from tests.conftest import TokenMaker
 
 pytestmark = pytest.mark.e2e
 
@@ -18,7 +19,8 @@ def settings(settings: Settings) -> Settings:
     return replace(settings, intake_rate_per_second=0.5, intake_burst=3)
 
 
-async def test_intake_over_budget_is_429_per_channel(http: httpx.AsyncClient, token) -> None:
+async def test_intake_over_budget_is_429_per_channel(
+        http: httpx.AsyncClient, token: TokenMaker) -> None:
     oss = token("channel", "oss-gw", channel="oss")
     mpp = token("channel", "mpp-gw", channel="mpp_counter")
     body = {"channel": "oss", "external_id": "RL-1", "service_code": "SS-KBLI-10510",

@@ -7,25 +7,31 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 from uuid import UUID
 
 import asyncpg
+import msgspec
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from contracts.applications import Applicant, ApplicationIntake, Business
 from contracts.complaints import Complainant, ComplaintIntake
-from services.audit.chain import GENESIS, record_of
+from services.applications.commands import COMMANDS as APPLICATION
+from services.audit.chain import GENESIS, ChainKeeper, record_of
+from services.audit.checkpoints import CheckpointLog
 from services.audit.service import AuditService
 from services.domain.actors import Actor
-from services.infra.signing import canonical_json
+from services.infra.signing import OfficeKey, canonical_json
 from services.runtime import System
 
 pytestmark = pytest.mark.integration
@@ -46,8 +52,9 @@ async def populate(system: System, n: int = 4) -> list[str]:
             applicant=Applicant(name=f"Pemohon {i}"),
             business=Business(name=f"CV {i}", kbli="10510", scale="kecil",
                               in_industrial_estate=False, address="Purwakarta")), OSS)
-        await system.applications.verify(app.id, CODES, None, OFFICER)
-        await system.applications.assign(app.id, "budi", OFFICER)
+        await system.applications.do(APPLICATION["verification"], app.id, OFFICER,
+                                      results=CODES)
+        await system.applications.do(APPLICATION["assignment"], app.id, OFFICER, officer="budi")
         ids.append(str(app.id))
     await system.complaints.submit(ComplaintIntake(
         channel="whatsapp", external_id="C-1", complainant=Complainant(name="Siti"),
@@ -87,6 +94,16 @@ async def stored(system: System) -> int:
 FLIP_A_BIT = "set_byte(state, 20, get_byte(state, 20) # 1)"
 
 
+@contextlib.asynccontextmanager
+async def behind_its_back(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of its own to the system's database, for raw SQL the system never sees."""
+    conn = await asyncpg.connect(database_url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
 async def position_of(conn: asyncpg.Connection, system: System, case_id: str,
                       version: int) -> int:
     return int(await conn.fetchval(
@@ -94,17 +111,25 @@ async def position_of(conn: asyncpg.Connection, system: System, case_id: str,
         "AND originator_version = $2", UUID(case_id), version))
 
 
+async def swap(conn: asyncpg.Connection, table: str, column: str, a: int, b: int) -> None:
+    """Swap `column` between the rows at positions a and b, in one transaction, through a
+    value no row holds (the column is part of a unique key)."""
+    query = f"SELECT {column} FROM {table} WHERE notification_id = $1"
+    at_a, at_b = await conn.fetchval(query, a), await conn.fetchval(query, b)
+    async with conn.transaction():
+        await conn.execute(f"UPDATE {table} SET {column} = -1 WHERE notification_id = $1", a)
+        await conn.execute(f"UPDATE {table} SET {column} = $1 WHERE notification_id = $2", at_a, b)
+        await conn.execute(f"UPDATE {table} SET {column} = $1 WHERE {column} = -1", at_b)
+
+
 # -- each kind of tampering, each caught ----------------------------------------------
 async def test_an_edited_state_is_caught(system, database_url) -> None:
     ids = await chained_system(system)
-    conn = await asyncpg.connect(database_url)
-    try:
+    async with behind_its_back(database_url) as conn:
         position = await position_of(conn, system, ids[1], 2)
         # One bit of what the officer declared (whatever the state's encoding).
         await conn.execute(f"UPDATE {table(system)} SET state = {FLIP_A_BIT} "
                            "WHERE notification_id = $1", position)
-    finally:
-        await conn.close()
     report = await verified(system)
     assert report["ok"] is False
     broken = report["first_broken"]
@@ -116,101 +141,78 @@ async def test_an_edited_state_is_caught(system, database_url) -> None:
 
 async def test_a_deleted_row_is_caught(system, database_url) -> None:
     ids = await chained_system(system)
-    conn = await asyncpg.connect(database_url)
-    try:
+    async with behind_its_back(database_url) as conn:
         position = await position_of(conn, system, ids[2], 2)
         await conn.execute(f"DELETE FROM {table(system)} WHERE notification_id = $1", position)
-    finally:
-        await conn.close()
     broken = (await verified(system))["first_broken"]
     assert broken["kind"] == "event_missing"
     assert (broken["position"], broken["case_id"], broken["version"]) == (position, ids[2], 2)
 
 
-async def test_swapped_notification_ids_are_caught(system, database_url) -> None:
+# Two stored events trade places: (the column they trade, each as (case, version)).
+@pytest.mark.parametrize(("column", "first", "second"), [
+    ("notification_id", (0, 3), (1, 1)),     # two cases' events swap positions in the store
+    ("originator_version", (3, 2), (3, 3)),  # a case's own events 2 and 3 swap versions
+], ids=["swapped_notification_ids", "a_changed_version"])
+async def test_reordered_events_are_caught_where_the_chain_recorded_them(
+        system, database_url, column: str, first: tuple[int, int],
+        second: tuple[int, int]) -> None:
     ids = await chained_system(system)
-    conn = await asyncpg.connect(database_url)
-    try:
-        a = await position_of(conn, system, ids[0], 3)
-        b = await position_of(conn, system, ids[1], 1)
-        async with conn.transaction():
-            t = table(system)
-            await conn.execute(f"UPDATE {t} SET notification_id = -1 WHERE notification_id = $1", a)
-            await conn.execute(f"UPDATE {t} SET notification_id = $1 WHERE notification_id = $2", a, b)
-            await conn.execute(f"UPDATE {t} SET notification_id = $1 WHERE notification_id = -1", b)
-    finally:
-        await conn.close()
-    report = await verified(system)
-    broken = report["first_broken"]
-    assert broken["kind"] == "event_reordered"
-    assert (broken["position"], broken["case_id"]) == (min(a, b), ids[0] if a < b else ids[1])
-    assert "reordered" in broken["detail"]
-
-
-async def test_a_changed_version_is_caught(system, database_url) -> None:
-    ids = await chained_system(system)
-    conn = await asyncpg.connect(database_url)
-    try:
-        # Swap the order of a case's own events 2 and 3.
-        p2 = await position_of(conn, system, ids[3], 2)
-        p3 = await position_of(conn, system, ids[3], 3)
-        async with conn.transaction():
-            t = table(system)
-            await conn.execute(f"UPDATE {t} SET originator_version = 99 WHERE notification_id = $1", p2)
-            await conn.execute(f"UPDATE {t} SET originator_version = 2 WHERE notification_id = $1", p3)
-            await conn.execute(f"UPDATE {t} SET originator_version = 3 WHERE notification_id = $1", p2)
-    finally:
-        await conn.close()
+    (i, v), (j, w) = first, second
+    async with behind_its_back(database_url) as conn:
+        a = await position_of(conn, system, ids[i], v)
+        b = await position_of(conn, system, ids[j], w)
+        await swap(conn, table(system), column, a, b)
     broken = (await verified(system))["first_broken"]
     assert broken["kind"] == "event_reordered"
-    assert (broken["position"], broken["case_id"], broken["version"]) == (p2, ids[3], 2)
+    # The first of the two positions, named as the chain recorded it.
+    earlier = (a, ids[i], v) if a < b else (b, ids[j], w)
+    assert (broken["position"], broken["case_id"], broken["version"]) == earlier
+    assert "reordered" in broken["detail"]
 
 
 async def test_a_deleted_link_of_the_chain_is_caught(system, database_url) -> None:
     await chained_system(system)
-    conn = await asyncpg.connect(database_url)
-    try:
+    async with behind_its_back(database_url) as conn:
         await conn.execute("DELETE FROM audit_chain WHERE seq = 5")
-    finally:
-        await conn.close()
     broken = (await verified(system))["first_broken"]
     assert broken["kind"] == "chain_gap" and broken["seq"] == 6
 
 
 async def test_a_consistent_rewrite_of_events_and_chain_is_caught_by_the_checkpoint(
-        system, database_url) -> None:
+        system, database_url, tmp_path) -> None:
     ids = await chained_system(system)
     signed = await audit(system).keeper.checkpoint(force=True)  # type: ignore[union-attr]
     assert signed is not None
-    conn = await asyncpg.connect(database_url)
-    try:
+    async with behind_its_back(database_url) as conn:
         position = await position_of(conn, system, ids[0], 1)
         seq = await conn.fetchval(
             "SELECT seq FROM audit_chain WHERE stream = 'applications' AND position = $1",
             position)
         # Someone with the database rewrites an event, then rebuilds the chain from there
-        # with the published recipe (here: the keeper's own code).
+        # with the published recipe (here: the keeper's own code, run by them: it knows
+        # no high-water mark and holds no office key).
         await conn.execute(f"UPDATE {table(system)} SET state = {FLIP_A_BIT} "
                            "WHERE notification_id = $1", position)
         await conn.execute("DELETE FROM audit_chain WHERE seq >= $1", seq)
-    finally:
-        await conn.close()
-    await audit(system).keeper.catch_up()  # type: ignore[union-attr]
+    attacker = ChainKeeper(audit(system).pool, audit(system).eventlog,
+                           CheckpointLog(tmp_path / "theirs.jsonl"),
+                           OfficeKey(Ed25519PrivateKey.generate()))
+    await attacker.catch_up()
     report = await verified(system)
     assert report["ok"] is False
-    broken = report["first_broken"]
-    assert broken["kind"] == "checkpoint_mismatch", report
-    assert broken["seq"] == signed["seq"]
-    assert broken["checkpoint"]["hash"] == signed["hash"]
-    # Only the checkpoint tells: every link recomputes from the rewritten rows.
-    assert [p["kind"] for p in report["problems"]] == ["checkpoint_mismatch"]
+    mismatch = next(p for p in report["problems"] if p["kind"] == "checkpoint_mismatch")
+    assert mismatch["seq"] == signed["seq"]
+    assert mismatch["checkpoint"]["hash"] == signed["hash"]
+    # Every link recomputes from the rewritten rows: only the signed checkpoint tells, and
+    # the running keeper, whose high-water mark no longer holds (its alarm).
+    assert {p["kind"] for p in report["problems"]} == {"checkpoint_mismatch", "chain_regressed"}
 
 
 async def test_a_truncated_store_is_caught_by_the_checkpoint(system, database_url) -> None:
     ids = await chained_system(system)
     await audit(system).keeper.checkpoint(force=True)  # type: ignore[union-attr]
-    conn = await asyncpg.connect(database_url)
-    try:
+    async with behind_its_back(database_url) as conn:
         # The last events and their links go, consistently.
         last = await position_of(conn, system, ids[3], 3)
         seq = await conn.fetchval(
@@ -220,10 +222,10 @@ async def test_a_truncated_store_is_caught_by_the_checkpoint(system, database_ur
             await conn.execute(f"DELETE FROM {table(system, link['stream'])} "
                                "WHERE notification_id = $1", link["position"])
         await conn.execute("DELETE FROM audit_chain WHERE seq >= $1", seq)
-    finally:
-        await conn.close()
-    broken = (await verified(system))["first_broken"]
-    assert broken["kind"] == "chain_truncated"
+    report = await verified(system)
+    # The running keeper sees it first (its alarm), then the signed checkpoint.
+    assert report["first_broken"]["kind"] == "chain_regressed"
+    assert "chain_truncated" in {p["kind"] for p in report["problems"]}
 
 
 async def test_a_forged_checkpoint_is_caught(system) -> None:
@@ -356,13 +358,10 @@ async def test_cli_export_reverifies_elsewhere_and_verify_exits_1_when_broken(
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "awaiting_verification"
 
-    conn = await asyncpg.connect(database_url)
-    try:
+    async with behind_its_back(database_url) as conn:
         position = await position_of(conn, system, ids[1], 1)
         await conn.execute(f"UPDATE {table(system)} SET state = state || '\\x20'::bytea "
                            "WHERE notification_id = $1", position)
-    finally:
-        await conn.close()
     done = await asyncio.to_thread(ptsp, settings, database_url, "verify")
     assert done.returncode == 1
     assert json.loads(done.stdout)["first_broken"]["position"] == position
@@ -370,6 +369,7 @@ async def test_cli_export_reverifies_elsewhere_and_verify_exits_1_when_broken(
     done = await asyncio.to_thread(ptsp, settings, database_url, "export", "--case", ids[1])
     assert done.returncode == 0, done.stderr
     case_lines = [json.loads(line) for line in done.stdout.splitlines()]
+    case_lines = [e for e in case_lines if e["kind"] == "event"]  # not its ties (links)
     assert [e["version"] for e in case_lines] == [1, 2, 3]
     assert any("case chain" in err for err in reverify(case_lines))
 
@@ -381,14 +381,14 @@ async def test_the_chain_still_verifies_after_personal_data_is_erased(system) ->
     ids = await chained_system(system)
     case = UUID(ids[0])
     auditor = Actor(id="inspektorat", role="auditor")
-    before = await audit(system).state(case, "1", auditor)
+    before = msgspec.to_builtins(await audit(system).state(case, "1", auditor))  # as served
     assert before["applicant"]["name"] == "Pemohon 0"
     await vault.erase(vault.subject_of(None, case), "kepala", "permintaan subjek data")
 
     report = await verified(system)
     assert report["ok"], report
     assert report["checked"] == await stored(system)
-    after = await audit(system).state(case, "1", auditor)
+    after = msgspec.to_builtins(await audit(system).state(case, "1", auditor))
     assert after["applicant"] == {"erased": True}
     exported = [line async for line in audit(system).export(case)]
     assert "Pemohon 0" not in json.dumps(exported)

@@ -100,16 +100,9 @@ def complaint(external_id: str, complainant: dict[str, Any] | None) -> dict[str,
 
 
 @pytest.fixture
-def people(token):
-    return {
-        "oss": token("channel", "oss-gw", channel="oss"),
-        "wa": token("channel", "wa-gw", channel="whatsapp"),
-        "officer": token("officer", "budi", unit="perizinan", tier="kepala_dinas"),
-        "dewi": token("officer", "dewi", unit="pengaduan", tier="pelaksana"),
-        "supervisor": token("supervisor", "sri"),
-        "head": token("head", "kepala"),
-        "auditor": token("auditor", "inspektorat"),
-    }
+def people(people, token):
+    """The cast, with a licensing officer at the top tier."""
+    return {**people, "officer": token("officer", "budi", unit="perizinan", tier="kepala_dinas")}
 
 
 async def raw_events(system: System) -> bytes:
@@ -145,11 +138,11 @@ async def test_crypto_shredding(http, system: System, people) -> None:
         assert r.status_code == 201, r.text
         ids[key] = r.json()["id"]
     # The same person complains (same NIK); someone else complains without a NIK.
-    r = await http.post("/complaints", headers=people["wa"], json=complaint(
+    r = await http.post("/complaints", headers=people["whatsapp"], json=complaint(
         "SHRED-C1", {"name": NAME, "nik": NIK, "phone": PHONE}))
     assert r.status_code == 201 and r.json()["kind"] == "complaint", r.text
     ids["c_same"] = r.json()["id"]
-    r = await http.post("/complaints", headers=people["wa"], json=complaint(
+    r = await http.post("/complaints", headers=people["whatsapp"], json=complaint(
         "SHRED-C2", {"name": OTHER_NAME, "phone": "081211112222"}))
     assert r.status_code == 201, r.text
     ids["c_other"] = r.json()["id"]
@@ -240,7 +233,7 @@ async def test_crypto_shredding(http, system: System, people) -> None:
 
 
 async def test_an_audit_hold_refuses_erasure_and_the_refusal_is_recorded(http, people) -> None:
-    r = await http.post("/complaints", headers=people["wa"], json=complaint(
+    r = await http.post("/complaints", headers=people["whatsapp"], json=complaint(
         "HOLD-1", {"name": NAME, "phone": PHONE}))
     case = r.json()["id"]
     r = await http.post(f"/cases/{case}/audit-hold", json={"reason": "pemeriksaan Inspektorat"},
@@ -273,8 +266,9 @@ async def test_an_audit_hold_refuses_erasure_and_the_refusal_is_recorded(http, p
     assert r.status_code == 403
 
 
-async def test_a_confidential_complaint_hides_the_identity_from_handling_staff(http, people) -> None:
-    r = await http.post("/complaints", headers=people["wa"], json=complaint(
+async def test_a_confidential_complaint_hides_the_identity_from_handling_staff(
+        http, people) -> None:
+    r = await http.post("/complaints", headers=people["whatsapp"], json=complaint(
         "CONF-1", {"name": NAME, "nik": NIK, "phone": PHONE}))
     case = r.json()["id"]
     assert (await http.get(f"/complaints/{case}", headers=people["dewi"])).json()[
@@ -292,7 +286,7 @@ async def test_a_confidential_complaint_hides_the_identity_from_handling_staff(h
     r = await http.post(f"/complaints/{case}/confidentiality", json={"reason": "lagi"},
                         headers=people["head"])
     assert r.status_code == 409 and r.json()["extra"]["rule"] == "already_confidential"
-    for who in ("supervisor", "auditor", "wa", "officer"):   # officer: another unit (404)
+    for who in ("supervisor", "auditor", "whatsapp", "officer"):   # officer: another unit (404)
         r = await http.post(f"/complaints/{case}/confidentiality", json={"reason": "x"},
                             headers=people[who])
         assert r.status_code in (403, 404), who

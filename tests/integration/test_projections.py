@@ -8,39 +8,26 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
 import nats
 import pytest
 import pytest_asyncio
-from history import generate, months_between
 
 from projections import monthly_report
 from projections.runner import rebuild
 from services.infra.embedded import EmbeddedNats
 from services.runtime import System
 from services.settings import Settings
+from tests.history import generate, months_between
+from tests.readmodels import caught_up
 
 pytestmark = pytest.mark.integration
 
 REPORT_NOW = datetime.fromisoformat("2027-01-01T00:00:00+07:00")
-
-
-async def caught_up(system: System, timeout: float = 60) -> None:
-    """Wait until every read model has applied every stored event."""
-    pipeline = system.pipeline
-    assert pipeline is not None
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        heads = {s: await pipeline.eventlog.head(s) for s in pipeline.eventlog.streams}
-        rows = await system.pool.fetch("SELECT projection, stream, position FROM projection_positions")
-        tracked = {(r["projection"], r["stream"]): r["position"] for r in rows}
-        if all(tracked.get((p.name, s), 0) >= heads[s]
-               for p in pipeline.runner.projections for s in p.streams):
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"read models did not catch up: heads {heads}, tracked {tracked}")
 
 
 async def snapshot(system: System, months: list[str]) -> dict[str, Any]:
@@ -72,7 +59,8 @@ async def own_pipeline(settings: Settings, database_url: str, own_nats: Embedded
     await built.stop()
 
 
-async def test_rebuild_reproduces_read_models_and_reports_byte_for_byte(pipeline_system: System) -> None:
+async def test_rebuild_reproduces_read_models_and_reports_byte_for_byte(
+        pipeline_system: System) -> None:
     start = pipeline_system.clock.now()
     counts = await generate(pipeline_system, applications=1400, complaints=600, months=4)
     assert counts["applications"] == 1400
@@ -134,7 +122,7 @@ async def test_faults_lose_nothing_and_apply_nothing_twice(own_pipeline: System,
     print("phase: redelivering", flush=True)
 
     await pipeline.watcher.stop()
-    await caught_up(system, timeout=120)
+    await caught_up(system, seconds=120)
     months = months_between(start, system.clock.now())
     live = await snapshot(system, months)
 
@@ -142,13 +130,14 @@ async def test_faults_lose_nothing_and_apply_nothing_twice(own_pipeline: System,
     stored_cases = 0
     async with system.pool.acquire() as conn:
         for table in ("applications_events", "complaints_events"):
-            stored_cases += await conn.fetchval(f"SELECT count(DISTINCT originator_id) FROM {table}")
+            stored_cases += await conn.fetchval(
+                f"SELECT count(DISTINCT originator_id) FROM {table}")
         versions = await conn.fetch("SELECT (doc->>'version')::int AS v, id FROM case_views")
         for row in versions:
             expected = await conn.fetchval(
-                "SELECT max(originator_version) FROM (SELECT originator_id, originator_version FROM applications_events "
-                "UNION ALL SELECT originator_id, originator_version FROM complaints_events) e "
-                "WHERE originator_id = $1", row["id"])
+                "SELECT max(originator_version) FROM (SELECT originator_id, originator_version "
+                "FROM applications_events UNION ALL SELECT originator_id, originator_version "
+                "FROM complaints_events) e WHERE originator_id = $1", row["id"])
             assert row["v"] == expected
     assert len(live["case_views"]) == stored_cases
     # ... and exactly what a fresh rebuild from the event store gives.
@@ -156,27 +145,33 @@ async def test_faults_lose_nothing_and_apply_nothing_twice(own_pipeline: System,
     assert await snapshot(system, months) == live
 
 
-async def test_moving_the_clock_past_a_deadline_breaches_and_escalates_once(
-        pipeline_http, pipeline_system: System, token) -> None:
-    http = pipeline_http
-    oss = token("channel", "oss-gw", channel="oss")
-    officer = token("officer", "budi", unit="perizinan")
-    head = token("head", "kepala")
-    supervisor = token("supervisor", "sri")
-    body = {"channel": "oss", "external_id": "LATE-1", "service_code": "SS-KBLI-10510",
+async def complete_application(http: httpx.AsyncClient, token: Callable[..., dict[str, str]],
+                               external_id: str) -> tuple[str, str]:
+    """An application submitted and found complete (on the simulated clock's first day):
+    its id, and the date its answer is due."""
+    body = {"channel": "oss", "external_id": external_id, "service_code": "SS-KBLI-10510",
             "applicant": {"name": "Siti"},
             "business": {"name": "CV Susu", "kbli": "10510", "scale": "kecil",
                          "in_industrial_estate": False, "address": "Jl. Veteran"}}
-    case = (await http.post("/applications", json=body, headers=oss)).json()["id"]
+    case = (await http.post("/applications", json=body,
+                            headers=token("channel", "oss-gw", channel="oss"))).json()["id"]
     results = dict.fromkeys(("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"), True)
-    r = await http.post(f"/applications/{case}/verification", json={"results": results}, headers=officer)
-    due = r.json()["sla"]["due_at"]
+    r = await http.post(f"/applications/{case}/verification", json={"results": results},
+                        headers=token("officer", "budi", unit="perizinan"))
+    return str(case), str(r.json()["sla"]["due_at"])
+
+
+async def test_moving_the_clock_past_a_deadline_breaches_and_escalates_once(
+        pipeline_http, pipeline_system: System, token) -> None:
+    http = pipeline_http
+    head, supervisor = token("head", "kepala"), token("supervisor", "sri")
+    case, due = await complete_application(http, token, "LATE-1")
     assert due.startswith("2026-04-02")  # complete 16 Mar 2026: Nyepi and Lebaran in between
 
     # A second timer process races the first: still one escalation.
     from projections.escalation_queues import BreachWatcher
-    second = BreachWatcher(pipeline_system.pool, pipeline_system.clock, pipeline_system.pipeline.escalate,
-                           interval=0.05)
+    second = BreachWatcher(pipeline_system.pool, pipeline_system.clock,
+                           pipeline_system.pipeline.escalate, interval=0.05)
     await second.start()
     r = await http.post("/admin/clock", json={"now": due}, headers=head)
     assert r.status_code == 200
@@ -198,27 +193,20 @@ async def test_moving_the_clock_past_a_deadline_breaches_and_escalates_once(
 
     # The list and the queue show it: breached, at the tier above.
     await caught_up(pipeline_system)
-    queue = (await http.get("/queues/escalation", params={"tier": "kepala_seksi"}, headers=supervisor)).json()
+    queue = (await http.get("/queues/escalation", params={"tier": "kepala_seksi"},
+                            headers=supervisor)).json()
     assert queue["items"][0]["id"] == case and queue["items"][0]["sla"]["state"] == "breached"
     breached = (await http.get("/sla", params={"state": "breached"}, headers=supervisor)).json()
     assert [i["id"] for i in breached["items"]] == [case]
 
 
-async def test_a_holiday_declared_late_recomputes_open_deadlines(pipeline_http, pipeline_system: System,
-                                                                 token) -> None:
+async def test_a_holiday_declared_late_recomputes_open_deadlines(
+        pipeline_http, pipeline_system: System, token) -> None:
     http = pipeline_http
-    oss, officer = token("channel", "oss-gw", channel="oss"), token("officer", "budi", unit="perizinan")
     head, supervisor = token("head", "kepala"), token("supervisor", "sri")
-    body = {"channel": "oss", "external_id": "CAL-1", "service_code": "SS-KBLI-10510",
-            "applicant": {"name": "Siti"},
-            "business": {"name": "CV Susu", "kbli": "10510", "scale": "kecil",
-                         "in_industrial_estate": False, "address": "Jl. Veteran"}}
-    case = (await http.post("/applications", json=body, headers=oss)).json()["id"]
-    results = dict.fromkeys(("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"), True)
-    before = (await http.post(f"/applications/{case}/verification", json={"results": results},
-                              headers=officer)).json()["sla"]["due_at"]
-    r = await http.post("/calendar/days", json={"date": "2026-03-25", "kind": "holiday",
-                                                "reason": "Hari jadi Kabupaten (contoh)"}, headers=head)
+    case, before = await complete_application(http, token, "CAL-1")
+    r = await http.post("/calendar/days", headers=head, json={
+        "date": "2026-03-25", "kind": "holiday", "reason": "Hari jadi Kabupaten (contoh)"})
     assert r.status_code == 201
     after = (await http.get(f"/applications/{case}", headers=supervisor)).json()["sla"]["due_at"]
     assert after > before

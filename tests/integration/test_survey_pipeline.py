@@ -4,9 +4,7 @@ rebuild of the read model from the event store gives byte-identical reports."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import time
 from datetime import datetime
 from typing import Any
 
@@ -18,28 +16,13 @@ import pytest
 from projections import monthly_report, satisfaction_report, yearly_report
 from projections.runner import rebuild
 from services.runtime import System
+from tests.readmodels import caught_up
 
 pytestmark = pytest.mark.integration
 
 ELEMENTS = ("requirements", "procedure", "time", "fee", "product", "competence", "behaviour",
             "facilities", "complaint_handling")
 FIXED_NOW = datetime.fromisoformat("2027-01-01T00:00:00+07:00")
-
-
-async def caught_up(system: System, timeout: float = 30) -> None:
-    """Every read model has applied every stored event."""
-    pipeline = system.pipeline
-    assert pipeline is not None and pipeline.runner is not None and system.pool is not None
-    deadline = time.monotonic() + timeout
-    while True:
-        heads = {s: await pipeline.eventlog.head(s) for s in pipeline.eventlog.streams}
-        rows = await system.pool.fetch("SELECT projection, stream, position FROM projection_positions")
-        tracked = {(r["projection"], r["stream"]): r["position"] for r in rows}
-        if all(tracked.get((p.name, s), 0) >= heads[s]
-               for p in pipeline.runner.projections for s in p.streams):
-            return
-        assert time.monotonic() < deadline, f"read models behind: {heads} vs {tracked}"
-        await asyncio.sleep(0.05)
 
 
 def survey(external_id: str, scores: dict[str, int], channel: str = "whatsapp",
@@ -95,7 +78,7 @@ async def test_responses_reach_the_quarterly_report_and_rebuild_byte_for_byte(
         await nc.close()
     assert json.loads(msg.data)["status_code"] == 201
 
-    await caught_up(system)
+    await caught_up(system, seconds=30)
     r = await http.get("/reports/satisfaction/2026-Q1", headers=supervisor)
     assert r.status_code == 200, r.text
     report = r.json()

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
+from services.domain.errors import DomainError
+
 Command = Callable[[Any], Any]
+E = TypeVar("E", bound=DomainError)
 
 
 def given(factory: Callable[[], Any], *commands: Command) -> Any:
@@ -27,8 +30,8 @@ def when(aggregate: Any, command: Command) -> list[str]:
     return [type(e).__name__ for e in aggregate.collect_events()]
 
 
-def then_raises(aggregate: Any, command: Command, error: type[Exception],
-                rule: str | None = None) -> Any:
+def then_raises(aggregate: Any, command: Command, error: type[E],
+                rule: str | None = None) -> E:
     """The command fails with `error` (and `rule`), recording nothing."""
     with pytest.raises(error) as raised:
         command(aggregate)

@@ -8,13 +8,13 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from gwt import given, then_raises, when
 
 from services.applications.domain import LicenceApplication, application_id, certificate_payload
 from services.domain.clock import JAKARTA
 from services.domain.errors import InvalidInput, RuleViolation
 from services.domain.sla import sla_of
 from services.domain.workdays import WorkingCalendar
+from tests.unit.gwt import given, then_raises, when
 
 CODES = ["U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"]
 ALL_MET = dict.fromkeys(CODES, True)
@@ -36,12 +36,17 @@ def submitted() -> LicenceApplication:
 
 
 Step = Callable[[LicenceApplication], Any]
-verify_all: Step = lambda a: a.verify(ALL_MET, None, OFFICER, on("2026-03-17T10:00"))  # noqa: E731
-verify_unmet: Step = lambda a: a.verify({**ALL_MET, "K1": False}, "no facilities", OFFICER, on("2026-03-17T10:00"))  # noqa: E731
-resubmit: Step = lambda a: a.resubmit("fixed", OSS, on("2026-03-25T09:00"))  # noqa: E731
-review: Step = lambda a: a.review_technically("approve", "ok", OFFICER, on("2026-03-26T10:00"))  # noqa: E731
-approve: Step = lambda a: a.decide("approve", "ok", SUPERVISOR, on("2026-03-27T10:00"))  # noqa: E731
-reject: Step = lambda a: a.decide("reject", "facilities lacking", SUPERVISOR, on("2026-03-27T10:00"))  # noqa: E731
+# The steps of a case, named once: they read as a table (hence lambdas, not defs).
+verify_all: Step = lambda a: a.verify(ALL_MET, None, OFFICER, on("2026-03-17T10:00"))  # noqa: E731 - a table
+verify_unmet: Step = lambda a: a.verify(  # noqa: E731 - a table
+    {**ALL_MET, "K1": False}, "no facilities", OFFICER, on("2026-03-17T10:00"))
+resubmit: Step = lambda a: a.resubmit("fixed", OSS, on("2026-03-25T09:00"))  # noqa: E731 - a table
+review: Step = lambda a: a.review_technically(  # noqa: E731 - a table
+    "approve", "ok", OFFICER, on("2026-03-26T10:00"))
+approve: Step = lambda a: a.decide(  # noqa: E731 - a table
+    "approve", "ok", SUPERVISOR, on("2026-03-27T10:00"))
+reject: Step = lambda a: a.decide(  # noqa: E731 - a table
+    "reject", "facilities lacking", SUPERVISOR, on("2026-03-27T10:00"))
 
 
 def issue(a: LicenceApplication) -> None:
@@ -84,9 +89,11 @@ def test_verifying_twice_is_refused() -> None:
 
 def test_the_checklist_must_answer_every_requirement_and_nothing_else() -> None:
     app = given(submitted)
-    err = then_raises(app, lambda a: a.verify({"U1": True}, None, OFFICER, on("2026-03-17T10:00")), InvalidInput)
+    err = then_raises(app, lambda a: a.verify({"U1": True}, None, OFFICER, on("2026-03-17T10:00")),
+                      InvalidInput)
     assert err.field == "results" and "K4" in err.detail
-    then_raises(app, lambda a: a.verify({**ALL_MET, "X9": True}, None, OFFICER, on("2026-03-17T10:00")), InvalidInput)
+    then_raises(app, lambda a: a.verify({**ALL_MET, "X9": True}, None, OFFICER,
+                                        on("2026-03-17T10:00")), InvalidInput)
 
 
 def test_review_decision_issuance_in_order() -> None:
@@ -95,7 +102,8 @@ def test_review_decision_issuance_in_order() -> None:
     assert when(app, approve) == ["Decided"]
     assert when(app, issue) == ["CertificateIssued"]
     assert app.status == "issued" and app.finished_at == on("2026-03-30T10:00")
-    assert sla_of(app.clock, 7, WorkingCalendar(), on("2026-05-01T00:00"), app.finished_at).state == "met"
+    later = on("2026-05-01T00:00")
+    assert sla_of(app.clock, 7, WorkingCalendar(), later, app.finished_at).state == "met"
 
 
 @pytest.mark.parametrize(("steps", "step", "rule"), [
@@ -105,7 +113,8 @@ def test_review_decision_issuance_in_order() -> None:
     ((verify_all, review, reject), issue, "issuance_requires_approval"),
     ((), resubmit, "resubmission_not_allowed_when_awaiting_verification"),
 ])
-def test_steps_out_of_order_are_refused_with_the_rule_named(steps: tuple[Step, ...], step: Step, rule: str) -> None:
+def test_steps_out_of_order_are_refused_with_the_rule_named(steps: tuple[Step, ...], step: Step,
+                                                            rule: str) -> None:
     app = given(submitted, *steps)
     then_raises(app, step, RuleViolation, rule)
 
@@ -114,19 +123,21 @@ def test_rejection_stops_the_clock_and_closes_the_case() -> None:
     app = given(submitted, verify_all, review)
     assert when(app, reject) == ["Decided"]
     assert app.status == "rejected" and app.is_closed
-    then_raises(app, lambda a: a.withdraw("late", OSS, on("2026-03-28T10:00")), RuleViolation, "case_closed")
+    then_raises(app, lambda a: a.withdraw("late", OSS, on("2026-03-28T10:00")), RuleViolation,
+                "case_closed")
 
 
 def test_a_rejection_must_give_its_reason() -> None:
     app = given(submitted, verify_all, review)
-    err = then_raises(app, lambda a: a.decide("reject", " ", SUPERVISOR, on("2026-03-27T10:00")), InvalidInput)
+    err = then_raises(app, lambda a: a.decide("reject", " ", SUPERVISOR, on("2026-03-27T10:00")),
+                      InvalidInput)
     assert err.field == "reason"
 
 
-def test_the_office_returning_a_complete_file_pauses_the_clock_and_resubmission_resumes_it() -> None:
+def test_the_office_returning_a_complete_file_pauses_the_clock_and_resubmission_resumes_it() -> None:  # noqa: E501 - the name is the rule
     app = given(submitted, verify_all)  # complete Tue 17 Mar
-    assert when(app, lambda a: a.return_for_correction("fix K2", ["K2"], OFFICER, on("2026-03-26T11:00"))) \
-        == ["FileReturnedForCorrection"]
+    assert when(app, lambda a: a.return_for_correction(
+        "fix K2", ["K2"], OFFICER, on("2026-03-26T11:00"))) == ["FileReturnedForCorrection"]
     cal = WorkingCalendar()
     paused = sla_of(app.clock, 7, cal, on("2026-04-01T10:00"))
     assert paused.state == "paused" and paused.working_days_used == 2   # 25, 26 Mar
@@ -140,27 +151,33 @@ def test_the_office_returning_a_complete_file_pauses_the_clock_and_resubmission_
 
 def test_withdrawal_ends_an_open_application() -> None:
     app = given(submitted, verify_all)
-    assert when(app, lambda a: a.withdraw("no longer needed", OSS, on("2026-03-18T10:00"))) == ["Withdrawn"]
+    assert when(app, lambda a: a.withdraw("no longer needed", OSS, on("2026-03-18T10:00"))) \
+        == ["Withdrawn"]
     assert app.status == "withdrawn"
     then_raises(app, verify_all, RuleViolation)
 
 
 def test_escalation_moves_one_tier_up_and_a_skip_needs_a_supervisor() -> None:
     app = given(submitted, verify_all)
-    then_raises(app, lambda a: a.escalate("kepala_bidang", "urgent", OFFICER, on("2026-03-20T10:00")),
+    then_raises(app, lambda a: a.escalate("kepala_bidang", "urgent", OFFICER,
+                                          on("2026-03-20T10:00")),
                 RuleViolation, "tier_skip_needs_supervisor")
-    assert when(app, lambda a: a.escalate("kepala_seksi", "laporan", OFFICER, on("2026-03-20T10:00"))) == ["Escalated"]
+    assert when(app, lambda a: a.escalate("kepala_seksi", "laporan", OFFICER,
+                                          on("2026-03-20T10:00"))) == ["Escalated"]
     assert app.tier == "kepala_seksi" and app.assignee is None
-    assert when(app, lambda a: a.escalate("kepala_dinas", "berlarut", SUPERVISOR, on("2026-03-25T10:00"))) == ["Escalated"]
+    assert when(app, lambda a: a.escalate("kepala_dinas", "berlarut", SUPERVISOR,
+                                          on("2026-03-25T10:00"))) == ["Escalated"]
     assert app.tier == "kepala_dinas"
-    then_raises(app, lambda a: a.escalate("kepala_dinas", "again", SUPERVISOR, on("2026-03-26T10:00")),
+    then_raises(app, lambda a: a.escalate("kepala_dinas", "again", SUPERVISOR,
+                                          on("2026-03-26T10:00")),
                 RuleViolation, "escalation_must_move_up")
     assert [h["tier"] for h in app.tier_history] == ["pelaksana", "kepala_seksi"]
 
 
 def test_an_escalation_needs_a_written_report() -> None:
     app = given(submitted)
-    err = then_raises(app, lambda a: a.escalate("kepala_seksi", "", OFFICER, on("2026-03-20T10:00")), InvalidInput)
+    err = then_raises(app, lambda a: a.escalate("kepala_seksi", "", OFFICER,
+                                                on("2026-03-20T10:00")), InvalidInput)
     assert err.field == "reason"
 
 
@@ -172,7 +189,9 @@ def test_assignment_names_the_officer() -> None:
 
 def test_revoking_an_issued_certificate_once() -> None:
     app = given(submitted, verify_all, review, approve, issue)
-    assert when(app, lambda a: a.revoke_certificate("fraud", SUPERVISOR, on("2026-04-10T10:00"))) == ["CertificateRevoked"]
+    assert when(app, lambda a: a.revoke_certificate("fraud", SUPERVISOR,
+                                                    on("2026-04-10T10:00"))) \
+        == ["CertificateRevoked"]
     then_raises(app, lambda a: a.revoke_certificate("again", SUPERVISOR, on("2026-04-11T10:00")),
                 RuleViolation, "already_revoked")
 

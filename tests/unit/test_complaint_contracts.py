@@ -57,7 +57,7 @@ def test_every_domain_event_has_a_contract_that_round_trips() -> None:
     assert {type(e).__name__ for e in events} == {t.__name__ for t in contracts.EVENT_TYPES}
     for event in events:
         contract = CONTRACTS.to_contract(event)
-        decoded = contracts.decoder.decode(msgspec.json.encode(contract))
+        decoded = CONTRACTS.decode(msgspec.json.encode(contract))
         assert decoded == contract
         assert CONTRACTS.tag_of(event) == type(contract).__struct_config__.tag
         assert decoded.case_id == str(events[0].originator_id)

@@ -47,7 +47,7 @@ def test_all_fours_is_exactly_100_not_99_as_a_rounded_weight_of_0_11_would_give(
 
 def test_all_ones_is_25_grade_d() -> None:
     report = summary(crowd((3, 1)))
-    assert report["ikm"] == 25.0 and report["grade"] == "D" and report["grade_label"] == "tidak baik"
+    assert (report["ikm"], report["grade"], report["grade_label"]) == (25.0, "D", "tidak baik")
 
 
 def test_skipped_elements_average_over_the_answers_given_for_each() -> None:

@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 import pytest
-from gwt import given, then_raises, when
 
 from projections.case_views import evolve as case_view
 from projections.sla_timers import evolve, sla_view
@@ -15,6 +14,7 @@ from services.applications.domain import LicenceApplication
 from services.domain.clock import JAKARTA
 from services.domain.errors import RuleViolation
 from services.domain.workdays import OfficeDay, WorkingCalendar
+from tests.unit.gwt import given, then_raises, when
 
 CAL = WorkingCalendar()
 ID = "6b1f8a2e-0000-5000-8000-000000000001"
@@ -52,7 +52,8 @@ def test_idul_fitri_2026_worked_example_on_events() -> None:
 
 def test_no_clock_before_the_file_is_complete() -> None:
     returned = ev("application.file_returned_for_correction", "2026-03-17T10:00:00", unmet=["K1"])
-    assert sla_view(fold(SUBMITTED, returned), CAL, now("2026-05-01T10:00"))["state"] == "not_started"
+    view = sla_view(fold(SUBMITTED, returned), CAL, now("2026-05-01T10:00"))
+    assert view["state"] == "not_started"
 
 
 def test_pause_while_returned_and_resume_at_resubmission() -> None:
@@ -127,7 +128,8 @@ TIMER = {"id": "sla-timer", "role": "system"}
 
 def test_a_breach_escalates_one_tier_once_per_run_of_the_clock() -> None:
     app = given(_app)
-    assert when(app, lambda a: a.escalate_for_breach(1, TIMER, now("2026-04-03T00:00"))) == ["Escalated"]
+    assert when(app, lambda a: a.escalate_for_breach(1, TIMER, now("2026-04-03T00:00"))) \
+        == ["Escalated"]
     assert app.tier == "kepala_seksi"
     # A second timer process sending the same command changes nothing.
     then_raises(app, lambda a: a.escalate_for_breach(1, TIMER, now("2026-04-03T00:01")),
@@ -136,7 +138,8 @@ def test_a_breach_escalates_one_tier_once_per_run_of_the_clock() -> None:
 
 @pytest.mark.parametrize("tier", ["kepala_dinas"])
 def test_no_automatic_escalation_above_the_head(tier: str) -> None:
-    app = given(_app, lambda a: a.escalate(tier, "langsung ke kepala", {"id": "s", "role": "supervisor"},
+    supervisor = {"id": "s", "role": "supervisor"}
+    app = given(_app, lambda a: a.escalate(tier, "langsung ke kepala", supervisor,
                                            now("2026-03-20T10:00")))
     then_raises(app, lambda a: a.escalate_for_breach(1, TIMER, now("2026-04-03T00:00")),
                 RuleViolation, "top_tier")

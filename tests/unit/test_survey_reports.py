@@ -117,8 +117,7 @@ def month(n: int, **figures: Any) -> dict[str, Any]:
 
 def test_the_year_sums_the_months_and_follows_the_quarters() -> None:
     months = [month(n) for n in range(1, 13)]
-    responses = RESPONSES + [
-        response(5, "2026-11-05T10:00:00+07:00", dict.fromkeys(ELEMENTS, 3))]
+    responses = [*RESPONSES, response(5, "2026-11-05T10:00:00+07:00", dict.fromkeys(ELEMENTS, 3))]
     report = yearly_report.compute(2026, months, responses, CASES)
     assert report["sla"]["applications"]["issued"] == 96
     assert report["sla"]["applications"]["share_issued_within_sla"] == 0.75

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
-from gwt import given
 
 from contracts import surveys as contracts
 from projections.survey_responses import evolve
@@ -18,6 +17,7 @@ from services.domain.errors import InvalidInput
 from services.surveys.application import CONTRACTS
 from services.surveys.domain import RESPONDENT_FACTS, SurveyResponse, response_id
 from services.surveys.ikm import ELEMENTS
+from tests.unit.gwt import given
 
 WIB = ZoneInfo("Asia/Jakarta")
 NOW = datetime(2026, 3, 31, 16, 0, tzinfo=WIB)
@@ -105,7 +105,7 @@ def test_the_event_maps_to_its_contract_and_round_trips() -> None:
     [event] = response.collect_events()
     contract = CONTRACTS.to_contract(event)
     assert CONTRACTS.tag_of(event) == "survey.responded"
-    assert contracts.decoder.decode(msgspec.json.encode(contract)) == contract
+    assert CONTRACTS.decode(msgspec.json.encode(contract)) == contract
     data = msgspec.to_builtins(contract)
     assert data["case_id"] == str(response.id) and data["scores"] == {"requirements": 4, "time": 3}
     assert data["respondent"] == {"age_band": "30_39", "sex": "female"}

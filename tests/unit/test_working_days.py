@@ -48,7 +48,8 @@ def test_an_office_correction_wins_over_the_national_calendar() -> None:
     assert not regional.is_working_day(date(2026, 3, 26))
     # Good Friday follows Apr 2 and Apr 4-5 is a weekend: the 7th day moves to Monday Apr 6.
     assert regional.deadline(at("2026-03-17T10:00"), 7) == at("2026-04-07T00:00")
-    revoked = WorkingCalendar([OfficeDay(date(2026, 3, 18), "working_day", "cuti bersama dibatalkan")])
+    revoked = WorkingCalendar([OfficeDay(date(2026, 3, 18), "working_day",
+                                         "cuti bersama dibatalkan")])
     assert revoked.is_working_day(date(2026, 3, 18))
     assert revoked.deadline(at("2026-03-17T10:00"), 7) == at("2026-04-02T00:00")
 
@@ -82,14 +83,15 @@ class TestSla:
         spans = [Span(at("2026-03-17T10:00"), at("2026-04-02T15:00"))]
         assert sla_of(spans, 7, CAL, at("2026-05-01T10:00"), at("2026-04-02T15:00")).state == "met"
         late = [Span(at("2026-03-17T10:00"), at("2026-04-06T09:00"))]
-        assert sla_of(late, 7, CAL, at("2026-05-01T10:00"), at("2026-04-06T09:00")).state == "breached"
+        finished = at("2026-04-06T09:00")
+        assert sla_of(late, 7, CAL, at("2026-05-01T10:00"), finished).state == "breached"
 
     def test_paused_keeps_the_days_used_and_resumes_with_the_rest(self) -> None:
         # Complete Wed 25 Mar, returned Fri 27 Mar (2 days used: Thu, Fri), back Mon 6 Apr.
         spans = [Span(at("2026-03-25T09:00"), at("2026-03-27T11:00"))]
         paused = sla_of(spans, 7, CAL, at("2026-04-01T10:00"))
         assert paused.state == "paused" and paused.working_days_used == 2 and paused.due_at is None
-        resumed = spans + [Span(at("2026-04-06T09:00"))]
+        resumed = [*spans, Span(at("2026-04-06T09:00"))]
         sla = sla_of(resumed, 7, CAL, at("2026-04-06T10:00"))
         # 5 days left from Mon 6 Apr: Tue 7 .. Mon 13 Apr.
         assert sla.state == "running" and sla.due_at == at("2026-04-14T00:00")
