@@ -12,27 +12,27 @@ from typing import Any
 
 import msgspec
 
-from contracts.common import ActorRef
+from contracts.common import ActorRef, CaseEvent
 
 
 class ContractRegistry:
-    def __init__(self, types: Iterable[type[msgspec.Struct]],
+    def __init__(self, types: Iterable[type[CaseEvent]],
                  enrich: Callable[[Any], dict[str, Any]] | None = None) -> None:
         types = tuple(types)
         self.by_name = {t.__name__: t for t in types}
         self.enrich = enrich or (lambda _e: {})
         # One decoder for the stream: the tagged union of its event types.
-        self._decoder: msgspec.json.Decoder[msgspec.Struct] = msgspec.json.Decoder(
+        self._decoder: msgspec.json.Decoder[CaseEvent] = msgspec.json.Decoder(
             functools.reduce(operator.or_, types))
 
-    def decode(self, data: bytes) -> msgspec.Struct:
+    def decode(self, data: bytes) -> CaseEvent:
         """A contract event from its JSON (as published on JetStream)."""
         return self._decoder.decode(data)
 
     def tag_of(self, event: Any) -> str:
         return str(self.by_name[type(event).__name__].__struct_config__.tag)
 
-    def to_contract(self, event: Any) -> msgspec.Struct:
+    def to_contract(self, event: Any) -> CaseEvent:
         cls = self.by_name[type(event).__name__]
         state = dict(vars(event))
         actor = state.pop("actor")

@@ -19,6 +19,7 @@ from typing import Any
 
 from eventsourcing.domain import event
 
+from contracts.vocabulary import FIRST_TIER
 from services.domain.cases import Case
 from services.domain.errors import InvalidInput, RuleViolation
 from services.domain.sla import ClockedCase, SlaClock
@@ -67,7 +68,7 @@ class LicenceApplication(Case, ClockedCase):
         self.business = business
         self.submitted_at = at
         self.status = AWAITING_VERIFICATION
-        self.tier = "pelaksana"
+        self.tier = FIRST_TIER
         self.tier_since = at
         self.tier_history: list[dict[str, Any]] = []
         self.assignee: str | None = None

@@ -45,7 +45,7 @@ import asyncpg
 
 from services.audit import checkpoints as checkpoint_table
 from services.audit.checkpoints import CheckpointLog, HighWater, Mark
-from services.infra.eventlog import EventLog, StoredRow
+from services.infra.eventlog import EventLog
 from services.infra.pg import Conn
 from services.infra.relay import NOTIFY_CHANNEL
 from services.infra.relay import install as install_notify
@@ -97,11 +97,6 @@ def record_of(stream: str, position: int, originator_id: UUID | str, originator_
         "stream": stream,
         "topic": topic,
     })
-
-
-def row_record(row: StoredRow) -> bytes:
-    return record_of(row.stream, row.position, row.originator_id, row.originator_version,
-                     row.topic, state_digest(row.state))
 
 
 def link(prev_hash: str, record: bytes) -> str:

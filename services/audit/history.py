@@ -42,7 +42,7 @@ def parse_as_of(text: str) -> int | datetime:
 
 
 def _at(event: LoggedEvent) -> datetime:
-    return event.event.at  # type: ignore[attr-defined, no-any-return]
+    return event.event.at
 
 
 class CaseAudit:
@@ -102,22 +102,22 @@ class CaseAudit:
         about: AsOf | None = None
         if as_of is not None:
             events = await self.eventlog.case_events(stream, case_id)
-            current = events[-1].event.version  # type: ignore[attr-defined]
+            current = events[-1].event.version
             point = parse_as_of(as_of)
             if isinstance(point, int):
                 if not 1 <= point <= current:
                     raise InvalidInput("as_of", f"version {point} does not exist: the {kind} "
                                                 f"has versions 1 to {current}")
-                chosen = next(e for e in events if e.event.version == point)  # type: ignore[attr-defined]
+                chosen = next(e for e in events if e.event.version == point)
                 now = _at(chosen)
             else:
                 before = [e for e in events if _at(e) <= point]
                 if not before:
                     raise NotFound(f"no {kind} {case_id} as of {point.isoformat()}: it was "
                                    f"first recorded at {_at(events[0]).isoformat()}")
-                chosen = max(before, key=lambda e: e.event.version)  # type: ignore[attr-defined]
+                chosen = max(before, key=lambda e: e.event.version)
                 now = point
-            version = chosen.event.version  # type: ignore[attr-defined]
+            version = chosen.event.version
             about = AsOf(requested=as_of, version=version, time=_at(chosen),
                          position=chosen.position, current_version=current)
         if stream == "applications":

@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from eventsourcing.domain import event
 
-from contracts.vocabulary import HANDLING_PLANS, PROBLEM_TYPES, TRACKS
+from contracts.vocabulary import FIRST_TIER, HANDLING_PLANS, PROBLEM_TYPES, TRACKS
 from services.domain.actors import COMPLAINT_CHANNELS, COMPLAINTS_UNIT, tier_above
 from services.domain.cases import Case
-from services.domain.clock import JAKARTA
+from services.domain.clock import JAKARTA, stated_time
 from services.domain.errors import InvalidInput, RuleViolation
 from services.domain.sla import ClockedCase, SlaClock
 
@@ -42,13 +42,9 @@ NAMESPACE = uuid.UUID("0c7b3f52-5d0e-4b8a-a2f4-3e6a8d9c1b27")
 # working days to answer.
 COMPLAINT_WINDOW_DAYS = 30
 RESPONSE_WORKING_DAYS = 14
-# A channel stamps `received_at` with its own clock: a minute ahead of ours is skew,
-# not a complaint from the future.
-CLOCK_SKEW = timedelta(minutes=1)
 
 COMPLAINT = "complaint"
 SUGGESTION = "suggestion"
-KINDS = (COMPLAINT, SUGGESTION)
 # Why a submission is a suggestion, in the order API.md lists them.
 LATE = "late"
 NO_IDENTITY = "no_identity"
@@ -129,11 +125,7 @@ class Complaint(Case, ClockedCase):
             raise InvalidInput("external_id", "must not be empty")
         if complainant is not None and not isinstance(complainant, dict):
             raise InvalidInput("complainant", "must be an object or null")
-        received_at = at if received_at is None else received_at
-        if received_at.tzinfo is None:
-            raise InvalidInput("received_at", "must carry a time zone offset")
-        if received_at > at + CLOCK_SKEW:
-            raise InvalidInput("received_at", "is in the future")
+        received_at = stated_time("received_at", received_at, at)
         if service_received_on > received_at.astimezone(JAKARTA).date():
             raise InvalidInput("service_received_on", "is after received_at")
         reasons = classify_intake(complainant, subject_matter, service_received_on, received_at)
@@ -174,7 +166,7 @@ class Complaint(Case, ClockedCase):
         self.sla_working_days = sla_working_days
         self.unit = COMPLAINTS_UNIT
         self.status = RECEIVED
-        self.tier = "pelaksana"
+        self.tier = FIRST_TIER
         self.tier_since = recorded_at
         self.tier_history: list[dict[str, Any]] = []
         self.assignee: str | None = None

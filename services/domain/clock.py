@@ -73,13 +73,3 @@ class SimulatedClock(Clock):
             self._anchor_wall = time.time()
             return instant
 
-
-class FixedClock(Clock):
-    """For tests: stands still until moved."""
-
-    def __init__(self, instant: datetime) -> None:
-        self.instant = instant
-
-    def now(self) -> datetime:
-        return self.instant
-

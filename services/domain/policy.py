@@ -25,8 +25,6 @@ from services.domain.errors import Forbidden, NotFound
 
 CASE_READERS: tuple[str, ...] = ("officer", "supervisor", "head", "auditor")
 CASE_WORKERS: tuple[str, ...] = ("officer", "supervisor", "head")
-SPANS_UNITS: tuple[str, ...] = ("supervisor", "head", "auditor")
-"""Roles whose tokens reach every unit's cases (API.md)."""
 SYSTEM = "system"
 """The role of the system's own actors (the SLA timer); no token carries it."""
 

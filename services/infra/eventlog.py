@@ -14,10 +14,10 @@ from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
-import msgspec
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
 
+from contracts.common import CaseEvent
 from contracts.mapping import ContractRegistry
 from services.infra.pg import Conn
 
@@ -59,11 +59,11 @@ class LoggedEvent:
 
     stream: str
     position: int
-    event: msgspec.Struct
+    event: CaseEvent
 
     @property
     def tag(self) -> str:
-        return self.event.__struct_config__.tag  # type: ignore[return-value]
+        return str(self.event.__struct_config__.tag)
 
     @property
     def subject(self) -> str:

@@ -219,10 +219,6 @@ class PersonalDataVault:
         plain = self._keys[kid].decrypt(raw[:12], raw[12:], envelope["subject"].encode())
         return json.loads(plain)
 
-    async def open_async(self, envelope: Any) -> Any:
-        await self.prefetch(envelopes_in(envelope))
-        return self.open(envelope)
-
     # -- erasure --------------------------------------------------------------------------
     async def erase(self, subject_id: str, by: str, reason: str) -> list[str]:
         """Delete the subject's key material (every live key of it); the rows stay as the
@@ -246,13 +242,6 @@ class PersonalDataVault:
             return int(await self._pool().fetchval(
                 "SELECT count(*) FROM subject_keys WHERE subject_id = ANY($1::text[])"
                 " AND erased_at IS NULL", subject_ids))
-
-    async def erasures(self, subject_id: str) -> list[dict[str, Any]]:
-        with reaching(VAULT):
-            rows = await self._pool().fetch(
-                "SELECT key_id, created_at, erased_at, erased_by, erasure_reason "
-                "FROM subject_keys WHERE subject_id = $1 ORDER BY created_at", subject_id)
-        return [dict(r) for r in rows]
 
 
 async def erase_case(vault: PersonalDataVault | None, case: Any, sealed: Iterable[Any],
