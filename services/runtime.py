@@ -178,6 +178,7 @@ class System:
                 self.nats_url,
                 case_types(self.applications, self.complaints, self.surveys),
                 database_url=self.database_url, max_bytes=self.settings.max_body_bytes,
+                rejected_retention_days=self.settings.rejected_retention_days,
                 auth=nats_auth(self.settings),
                 limiter=TokenBuckets(self.settings.intake_rate_per_second,
                                      self.settings.intake_burst))

@@ -65,6 +65,9 @@ class Settings:
     most this many newly chained events..."""
     audit_checkpoint_seconds: float = 60.0
     """PTSP_AUDIT_CHECKPOINT_SECONDS: ...or this long after the last one, when the head moved."""
+    rejected_retention_days: float = 30.0
+    """PTSP_REJECTED_RETENTION_DAYS: how long refused NATS intake messages (redacted, in
+    `intake_rejected`) are kept for an operator before they are purged."""
     checkpoint_mirror: Path | None = None
     """PTSP_CHECKPOINT_MIRROR: a second place for the signed checkpoints (a file, or a
     directory that gets `checkpoints.jsonl`): another disk, a write-once mount, a share
@@ -119,4 +122,5 @@ FROM_ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PTSP_AUDIT_CHECKPOINT_EVENTS": ("audit_checkpoint_events", int),
     "PTSP_AUDIT_CHECKPOINT_SECONDS": ("audit_checkpoint_seconds", float),
     "PTSP_CHECKPOINT_MIRROR": ("checkpoint_mirror", Path),
+    "PTSP_REJECTED_RETENTION_DAYS": ("rejected_retention_days", float),
 }

@@ -6,6 +6,8 @@ and public check) and the view. The steps themselves are the rows of
 from __future__ import annotations
 
 import base64
+import hmac
+import secrets
 import uuid
 from datetime import datetime
 from typing import Any, cast
@@ -38,7 +40,7 @@ from services.calendar.application import CalendarService
 from services.cases.service import CaseService
 from services.cases.views import AuditHold, PersonalDataErasure
 from services.domain.actors import Actor
-from services.domain.clock import Clock
+from services.domain.clock import JAKARTA, Clock
 from services.domain.errors import InvalidInput, NotFound
 from services.infra.groupcommit import GroupCommitter
 from services.infra.personal_data import PersonalDataVault
@@ -60,25 +62,35 @@ def _contract_extras(event: Any) -> dict[str, Any]:
 CONTRACTS = ContractRegistry(contracts.EVENT_TYPES, enrich=_contract_extras)
 
 
-def certificate_number(app: LicenceApplication, issued_at: datetime) -> str:
-    """Readable prefix, then the case id in base32: the number leads back to its case
-    without any index."""
-    code = base64.b32encode(app.id.bytes).decode().rstrip("=")
-    return f"SS-{app.business.get('kbli', '00000')}-{issued_at.year}-{code}"
+CASE_CODE_CHARS = 26  # a case id (16 bytes) in unpadded base32
+SECRET_CODE_CHARS = 8  # 40 random bits: a number cannot be worked out from the case id
+
+
+def certificate_number(app: LicenceApplication, issued_at: datetime, secret: str) -> str:
+    """`SS-<kbli>-<YYYY>-<code>` (API.md): the code is the case id in base32, which leads
+    back to the case without an index, then a random part, so that knowing a case (its id
+    follows from the channel's own reference) is not enough to name its certificate."""
+    case_code = base64.b32encode(app.id.bytes).decode().rstrip("=")
+    year = issued_at.astimezone(JAKARTA).year
+    return f"SS-{app.business.get('kbli', '00000')}-{year}-{case_code}{secret}"
+
+
+def new_secret_code() -> str:
+    return base64.b32encode(secrets.token_bytes(5)).decode()
+
+
+def new_nib() -> str:
+    """NIB: 13 random digits (in production it comes from OSS)."""
+    return f"{secrets.randbelow(10**13):013d}"
 
 
 def case_id_of_certificate(number: str) -> uuid.UUID | None:
-    code = number.rsplit("-", 1)[-1]
+    code = number.rsplit("-", 1)[-1][:CASE_CODE_CHARS]
     try:
         raw = base64.b32decode(code + "=" * (-len(code) % 8))
         return uuid.UUID(bytes=raw) if len(raw) == 16 else None
     except (ValueError, TypeError):
         return None
-
-
-def nib_of(case_id: uuid.UUID) -> str:
-    """NIB: 13 digits, stable for the case."""
-    return f"{int(case_id.hex[:16], 16) % 10**13:013d}"
 
 
 def accepted(app: LicenceApplication) -> ApplicationIntakeAccepted:
@@ -139,10 +151,10 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
     # -- the certificate ------------------------------------------------------------------
     async def issue(self, app: LicenceApplication, _: None, actor: Actor,
                     now: datetime) -> None:
-        """The issuance row's call: number, NIB and the office's signature, then the
-        aggregate's `issue`."""
-        number = certificate_number(app, now)
-        payload = certificate_payload(app, number, nib_of(app.id), now)
+        """The issuance row's call: number and NIB (each with a random part, drawn here and
+        kept in the event) and the office's signature, then the aggregate's `issue`."""
+        number = certificate_number(app, now, new_secret_code())
+        payload = certificate_payload(app, number, new_nib(), now)
         app.issue({**payload, "signature": self.office_key.sign(payload),
                    "key_id": self.office_key.key_id}, actor.as_record(), now)
 
@@ -153,7 +165,10 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
     async def verify_certificate(self, number: str,
                                  presented_signature: str | None) -> CertificateCheck:
         """Genuine (signed by this office's key), unaltered (the stored record still
-        matches its signature, and the presented copy's signature too), not revoked."""
+        matches its signature, and the presented copy's signature too), not revoked.
+
+        The business's name is shown only to someone holding the copy's signature (the QR
+        link's `sig`): the number alone confirms a certificate, not whose it is."""
         case_id = case_id_of_certificate(number)
         if case_id is None:
             raise NotFound(f"no certificate {number}")
@@ -167,7 +182,9 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
         payload = certificate_payload(app, number, cert["nib"],
                                       datetime.fromisoformat(cert["issued_at"]))
         genuine = self.office_key.verify(payload, cert["signature"])
-        copy_matches = presented_signature is None or presented_signature == cert["signature"]
+        holds_copy = presented_signature is not None and hmac.compare_digest(
+            presented_signature, cert["signature"])
+        copy_matches = presented_signature is None or holds_copy
         revoked = cert.get("revoked")
         problems = []
         if not genuine:
@@ -180,7 +197,7 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
             valid=genuine and copy_matches and not revoked,
             certificate_number=number,
             nib=cert["nib"],
-            business_name=payload["business_name"],
+            business_name=payload["business_name"] if holds_copy else None,
             kbli=payload["kbli"],
             service_code=payload["service_code"],
             issued_at=payload["issued_at"],

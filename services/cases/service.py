@@ -50,6 +50,8 @@ class CaseAggregate(CaseFacts, Protocol):
     @property
     def finished_at(self) -> datetime | None: ...
 
+    def next_stamp(self, now: datetime) -> datetime: ...
+
 
 C = TypeVar("C", bound=CaseAggregate)
 V = TypeVar("V", bound=msgspec.Struct)
@@ -112,7 +114,7 @@ class CaseService(ABC, Generic[C, V]):
                   actor: Actor) -> C:
         """Run one row of the case type's table on one case; the case as stored."""
         case = await self._load(command.policy, case_id, actor)
-        now = self.clock.now()
+        now = case.next_stamp(self.clock.now())
         if command.call is not None:
             await command.call(self, case, request, actor, now)
         else:

@@ -27,9 +27,31 @@ class Case(Aggregate):
         tier_history: list[dict[str, Any]]
         assignee: str | None
 
+    class Event(Aggregate.Event):
+        """Every event of a case: applying it also notes its office time (`at`)."""
+
+        def mutate(self, aggregate: Any) -> Any:
+            case: Any = super().mutate(aggregate)
+            at = getattr(self, "at", None)
+            if isinstance(at, datetime):
+                case._last_at = at
+            return case
+
     @property
     def is_closed(self) -> bool:
         raise NotImplementedError  # pragma: no cover - every case type defines it
+
+    @property
+    def last_at(self) -> datetime | None:
+        """The office time of the case's latest event."""
+        return getattr(self, "_last_at", None)
+
+    def next_stamp(self, now: datetime) -> datetime:
+        """When the next event happens: `now`, or the latest event's time if the clock is
+        behind it (another worker's clock a moment ahead). The record of a case never
+        goes backwards: no event is stamped before the event it follows."""
+        last = self.last_at
+        return last if last is not None and now < last else now
 
     # -- assignment ---------------------------------------------------------------
     def assign(self, officer: str, actor: dict[str, Any], at: datetime) -> None:

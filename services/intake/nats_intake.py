@@ -20,7 +20,8 @@ timed out freely.
 
 Messages that cannot be read (400, 413), and any refused message that has no reply
 subject to tell its sender, are kept in the Postgres table `intake_rejected` for an
-operator: never lost silently.
+operator: never lost silently, and never with the personal data they carry (a redacted
+copy of their structure, see services/intake/rejects.py).
 
 Every replica subscribes in one queue group, so N replicas share the load; each message
 runs in its own task (at most `max_in_flight` at once) so that concurrent intakes meet in
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import re
@@ -56,7 +56,9 @@ from services.domain.actors import ALL_CHANNELS, Actor
 from services.domain.errors import DomainError
 from services.http.errors import STATUS_OF
 from services.http.ratelimit import RateLimited, TokenBuckets
+from services.infra.json_depth import MAX_DEPTH, nesting_exceeds
 from services.infra.nats_auth import INTAKE, NatsAuth
+from services.intake import rejects
 from services.surveys.commands import INTAKE as SURVEY_INTAKE
 
 log = logging.getLogger("ptsp.intake")
@@ -69,19 +71,6 @@ RECONNECT_WAIT_SECONDS = 0.5
 STOP_GRACE_SECONDS = 10.0
 KEPT_STATUSES = frozenset({400, 413})  # unreadable: an operator should see them
 
-REJECTED_TABLE = """
-CREATE TABLE IF NOT EXISTS intake_rejected (
-    id bigserial PRIMARY KEY,
-    received_at timestamptz NOT NULL DEFAULT now(),
-    subject text NOT NULL,
-    headers jsonb,
-    payload bytea NOT NULL,
-    status_code integer NOT NULL,
-    detail text NOT NULL
-)"""
-KEEP_REJECTED = """
-INSERT INTO intake_rejected (subject, headers, payload, status_code, detail)
-VALUES ($1, $2::jsonb, $3, $4, $5)"""
 
 
 @dataclass(frozen=True)
@@ -145,7 +134,8 @@ class NatsIntake:
     def __init__(self, url: str, handlers: dict[str, CaseType], *,
                  database_url: str | None = None, max_bytes: int = 1024 * 1024,
                  max_in_flight: int = MAX_IN_FLIGHT, queue: str = QUEUE_GROUP,
-                 auth: NatsAuth | None = None, limiter: TokenBuckets | None = None) -> None:
+                 auth: NatsAuth | None = None, limiter: TokenBuckets | None = None,
+                 rejected_retention_days: float = 30.0) -> None:
         self.url = url
         self.auth = auth or NatsAuth()
         self.limiter = limiter
@@ -153,6 +143,7 @@ class NatsIntake:
         self.handlers = handlers
         self.database_url = database_url
         self.max_bytes = max_bytes
+        self.rejected_retention_days = rejected_retention_days
         self.queue = queue
         self._slots = asyncio.Semaphore(max_in_flight)
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -209,9 +200,9 @@ class NatsIntake:
 
     async def _create_table(self) -> None:
         assert self._pool is not None
-        # another replica may create it at the same moment
-        with contextlib.suppress(asyncpg.UniqueViolationError, asyncpg.DuplicateTableError):
-            await self._pool.execute(REJECTED_TABLE)
+        async with self._pool.acquire() as conn:
+            await rejects.install(conn, self.max_bytes)
+        await rejects.purge(self._pool, self.rejected_retention_days)
 
     # -- connection events ------------------------------------------------------------
     async def _disconnected(self) -> None:
@@ -327,6 +318,10 @@ class NatsIntake:
         if len(data) > self.max_bytes:
             raise Rejected(413, f"the message is over {self.max_bytes} bytes",
                            rule="too_large", limit=self.max_bytes)
+        if nesting_exceeds(data):
+            raise Rejected(400, f"the JSON body nests arrays and objects deeper than "
+                                f"{MAX_DEPTH} levels, the limit", rule="nesting_too_deep",
+                           limit=MAX_DEPTH)
         try:
             intake = case_type.decoder.decode(data)
         except msgspec.ValidationError as exc:
@@ -343,15 +338,16 @@ class NatsIntake:
         return (201 if created else 200), msgspec.to_builtins(answer)
 
     async def _keep(self, msg: Msg, status: int, detail: str) -> None:
-        """Store a refused message for an operator; if even that fails, the log has it."""
-        headers = json.dumps(msg.headers) if msg.headers else None
+        """Store a refused message for an operator (redacted); if even that fails, the log
+        has what the table would have had."""
         try:
             if self._pool is None:
                 raise RuntimeError("no database for intake_rejected")
-            await self._pool.execute(KEEP_REJECTED, msg.subject, headers, msg.data, status,
-                                     detail, timeout=5)
+            await rejects.keep(self._pool, msg.subject, msg.headers, status, detail, msg.data,
+                               self.max_bytes, self.rejected_retention_days)
         except Exception as exc:  # noqa: BLE001 - the log line below is the last resort
             log.error("could not keep a refused intake message (%s) in intake_rejected: %s; "
-                      "subject %s, status %d, detail %r, headers %s, payload %r",
-                      type(exc).__name__, exc, msg.subject, status, detail, headers,
-                      msg.data[:4096])
+                      "subject %s, status %d, detail %r, headers %s, %d bytes, redacted %s",
+                      type(exc).__name__, exc, msg.subject, status, detail,
+                      rejects.bounded_headers(msg.headers), len(msg.data),
+                      rejects.redact(msg.data, self.max_bytes).body)

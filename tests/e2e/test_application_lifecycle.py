@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import re
+import uuid
 from typing import Any
 
 import httpx
@@ -108,6 +111,46 @@ async def test_revoked_certificate_is_no_longer_valid(
     r = await http.get(f"/certificates/{number}")
     assert r.json()["valid"] is False and r.json()["revoked"]["reason"] == "izin dicabut"
     assert (await http.get("/certificates/SS-10510-2026-NOTACERTIFICATE")).status_code == 404
+
+
+async def issue(http: httpx.AsyncClient, people: People, external_id: str) -> dict[str, Any]:
+    case = (await submit(http, people, external_id=external_id))["id"]
+    url = f"/applications/{case}"
+    for path, body, who in (("verification", {"results": ALL_MET}, "officer"),
+                            ("technical-review", {"recommendation": "approve"}, "officer"),
+                            ("decision", {"outcome": "approve"}, "supervisor")):
+        r = await http.post(f"{url}/{path}", json=body, headers=people[who])
+        assert r.status_code == 200, r.text
+    r = await http.post(f"{url}/issuance", headers=people["supervisor"])
+    assert r.status_code == 200, r.text
+    issued: dict[str, Any] = r.json()
+    return issued
+
+
+async def test_certificate_numbers_and_nibs_cannot_be_worked_out(
+        http: httpx.AsyncClient, people: People) -> None:
+    first, second = (await issue(http, people, "OSS-RND-1"), await issue(http, people, "OSS-RND-2"))
+    for issued in (first, second):
+        number = issued["certificate_number"]
+        assert re.fullmatch(r"SS-10510-\d{4}-[A-Z2-7]{34}", number), number
+        # What could be derived from the case alone (its id in base32) names nothing.
+        case_code = base64.b32encode(uuid.UUID(issued["id"]).bytes).decode().rstrip("=")
+        derivable = number.rsplit("-", 1)[0] + "-" + case_code
+        assert (await http.get(f"/certificates/{derivable}")).status_code == 404
+    assert first["nib"] != second["nib"]
+    assert first["certificate_number"][-8:] != second["certificate_number"][-8:]
+
+
+async def test_the_public_check_names_the_business_only_to_the_copy_holder(
+        http: httpx.AsyncClient, people: People) -> None:
+    issued = await issue(http, people, "OSS-NAME")
+    number, sig = issued["certificate_number"], issued["certificate"]["signature"]
+    bare = (await http.get(f"/certificates/{number}")).json()
+    assert bare["valid"] is True and bare["business_name"] is None
+    forged = (await http.get(f"/certificates/{number}", params={"sig": "A" + sig[1:]})).json()
+    assert forged["valid"] is False and forged["business_name"] is None
+    held = (await http.get(f"/certificates/{number}", params={"sig": sig})).json()
+    assert held["valid"] is True and held["business_name"] == "CV Susu Murni"
 
 
 async def test_intake_is_idempotent_on_channel_and_external_id(

@@ -165,3 +165,27 @@ async def test_verify_an_untouched_store(
     for who in ("officer", "supervisor", "oss"):
         assert (await http.get("/audit/verify", headers=people[who])).status_code == 403
     assert (await http.get("/audit/verify", headers=people["head"])).status_code == 200
+
+
+async def test_a_clock_behind_the_case_does_not_stamp_an_event_before_its_predecessor(
+        http: httpx.AsyncClient, system: System, people: People,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+
+    r = await http.post("/applications", json={**APPLICATION, "external_id": "OSS-AUDIT-LAG"},
+                        headers=people["oss"])
+    case = r.json()["id"]
+    jump(system, "2026-03-17T10:00:00+07:00")
+    r = await http.post(f"/applications/{case}/verification",
+                        json={"results": ALL_MET}, headers=people["officer"])
+    assert r.status_code == 200, r.text
+    # Another worker's clock, an hour behind this case's last event.
+    behind = datetime.fromisoformat("2026-03-17T09:00:00+07:00")
+    monkeypatch.setattr(system.clock, "now", lambda: behind)
+    r = await http.post(f"/applications/{case}/escalation",
+                        json={"to_tier": "kepala_seksi", "reason": "perlu kasi"},
+                        headers=people["officer"])
+    assert r.status_code == 200, r.text
+    history = (await http.get(f"/cases/{case}/history", headers=people["auditor"])).json()
+    times = [datetime.fromisoformat(e["time"]) for e in history]
+    assert times == sorted(times) and times[-1] == times[-2]

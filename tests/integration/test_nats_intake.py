@@ -144,7 +144,8 @@ async def test_malformed_json_is_refused_and_kept(intake_system: System, nc: Cli
     assert reply["status_code"] == 400 and reply["extra"]["rule"] == "malformed_json"
     assert reply["detail"]
     [row] = await rejected_rows(database_url)
-    assert row["subject"] == APPLICATION and bytes(row["payload"]) == payload
+    assert row["subject"] == APPLICATION and row["body_bytes"] == len(payload)
+    assert row["body_redacted"] is None  # not JSON: nothing of it is kept
     assert row["status_code"] == 400 and row["detail"] == reply["detail"]
     assert json.loads(row["headers"])["X-Trace"] == "abc-1"
     assert row["received_at"] is not None
@@ -172,8 +173,70 @@ async def test_wrong_types_name_the_field_and_are_kept(intake_system: System, nc
 
     rows = await rejected_rows(database_url)
     assert [r["status_code"] for r in rows] == [400] * 4
-    assert json.loads(bytes(rows[0]["payload"]))["business"]["kbli"] == 10510
+    kept = json.loads(rows[0]["body_redacted"])
+    # The shape and the values that say nothing about a person stay, for the operator...
+    assert kept["business"]["kbli"] == 10510 and kept["external_id"] == "OSS-NATS-1"
+    # ...the person's own values are only their kind and size.
+    assert kept["applicant"] == {"name": "<text: 10 chars>", "nik": "<text: 16 chars>"}
     assert await first_versions(database_url) == 0
+    await no_personal_data_kept(database_url)
+
+
+async def no_personal_data_kept(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        everything = await conn.fetchval("SELECT string_agg(r::text, ' ') FROM intake_rejected r")
+    finally:
+        await conn.close()
+    for personal in ("Siti", "3214010101800001", "Veteran", "081234567890", "Aminah"):
+        assert personal not in everything
+
+
+async def test_a_huge_message_is_kept_small(intake_system: System, nc: Client,
+                                            database_url: str) -> None:
+    garbage = b"x" * 900_000
+    assert (await ask(nc, APPLICATION, garbage))["status_code"] == 400
+    wrong = json.dumps(application(applicant={"name": "Siti " * 180_000}, kbli=1)).encode()
+    assert (await ask(nc, APPLICATION, wrong))["status_code"] == 400
+    rows = await rejected_rows(database_url)
+    assert [r["body_bytes"] for r in rows] == [len(garbage), len(wrong)]
+    assert rows[0]["body_redacted"] is None
+    assert json.loads(rows[1]["body_redacted"])["applicant"]["name"] == "<text: 900000 chars>"
+    conn = await asyncpg.connect(database_url)
+    try:
+        stored = await conn.fetchval("SELECT pg_total_relation_size('intake_rejected')")
+    finally:
+        await conn.close()
+    assert stored < 200_000
+
+
+async def test_a_wide_message_is_kept_truncated(intake_system: System, nc: Client,
+                                                database_url: str) -> None:
+    wide = application(business={f"f{i}": "x" for i in range(2000)})
+    reply = await ask(nc, APPLICATION, wide)
+    assert reply["status_code"] == 400
+    [row] = await rejected_rows(database_url)
+    assert row["truncated"] and len(row["body_redacted"]) < 60_000
+
+
+async def test_a_deeply_nested_message_is_refused_naming_the_limit(
+        intake_system: System, nc: Client) -> None:
+    reply = await ask(nc, APPLICATION, b"[" * 5000 + b"]" * 5000)
+    assert reply["status_code"] == 400 and reply["extra"] == {"rule": "nesting_too_deep",
+                                                                "limit": 64}
+
+
+async def test_old_rejects_are_purged_after_the_retention_period(
+        intake_system: System, nc: Client, database_url: str) -> None:
+    await ask(nc, APPLICATION, b"not json")
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("UPDATE intake_rejected SET received_at = now() - interval '31 days'")
+    finally:
+        await conn.close()
+    await ask(nc, APPLICATION, b"not json either")
+    rows = await rejected_rows(database_url)
+    assert [r["body_bytes"] for r in rows] == [len(b"not json either")]
 
 
 async def test_well_formed_but_invalid_is_422_and_not_kept(intake_system: System, nc: Client,
@@ -303,3 +366,28 @@ async def test_a_server_restart_mid_stream_loses_nothing_and_doubles_nothing(
     assert ids == {str(application_id("oss", f"OSS-STREAM-{i:04d}")) for i in range(n)}
     assert await first_versions(database_url) == n  # nothing lost, nothing twice
     assert retries > 0, "no request was caught by the restart"
+
+
+async def test_bodies_kept_whole_by_an_older_version_are_redacted_on_upgrade(
+        database_url: str) -> None:
+    from services.intake import rejects
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("""
+            CREATE TABLE intake_rejected (
+                id bigserial PRIMARY KEY, received_at timestamptz NOT NULL DEFAULT now(),
+                subject text NOT NULL, headers jsonb, payload bytea NOT NULL,
+                status_code integer NOT NULL, detail text NOT NULL)""")
+        old = json.dumps(application()).encode()
+        await conn.execute("INSERT INTO intake_rejected (subject, payload, status_code, detail)"
+                           " VALUES ($1, $2, 400, 'x')", APPLICATION, old)
+        await rejects.install(conn, 1024 * 1024)
+        await rejects.install(conn, 1024 * 1024)  # again: nothing left to do
+        [row] = await conn.fetch("SELECT * FROM intake_rejected")
+    finally:
+        await conn.close()
+    assert "payload" not in list(row.keys())  # a Record's `in` looks at its values
+    assert row["body_bytes"] == len(old)
+    assert json.loads(row["body_redacted"])["applicant"]["nik"] == "<text: 16 chars>"
+    await no_personal_data_kept(database_url)

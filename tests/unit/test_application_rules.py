@@ -201,3 +201,13 @@ def test_every_event_records_who_and_when() -> None:
     verify_all(app)
     (event,) = app.collect_events()
     assert event.actor == OFFICER and event.at == on("2026-03-17T10:00")
+
+
+def test_no_event_is_stamped_before_the_event_it_follows() -> None:
+    # Given a case whose last event happened at 10:00 (replayed from its events)
+    app = given(submitted, verify_all)
+    assert app.last_at == on("2026-03-17T10:00")
+    # A clock a moment behind it (another worker's) stamps the next event at 10:00...
+    assert app.next_stamp(on("2026-03-17T09:59")) == on("2026-03-17T10:00")
+    # ...a clock ahead of it is taken as it is.
+    assert app.next_stamp(on("2026-03-17T10:01")) == on("2026-03-17T10:01")
