@@ -33,6 +33,10 @@ class Business(msgspec.Struct, frozen=True, kw_only=True):
     scale: BusinessScale
     in_industrial_estate: bool
     address: NonEmpty
+    nib: Annotated[str, msgspec.Meta(pattern=r"^\d{13}$")] | None = None
+    """The business's NIB (13 digits), when the channel has one: OSS issues it and the
+    business keeps it across its applications; the certificate carries it. Without it the
+    office derives a stand-in at issuance, marked `nib_source: derived`."""
 
 
 class ApplicationIntake(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,6 +46,8 @@ class ApplicationIntake(msgspec.Struct, frozen=True, kw_only=True):
     applicant: Applicant
     business: Business
     procedure_classification: int | None = None
+    """The seed's procedure for it (Lampiran IV: 3, 7, 12 or 16 for KBLI 10510); checked
+    against the catalogue and kept with the case."""
 
 
 # -- events -----------------------------------------------------------------------
@@ -59,11 +65,15 @@ class Submitted(CaseEvent, tag="application.submitted", frozen=True):
     (services/infra/personal_data.py), never the plaintext. `business` is not personal
     data and stays clear."""
     business: dict[str, Any]
+    procedure_classification: int | None = None
 
 
 class FileDeclaredComplete(CaseEvent, tag="application.file_declared_complete", frozen=True):
     results: dict[str, bool]
     note: str | None = None
+    exceptions: dict[str, str] = {}
+    """By requirement code, the legal ground stated for one met by the exception the
+    catalogue allows (U4 outside an industrial estate: Pasal 65 PP 5/2021)."""
 
 
 class FileReturnedForCorrection(CaseEvent, frozen=True,

@@ -22,6 +22,7 @@ from contracts.vocabulary import (
     COMPLAINTS_UNIT,
     ComplaintChannel,
     ComplaintKind,
+    FindingsOutcome,
     SuggestionReason,
     Track,
 )
@@ -107,14 +108,20 @@ class Received(CaseEvent, tag="complaint.received", frozen=True):
 
 
 class Reclassified(CaseEvent, tag="complaint.reclassified", frozen=True):
-    """A late suggestion treated as a complaint after all; its clock runs from receipt."""
+    """A late suggestion treated as a complaint after all. Both instants are recorded:
+    `received_at` (when the channel received it) and `at` (the decision, when the office
+    takes it on): the 14 working days count from `at`. (`received_at` is null only in
+    events recorded before it was carried, whose clock counted from receipt.)"""
 
     reason: str
+    received_at: datetime | None = None
 
 
 class Classified(CaseEvent, tag="complaint.classified", frozen=True):
     service_code: str
     problem_type: str
+    concerns_head: bool = False
+    """The complaint is about the head of office: he may not approve involving APIP."""
 
 
 class Analysed(CaseEvent, tag="complaint.analysed", frozen=True):
@@ -122,6 +129,17 @@ class Analysed(CaseEvent, tag="complaint.analysed", frozen=True):
     standard_refs: list[str]
     documents_checked: list[str]
     handling_plan: str
+
+
+class FindingsRecorded(CaseEvent, tag="complaint.findings_recorded", frozen=True):
+    """Seed 6.6.e: the handling plan carried out (clarification, confirmation,
+    examination or investigation): what was done, who and what was consulted, and what
+    it proved."""
+
+    actions: list[str]
+    consulted: list[str]
+    outcome: FindingsOutcome
+    note: str | None = None
 
 
 class ApipInvolvementApproved(CaseEvent, tag="complaint.apip_involvement_approved", frozen=True):
@@ -163,7 +181,7 @@ class ConfidentialityMarked(CaseEvent, tag="complaint.confidentiality_marked", f
 
 
 EVENT_TYPES: tuple[type[CaseEvent], ...] = (
-    Received, Reclassified, Classified, Analysed, ApipInvolvementApproved, TrackChosen,
-    Responded, ComplainantNotified, ReportedToSuperior, Closed, Assigned, Escalated,
+    Received, Reclassified, Classified, Analysed, FindingsRecorded, ApipInvolvementApproved,
+    TrackChosen, Responded, ComplainantNotified, ReportedToSuperior, Closed, Assigned, Escalated,
     AuditHoldPlaced, AuditHoldReleased, PersonalDataErased, ErasureRefused, ConfidentialityMarked,
 )

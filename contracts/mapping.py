@@ -21,6 +21,11 @@ class ContractRegistry:
         types = tuple(types)
         self.by_name = {t.__name__: t for t in types}
         self.enrich = enrich or (lambda _e: {})
+        """Fields a contract carries that its domain event does not spell out (a
+        tracking number made from the case id), from the domain event."""
+        self.enriches = enrich is not None
+        """Whether there is an `enrich` to call (services/infra/transcoding.py makes the
+        domain event for it only then)."""
         # One decoder for the stream: the tagged union of its event types.
         self._decoder: msgspec.json.Decoder[CaseEvent] = msgspec.json.Decoder(
             functools.reduce(operator.or_, types))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
+from contracts.evaluations import EvaluationView
 from contracts.vocabulary import Tier
 
 
@@ -138,19 +139,36 @@ class MonthlyApplications(msgspec.Struct, kw_only=True):
     breached: int
 
 
+class Findings(msgspec.Struct, kw_only=True):
+    """Step 6.e: what carrying out the handling plan proved, by outcome."""
+
+    proven: int
+    not_proven: int
+    partly_proven: int
+
+
 class ComplaintCounts(msgspec.Struct, kw_only=True):
-    """Complaints of a month or a year, each counted by when it happened."""
+    """Complaints of a month or a year, each counted in the month it was recorded."""
 
     received: int
     """Complaints only; suggestions are counted apart."""
     suggestions: int
+    reclassified: int
+    """Suggestions (late ones) taken on as complaints: their clock runs from then."""
     by_channel: dict[str, int]
+    """Complaints and suggestions received, by channel."""
     by_problem_type: dict[str, int]
+    """Complaints classified, by problem type."""
     by_track: dict[str, int]
+    """Resolution tracks chosen."""
     apip: int
+    findings: Findings
     answered: int
+    """Complaints answered (a suggestion has no clock: `suggestions_answered`)."""
     answered_within_sla: int
     share_answered_within_sla: float | None
+    suggestions_answered: int
+    """Suggestions acknowledged: counted apart, never within or beyond a deadline."""
 
 
 class MonthlyComplaints(ComplaintCounts, kw_only=True):
@@ -163,9 +181,31 @@ class Escalations(msgspec.Struct, kw_only=True):
     automatic: int
 
 
+class OfficerFigures(msgspec.Struct, kw_only=True):
+    """One officer's month: the cases whose clock stopped while they held them."""
+
+    cases_handled: int
+    median_working_days: float | None
+    breached: int
+    """Of those cases, how many had missed a deadline."""
+
+
+class LaterCorrection(msgspec.Struct, kw_only=True):
+    """A calendar correction declared after the month ended, of a day before its end: it
+    moved the deadlines of clocks then still going, so the month's breaches may differ
+    from the report as first read."""
+
+    date: str
+    kind: str
+    reason: str
+    declared_at: str
+    declared_by: str
+
+
 class MonthlyReport(msgspec.Struct, kw_only=True):
     """`GET /reports/monthly/{YYYY-MM}`: everything counted by the month (Asia/Jakarta)
-    in which it happened."""
+    in which it happened; a closed month's figures do not change afterwards, but for a
+    calendar correction declared later (then named here)."""
 
     month: str
     period: Period
@@ -173,7 +213,11 @@ class MonthlyReport(msgspec.Struct, kw_only=True):
     complaints: MonthlyComplaints
     escalations_by_tier: dict[Tier, Escalations]
     days_per_tier: dict[Tier, float]
+    by_officer: dict[str, OfficerFigures]
+    """Per officer (actor id), the cases whose clock stopped in the month."""
     surveys: SurveyFigures
+    calendar_corrections_after_month_end: list[LaterCorrection]
+    """The only thing that changes a closed month's figures, named."""
 
 
 # -- the yearly evaluation of the service standard ----------------------------------------
@@ -252,3 +296,5 @@ class YearlyReport(msgspec.Struct, kw_only=True):
     satisfaction: YearlySatisfaction
     complaints_by_problem_type: dict[str, int]
     elements_vs_complaints: list[ElementVsComplaints]
+    evaluations: list[EvaluationView]
+    """The head's evaluations of the year and their improvement plans, as recorded."""

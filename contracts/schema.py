@@ -6,13 +6,14 @@ from typing import Any
 
 import msgspec
 
-from contracts import applications, complaints, surveys
+from contracts import applications, complaints, evaluations, staff, surveys
 
 
 def contract_schemas() -> dict[str, Any]:
     intake = [applications.ApplicationIntake, complaints.ComplaintIntake, surveys.SurveyIntake]
     events = (list(applications.EVENT_TYPES) + list(complaints.EVENT_TYPES)
-              + list(surveys.EVENT_TYPES))
+              + list(surveys.EVENT_TYPES) + list(staff.EVENT_TYPES)
+              + list(evaluations.EVENT_TYPES))
     (schemas, components) = msgspec.json.schema_components(intake + events)
     return {
         "intake": {t.__name__: s for t, s in zip(intake, schemas[: len(intake)], strict=True)},

@@ -60,13 +60,22 @@ class CaseList(msgspec.Struct, kw_only=True):
     page: int
     page_size: int
     total: int
+    """How many cases the filters select (1,000 when `total_exact` is false)."""
+    total_exact: bool = True
+    """False only for an `sla_state` filter beside `status` selecting more than 1,000
+    cases: then `total` says "1,000 or more"."""
+    next_cursor: str | None = None
+    """Pass it as `cursor` for the next page; null on the last."""
 
 
 class EscalationQueue(msgspec.Struct, kw_only=True):
-    """`GET /queues/escalation`: open cases, breached first, then at risk, then by deadline."""
+    """`GET /queues/escalation`: open cases with a clock (a suggestion has none), breached
+    first, then at risk, running, paused, then by deadline."""
 
     tier: Tier | None
     items: list[CaseSummary]
+    next_cursor: str | None = None
+    """Pass it as `cursor` for the next page; null on the last."""
 
 
 class CalendarCorrection(msgspec.Struct, kw_only=True):
@@ -80,9 +89,12 @@ class CalendarCorrection(msgspec.Struct, kw_only=True):
 
 
 class SlaList(msgspec.Struct, kw_only=True):
-    """`GET /sla`: timers, nearest deadline first, and the calendar corrections they follow."""
+    """`GET /sla`: timers, nearest deadline first, one page, and the calendar corrections
+    they follow."""
 
     state: SlaState | None
     total: int
     items: list[CaseSummary]
     calendar_corrections: list[CalendarCorrection]
+    next_cursor: str | None = None
+    """Pass it as `cursor` for the next page; null on the last."""

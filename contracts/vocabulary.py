@@ -51,8 +51,18 @@ Track = Literal["internal", "technical_team", "apip"]
 """Seed 6.7 a-c: handled inside the office, by a technical team, or by APIP."""
 TRACKS: tuple[Track, ...] = get_args(Track)
 
+FindingsOutcome = Literal["proven", "not_proven", "partly_proven"]
+"""Seed 6.6.e: what carrying out the handling plan proved of the complaint's matter."""
+FINDINGS_OUTCOMES: tuple[FindingsOutcome, ...] = get_args(FindingsOutcome)
+
 BusinessScale = Literal["mikro", "kecil", "menengah", "besar"]
 BUSINESS_SCALES: tuple[BusinessScale, ...] = get_args(BusinessScale)
+
+NibSource = Literal["given", "derived"]
+"""Where a certificate's NIB came from: `given` by the channel (OSS issues NIBs, and a
+business keeps one across its applications), or `derived` by this office when none was
+given (a stand-in, not OSS's number)."""
+NIB_SOURCES: tuple[NibSource, ...] = get_args(NibSource)
 
 Verdict = Literal["approve", "reject"]
 """A technical review's recommendation, and a decision's outcome."""
@@ -70,8 +80,10 @@ SuggestionReason = Literal["late", "no_identity", "no_subject_matter"]
 """Why a submission is a suggestion, in the order API.md names the first of them."""
 SUGGESTION_REASONS: tuple[SuggestionReason, ...] = get_args(SuggestionReason)
 
-SlaState = Literal["not_started", "running", "at_risk", "paused", "met", "breached"]
-"""Where a case's legal clock stands (API.md `sla.state`)."""
+SlaState = Literal["not_started", "running", "at_risk", "paused", "met", "breached",
+                   "withdrawn"]
+"""Where a case's legal clock stands (API.md `sla.state`); `withdrawn`: the application
+was withdrawn, its clock stopped neither met nor breached."""
 SLA_STATES: tuple[SlaState, ...] = get_args(SlaState)
 
 DayKind = Literal["holiday", "working_day"]

@@ -3,7 +3,6 @@ trail the event store by a moment; single-case reads go to the services instead.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from datetime import datetime
@@ -33,41 +32,48 @@ from projections import (
     satisfaction_report,
     yearly_report,
 )
-from projections.sla_timers import SlaTimers, sla_view
+from projections.sla_timers import SlaTimers, sla_now
 from services.domain.actors import Actor
 from services.domain.clock import JAKARTA
 from services.domain.errors import InvalidInput
-from services.domain.policy import CASE_READERS, require_role
-
-REPORT_READERS = ("supervisor", "head", "auditor")
-"""Who reads the queues, the timers and the reports (API.md)."""
+from services.domain.policy import CASE_READERS, OVERSEERS, REPORT_READERS, require_role
+from services.domain.workdays import WorkingCalendar
 
 Report = TypeVar("Report", MonthlyReport, SatisfactionReport, YearlyReport)
 
 
-def _summary(row: asyncpg.Record, sla: dict[str, Any] | None) -> CaseSummary:
-    doc = json.loads(row["doc"])
+def _summary(row: asyncpg.Record, calendar: WorkingCalendar, now: datetime) -> CaseSummary:
+    """A list's row: the case's columns and its clock at `now` (from the timer's columns;
+    a case whose timer row is not there yet shows as not started)."""
+    sla = NOT_STARTED
+    if row["phase"] is not None:
+        judged = sla_now(row, calendar, now)
+        sla = CaseSla(started_at=_local(judged.started_at), due_at=_local(judged.due_at),
+                      state=judged.state, working_days_used=judged.working_days_used,
+                      working_days_limit=judged.working_days_limit,
+                      finished_at=_local(judged.finished_at))
     return CaseSummary(
         id=str(row["id"]), type=row["type"], tracking_number=row["tracking_number"],
         status=row["status"], kind=row["kind"], channel=row["channel"], unit=row["unit"],
-        tier=row["tier"], assignee=row["assignee"], service_code=doc.get("service_code"),
+        tier=row["tier"], assignee=row["assignee"], service_code=row["service_code"],
         created_at=row["created_at"].astimezone(JAKARTA),
-        updated_at=row["updated_at"].astimezone(JAKARTA),
-        sla=NOT_STARTED if sla is None else msgspec.convert(sla, CaseSla))
+        updated_at=row["updated_at"].astimezone(JAKARTA), sla=sla)
+
+
+def _local(instant: datetime | None) -> datetime | None:
+    return None if instant is None else instant.astimezone(JAKARTA)
 
 
 async def _summaries(conn: asyncpg.Connection, rows: list[asyncpg.Record],
                      state: State) -> list[CaseSummary]:
     calendar = await SlaTimers.calendar(conn)
     now = state.system.clock.now()
-    ratio = state.system.settings.at_risk_ratio
-    return [_summary(r, sla_view(json.loads(r["timer"]), calendar, now, ratio)
-                     if r["timer"] else None) for r in rows]
+    return [_summary(r, calendar, now) for r in rows]
 
 
-def _due(case: CaseSummary) -> tuple[bool, datetime | None]:
-    """Nearest deadline first; cases without one last."""
-    return case.sla.due_at is None, case.sla.due_at
+Limit = Annotated[int, Parameter(ge=1, le=500, description="items per page (default 50)")]
+PageCursor = Annotated[str | None, Parameter(
+    max_length=400, description="`next_cursor` of the page before: the page after it")]
 
 
 class SupervisionController(Controller):
@@ -81,40 +87,52 @@ class SupervisionController(Controller):
         sla_state: SlaState | None = None, assignee: str | None = None,
         page: Annotated[int, Parameter(ge=1, le=100_000)] = 1,
         page_size: Annotated[int, Parameter(ge=1, le=500)] = 50,
+        cursor: PageCursor = None,
     ) -> CaseList:
-        """The officers' case list, newest first. An officer sees its own unit's cases."""
+        """The officers' case list, newest first. An officer sees its own unit's cases.
+        Paged by `page` or, to walk a long list, by `cursor` (each page's `next_cursor`)."""
         require_role(actor, *CASE_READERS)
+        if cursor is not None and page != 1:
+            raise InvalidInput("cursor", "give either page or cursor, not both")
         unit = actor.unit if actor.role == "officer" else None
         async with state.system.pool.acquire() as conn:
-            rows, total = await case_views.list_cases(
+            rows, total, exact, next_cursor = await case_views.list_cases(
                 conn, state.system.clock.now(), type=type, status=status, tier=tier,
-                sla_state=sla_state, assignee=assignee, unit=unit, page=page, page_size=page_size)
+                sla_state=sla_state, assignee=assignee, unit=unit, page=page,
+                page_size=page_size, cursor=cursor)
             items = await _summaries(conn, rows, state)
-        return CaseList(items=items, page=page, page_size=page_size, total=total)
+        return CaseList(items=items, page=page, page_size=page_size, total=total,
+                        total_exact=exact, next_cursor=next_cursor)
 
     @get("/queues/escalation")
-    async def escalation_queue(self, actor: Actor, state: State,
-                               tier: Tier | None = None) -> EscalationQueue:
-        """Open cases at a tier, most urgent first (breached, at risk, then by deadline)."""
-        require_role(actor, *REPORT_READERS)
+    async def escalation_queue(self, actor: Actor, state: State, tier: Tier | None = None,
+                               limit: Limit = 50, cursor: PageCursor = None) -> EscalationQueue:
+        """Open cases with a clock at a tier, most urgent first (breached, at risk,
+        running, paused, then by deadline), one page at a time (`next_cursor`)."""
+        require_role(actor, *OVERSEERS)
         async with state.system.pool.acquire() as conn:
-            rows = await escalation_queues.queue(conn, state.system.clock.now(), tier)
+            rows, next_cursor = await escalation_queues.queue(
+                conn, state.system.clock.now(), tier, limit, cursor)
             items = await _summaries(conn, rows, state)
-        return EscalationQueue(tier=tier, items=items)
+        return EscalationQueue(tier=tier, items=items, next_cursor=next_cursor)
 
     @get("/sla")
     async def sla(self, actor: Actor, state: State,
                   sla_state: Annotated[SlaState | None, QueryParameter(name="state")] = None,
-                  type: CaseType | None = None) -> SlaList:
-        """SLA timers, nearest deadline first, with the office's calendar corrections."""
-        require_role(actor, *REPORT_READERS)
+                  type: CaseType | None = None, limit: Limit = 50,
+                  cursor: PageCursor = None) -> SlaList:
+        """SLA timers, nearest deadline first (a paused clock by the deadline it had;
+        cases without one last), one page at a time (`next_cursor`), with the office's
+        calendar corrections."""
+        require_role(actor, *OVERSEERS)
         async with state.system.pool.acquire() as conn:
-            rows, total = await case_views.list_cases(
-                conn, state.system.clock.now(), type=type, sla_state=sla_state, page_size=500)
+            rows, total, next_cursor = await case_views.list_timers(
+                conn, state.system.clock.now(), state=sla_state, type=type, limit=limit,
+                cursor=cursor)
             items = await _summaries(conn, rows, state)
             corrections = await conn.fetch("SELECT date, kind, reason, declared_at, declared_by "
                                            "FROM sla_calendar ORDER BY date")
-        return SlaList(state=sla_state, total=total, items=sorted(items, key=_due),
+        return SlaList(state=sla_state, total=total, items=items, next_cursor=next_cursor,
                        calendar_corrections=[msgspec.convert(dict(r), CalendarCorrection)
                                              for r in corrections])
 
@@ -176,7 +194,10 @@ class EvaluationController(Controller):
         require_role(actor, *REPORT_READERS)
         if not re.fullmatch(r"\d{4}", year) or not 2000 <= int(year) <= 2100:
             raise InvalidInput("year", "must be YYYY, 2000 to 2100")
+        evaluations = [msgspec.to_builtins(e)
+                       for e in await state.system.evaluations.of_year(int(year))]
         async with state.system.pool.acquire() as conn:
-            report = await yearly_report.load(conn, int(year), state.system.clock.now())
+            report = await yearly_report.load(conn, int(year), state.system.clock.now(),
+                                              evaluations)
         return _rendered(request, report, YearlyReport,
                          yearly_report.to_csv, yearly_report.to_html)

@@ -10,7 +10,6 @@ from typing import Any
 from uuid import UUID
 
 import asyncpg
-import msgspec
 
 from services.infra.eventlog import LoggedEvent
 
@@ -37,7 +36,7 @@ class DocTable:
                      evolve: Evolve) -> dict[str, Doc | None]:
         """The documents the events touch, each read once and folded over its events in
         order; None where the fold keeps no document."""
-        data = [msgspec.to_builtins(e.event) for e in events]
+        data = [e.data for e in events]
         ids = list({UUID(d["case_id"]) for d in data})
         rows = await conn.fetch(
             f"SELECT {self.key}, doc FROM {self.name} WHERE {self.key} = ANY($1::uuid[])", ids)

@@ -1,9 +1,18 @@
-"""The monthly supervisor report: computed from the case views and SLA timers read
-models, counted by the month (Asia/Jakarta) in which each thing happened.
+"""The monthly supervisor report: everything counted in the month (Asia/Jakarta) in
+which it happened, read from rows the read models keep per month — the month's facts
+(`report_counts`, written by `case_views` as events arrive), the clocks that stopped or
+missed a deadline in the month (`sla_timers`, by indexed instants) and the month's
+survey answers. A request reads the month's own rows, never the history before it.
 
-Pure over its inputs (the read models' docs, the calendar and `now`), so a rebuilt read
-model gives a byte-identical report. JSON, CSV and a printable HTML page with inline SVG
-charts (no script) are three renderings of the same dict."""
+A closed month's figures do not change when later events arrive: each fact counts in
+the month its event was recorded, a breach in the month of the deadline missed, and a
+finished clock keeps the outcome it had. The one exception is a calendar correction
+declared after the month ended, about a day before its end: it moves the deadlines of
+clocks still going, and the report names it (`calendar_corrections_after_month_end`).
+
+`compute` is pure over `MonthFacts`, so a rebuilt read model gives a byte-identical
+report. JSON, CSV and a printable HTML page with inline SVG charts (no script) are
+three renderings of the same dict."""
 
 from __future__ import annotations
 
@@ -11,170 +20,237 @@ import csv
 import html
 import io
 import json
-from collections import Counter, defaultdict
-from datetime import date, datetime, time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
-from contracts.vocabulary import CLOSED_STATUSES
-from projections.sla_timers import SlaTimers, clock_of
-from projections.survey_responses import responses_between
-from services.domain.actors import COMPLAINT_CHANNELS, TIERS
+from contracts.vocabulary import COMPLAINT_CHANNELS, FINDINGS_OUTCOMES, TIERS
+from projections.months import month_bounds
+from projections.survey_responses import responses_of_month
 from services.domain.clock import JAKARTA
-from services.domain.sla import Sla
-from services.domain.workdays import WorkingCalendar
 from services.surveys import ikm
-
-
-def month_bounds(month: str) -> tuple[datetime, datetime]:
-    year, mon = (int(x) for x in month.split("-"))
-    start = datetime.combine(date(year, mon, 1), time(0), tzinfo=JAKARTA)
-    end = datetime.combine(date(year + mon // 12, mon % 12 + 1, 1), time(0), tzinfo=JAKARTA)
-    return start, end
-
-
-def _t(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
 
 
 def _share(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 
 
-def _percentile(values: list[int], q: float) -> float | None:
-    if not values:
+def percentile(histogram: Mapping[int, int], q: float) -> float | None:
+    """The q-quantile of the values counted in `histogram` (value → how many), by linear
+    interpolation between the closest ranks (as `statistics.quantiles(method=
+    "inclusive")` and Postgres's `percentile_cont`), to 2 decimals."""
+    n = sum(histogram.values())
+    if not n:
         return None
-    ordered = sorted(values)
-    k = (len(ordered) - 1) * q          # linear interpolation between closest ranks
-    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
-    return round(ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo), 2)
+    ordered = sorted(histogram.items())
+
+    def nth(rank: int) -> int:
+        for value, count in ordered:
+            if rank < count:
+                return value
+            rank -= count
+        raise IndexError(rank)
+
+    k = (n - 1) * q
+    lo, hi = int(k), min(int(k) + 1, n - 1)
+    low = nth(lo)
+    return round(low + (nth(hi) - low) * (k - lo), 2)
 
 
-def compute(month: str, cases: list[dict[str, Any]], timers: dict[str, dict[str, Any]],
-            calendar: WorkingCalendar, now: datetime,
-            surveys: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+Key = tuple[str, str, str]
+"""(case type, fact, key) of `report_counts` (`projections.case_views.facts`)."""
+
+
+@dataclass(frozen=True)
+class Stopped:
+    """Clocks that stopped in the month, alike in all of these (one row of a GROUP BY)."""
+
+    type: str
+    stopped_by: str
+    """The event that stopped it: `application.certificate_issued`, `application.decided`
+    (a rejection), `application.withdrawn`, `complaint.responded`."""
+    state: str
+    """met, breached or withdrawn: judged on the calendar as it stood then."""
+    working_days: int | None
+    assignee: str | None
+    """Who held the case when its clock stopped."""
+    count: int
+
+
+@dataclass(frozen=True)
+class MonthFacts:
+    """Everything the monthly report is computed from; each part read from rows of the
+    month itself (or per-month totals), so its cost is the month's activity."""
+
+    month: str
+    now: datetime
+    counts: Mapping[Key, int]
+    """The month's facts (`report_counts`)."""
+    to_date: Mapping[tuple[str, str], int]
+    """(case type, fact) → count up to the month's end: `received`, `opened`, `closed`
+    (what is still open at the month's end)."""
+    stopped: Sequence[Stopped]
+    breached: Mapping[str, int]
+    """Case type → deadlines missed in the month: settled by an event (a clock paused or
+    stopped past it), or passed by `now` while the clock still runs."""
+    open_tier_us: Mapping[str, int]
+    """Tier → microseconds in the month of cases still at it, not yet closed."""
+    surveys: Sequence[Mapping[str, Any]]
+    """The month's survey answers (`survey_responses.report_month`)."""
+    corrections: Sequence[Mapping[str, Any]]
+    """Calendar corrections declared after the month ended, of days before its end: the
+    one thing that may change a closed month's figures (its deadlines)."""
+
+
+def compute(facts: MonthFacts) -> dict[str, Any]:
+    """The report. Pure over the facts, so a rebuilt read model gives the same bytes."""
+    month = facts.month
     start, end = month_bounds(month)
-    cutoff = min(end, now)
 
-    def within(text: str | None) -> bool:
-        t = _t(text)
-        return t is not None and start <= t < end
+    def count(case_type: str, fact: str, key: str | None = None) -> int:
+        return sum(n for (t, f, k), n in facts.counts.items()
+                   if t == case_type and f == fact and (key is None or k == key))
 
-    def finished_by(text: str | None, instant: datetime) -> bool:
-        t = _t(text)
-        return t is not None and t < instant
+    def keyed(case_type: str, fact: str) -> dict[str, int]:
+        return dict(sorted((k, n) for (t, f, k), n in facts.counts.items()
+                           if t == case_type and f == fact and n))
 
-    def timer_facts(case_id: str) -> tuple[datetime, Sla] | None:
-        """The deadline of a case's clock (of its last run, kept while paused) and its
-        SLA now; None while it has no clock."""
-        doc = timers.get(case_id)
-        if not doc:
-            return None
-        clock = clock_of(doc)
-        d = clock.deadlines(doc["limit"], calendar)
-        return None if d is None else (d.due_at, clock.sla(doc["limit"], calendar, now))
+    def stopped(type_: str, by: str, state: str | None = None) -> list[Stopped]:
+        return [s for s in facts.stopped if s.type == type_ and s.stopped_by == by
+                and (state is None or s.state == state)]
 
-    def met(case_id: str) -> bool:
-        facts = timer_facts(case_id)
-        return facts is not None and facts[1].state == "met"
+    issued = count("application", "issued")
+    issued_in_time = sum(s.count for s in stopped("application",
+                                                  "application.certificate_issued", "met"))
+    days_to_issue: Counter[int] = Counter()
+    for s in stopped("application", "application.certificate_issued"):
+        if s.working_days is not None:
+            days_to_issue[s.working_days] += s.count
+    answered = count("complaint", "answered")
+    answered_in_time = sum(s.count for s in stopped("complaint", "complaint.responded", "met"))
 
-    def breached_in_month(case_id: str) -> bool:
-        """A deadline in the month, passed by the month's end, and the clock breached
-        (a pause or a discharge before the deadline is no breach)."""
-        facts = timer_facts(case_id)
-        if facts is None:
-            return False
-        due, sla = facts
-        return start <= due < end and due <= cutoff and sla.state == "breached"
-
-    apps = [c for c in cases if c["type"] == "application"]
-    complaints = [c for c in cases if c["type"] == "complaint"]
-
-    issued = [a for a in apps if within(a["milestones"].get("issued"))]
-    issued_in_time = sum(met(a["id"]) for a in issued)
-    days_taken = [facts[1].working_days_used for a in issued
-                  if (facts := timer_facts(a["id"])) is not None]
-
-    def open_at_end(c: dict[str, Any], done: tuple[str, ...]) -> bool:
-        created = _t(c["created_at"])
-        return (created is not None and created < cutoff
-                and not any(finished_by(c["milestones"].get(m), cutoff) for m in done))
-
+    received = keyed("complaint", "received_complaint")
+    suggestions = keyed("complaint", "received_suggestion")
     escalations: dict[str, dict[str, int]] = {t: {"manual": 0, "automatic": 0} for t in TIERS[1:]}
-    tier_days: dict[str, float] = defaultdict(float)
-    for c in cases:
-        for e in c["escalations"]:
-            if within(e["at"]):
-                escalations[e["to_tier"]]["automatic" if e["automatic"] else "manual"] += 1
-        periods = [*c["tier_periods"]]
-        if c.get("status") not in CLOSED_STATUSES:
-            periods.append({"tier": c["tier"], "from": c.get("tier_since", c["created_at"]),
-                            "to": None})
-        for p in periods:
-            lo = max(_t(p["from"]) or start, start)
-            hi = min(_t(p["to"]) or cutoff, cutoff)
-            if hi > lo:
-                tier_days[p["tier"]] += (hi - lo).total_seconds() / 86400
+    for (_, fact, key), n in facts.counts.items():
+        if fact == "escalated":
+            to_tier, _, how = key.partition(":")
+            escalations.setdefault(to_tier, {"manual": 0, "automatic": 0})[how] += n
+    tier_us: Counter[str] = Counter(facts.open_tier_us)
+    for (_, fact, key), n in facts.counts.items():
+        if fact == "tier_us":
+            tier_us[key] += n
 
-    received_c = [c for c in complaints if within(c.get("received_at"))]
-    real = [c for c in received_c if c.get("kind") == "complaint"]
-    answered = [c for c in complaints if within(c["milestones"].get("answered"))]
-    answered_in_time = sum(met(c["id"]) for c in answered)
+    def still_open(case_type: str, opened: str) -> int:
+        return facts.to_date.get((case_type, opened), 0) - facts.to_date.get(
+            (case_type, "closed"), 0)
 
     return {
         "month": month,
         "period": {"from": start.isoformat(), "to": end.isoformat()},
         "applications": {
-            "received": sum(within(a["milestones"].get("submitted")) for a in apps),
-            "declared_complete": sum(within(a.get("first_declared_complete")) for a in apps),
-            "issued": len(issued),
-            "rejected": sum(within(a["milestones"].get("rejected")) for a in apps),
-            "withdrawn": sum(within(a["milestones"].get("withdrawn")) for a in apps),
+            "received": count("application", "received"),
+            "declared_complete": count("application", "declared_complete"),
+            "issued": issued,
+            "rejected": count("application", "rejected"),
+            "withdrawn": count("application", "withdrawn"),
             "issued_within_sla": issued_in_time,
-            "share_issued_within_sla": _share(issued_in_time, len(issued)),
-            "working_days_to_issue": {"median": _percentile(days_taken, 0.5),
-                                      "p90": _percentile(days_taken, 0.9)},
-            "backlog_at_month_end": sum(open_at_end(a, ("issued", "rejected", "withdrawn"))
-                                        for a in apps),
-            "breached": sum(breached_in_month(a["id"]) for a in apps),
+            "share_issued_within_sla": _share(issued_in_time, issued),
+            "working_days_to_issue": {"median": percentile(days_to_issue, 0.5),
+                                      "p90": percentile(days_to_issue, 0.9)},
+            "backlog_at_month_end": still_open("application", "received"),
+            "breached": facts.breached.get("application", 0),
         },
         "complaints": {
-            "received": len(real),
-            "suggestions": sum(c.get("kind") == "suggestion" for c in received_c),
+            "received": sum(received.values()),
+            "suggestions": sum(suggestions.values()),
+            "reclassified": count("complaint", "reclassified"),
             "by_channel": {ch: n for ch in COMPLAINT_CHANNELS
-                           if (n := sum(c["channel"] == ch for c in received_c))},
-            "by_problem_type": dict(sorted(Counter(c.get("problem_type") or "unclassified"
-                                                   for c in real).items())),
-            "by_track": dict(sorted(Counter(c.get("track") or "none" for c in real).items())),
-            "apip": sum(c.get("track") == "apip" for c in real),
-            "answered": len(answered),
+                           if (n := received.get(ch, 0) + suggestions.get(ch, 0))},
+            "by_problem_type": keyed("complaint", "classified"),
+            "by_track": keyed("complaint", "track"),
+            "apip": count("complaint", "track", "apip"),
+            "findings": {o: count("complaint", "findings", o) for o in FINDINGS_OUTCOMES},
+            "answered": answered,
             "answered_within_sla": answered_in_time,
-            "share_answered_within_sla": _share(answered_in_time, len(answered)),
-            "open_at_month_end": sum(open_at_end(c, ("closed",)) for c in complaints
-                                     if c.get("kind") == "complaint"),
-            "breached": sum(breached_in_month(c["id"]) for c in complaints),
+            "share_answered_within_sla": _share(answered_in_time, answered),
+            "suggestions_answered": count("complaint", "suggestion_answered"),
+            "open_at_month_end": still_open("complaint", "opened"),
+            "breached": facts.breached.get("complaint", 0),
         },
         "escalations_by_tier": escalations,
-        "days_per_tier": {t: round(tier_days.get(t, 0.0), 2) for t in TIERS},
-        "surveys": survey_figures(surveys or []),
+        "days_per_tier": {t: round(tier_us.get(t, 0) / 86_400_000_000, 2) for t in TIERS},
+        "by_officer": officer_figures(facts.stopped),
+        "surveys": survey_figures(facts.surveys),
+        "calendar_corrections_after_month_end": [
+            {"date": str(c["date"]), "kind": c["kind"], "reason": c["reason"],
+             "declared_at": c["declared_at"].astimezone(JAKARTA).isoformat(),
+             "declared_by": c["declared_by"]} for c in facts.corrections],
     }
 
 
+def officer_figures(stopped: Sequence[Stopped]) -> dict[str, dict[str, Any]]:
+    """Per officer (the assignee when the clock stopped): the cases whose clock they saw
+    through in the month (issued, rejected, answered; a withdrawal is the applicant's),
+    the median working days those took, and how many of them had breached."""
+    handled: dict[str, Counter[int]] = {}
+    breached: Counter[str] = Counter()
+    for s in stopped:
+        if s.assignee is None or s.state == "withdrawn":
+            continue
+        days = handled.setdefault(s.assignee, Counter())
+        if s.working_days is not None:
+            days[s.working_days] += s.count
+        if s.state == "breached":
+            breached[s.assignee] += s.count
+    return {officer: {"cases_handled": sum(days.values()),
+                      "median_working_days": percentile(days, 0.5),
+                      "breached": breached[officer]}
+            for officer, days in sorted(handled.items())}
+
+
 async def load(conn: asyncpg.Connection, month: str, now: datetime) -> dict[str, Any]:
-    """Everything the report needs, from the read models."""
+    """The report of `month`, read from the month's own rows of the read models."""
+    return compute(await month_facts(conn, month, now))
+
+
+async def month_facts(conn: asyncpg.Connection, month: str, now: datetime) -> MonthFacts:
     start, end = month_bounds(month)
-    rows = await conn.fetch("SELECT doc FROM case_views WHERE created_at < $1 ORDER BY id", end)
-    cases = [json.loads(r["doc"]) for r in rows]
-    timer_rows = await conn.fetch(
-        "SELECT t.case_id, t.doc FROM sla_timers t JOIN case_views c ON c.id = t.case_id "
-        "WHERE c.created_at < $1", end)
-    timers = {str(r["case_id"]): json.loads(r["doc"]) for r in timer_rows}
-    surveys = await responses_between(conn, start, end)
-    return compute(month, cases, timers, await SlaTimers.calendar(conn), now, surveys)
+    cutoff = min(end, now)
+    counts = {(r["case_type"], r["fact"], r["key"]): int(r["n"]) for r in await conn.fetch(
+        "SELECT case_type, fact, key, n FROM report_counts WHERE month = $1", month)}
+    to_date = {(r["case_type"], r["fact"]): int(r["n"]) for r in await conn.fetch(
+        "SELECT case_type, fact, sum(n) AS n FROM report_counts WHERE month <= $1 "
+        "AND fact = ANY($2::text[]) GROUP BY 1, 2", month, ["received", "opened", "closed"])}
+    stopped = [Stopped(r["type"], r["stopped_by"], r["state"],
+                       None if r["working_days"] < 0 else r["working_days"],
+                       r["assignee"] or None, int(r["n"])) for r in await conn.fetch(
+        "SELECT type, stopped_by, state, working_days, assignee, n FROM sla_stopped_counts "
+        "WHERE month = $1 AND n <> 0 ORDER BY 1, 2, 3, 4, 5", month)]
+    breached: Counter[str] = Counter({r["type"]: int(r["n"]) for r in await conn.fetch(
+        "SELECT type, n FROM sla_breach_counts WHERE month = $1", month)})
+    # Clocks still running past a deadline of the month: missed from that instant on.
+    for r in await conn.fetch(
+            "SELECT type, count(*) AS n FROM sla_timers WHERE breach_due >= $1 "
+            "AND breach_due < $2 AND breach_due <= $3 GROUP BY 1", start, end, now):
+        breached[r["type"]] += int(r["n"])
+    open_tier_us = {r["tier"]: int(r["us"]) for r in await conn.fetch(
+        "SELECT tier, sum((extract(epoch FROM $2::timestamptz - greatest(tier_since, $1)) "
+        "* 1000000)::bigint) AS us FROM case_views WHERE closed_at IS NULL "
+        "AND tier_since < $2 GROUP BY 1", start, cutoff)} if cutoff > start else {}
+    corrections = [dict(r) for r in await conn.fetch(
+        "SELECT date, kind, reason, declared_at, declared_by FROM sla_calendar_history "
+        "WHERE declared_at >= $1 AND date < $2 ORDER BY version", end, end.date())]
+    return MonthFacts(month=month, now=now, counts=counts, to_date=to_date, stopped=stopped,
+                      breached=breached, open_tier_us=open_tier_us,
+                      surveys=await responses_of_month(conn, month), corrections=corrections)
 
 
-def survey_figures(responses: list[dict[str, Any]]) -> dict[str, Any]:
+def survey_figures(responses: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """The satisfaction survey answers given in the month (the quarterly report has the
     elements): respondents, IKM and grade."""
     figures = ikm.summary([r["scores"] for r in responses])
@@ -200,8 +276,11 @@ def to_csv(report: dict[str, Any]) -> str:
             writer.writerow([section, metric, "", "" if value is None else value])
 
     for section in ("applications", "complaints", "escalations_by_tier", "days_per_tier",
-                    "surveys"):
+                    "by_officer", "surveys"):
         walk(section, "", report[section])
+    for c in report["calendar_corrections_after_month_end"]:
+        for key in ("kind", "reason", "declared_at", "declared_by"):
+            writer.writerow(["calendar_corrections_after_month_end", c["date"], key, c[key]])
     return out.getvalue()
 
 
@@ -231,6 +310,30 @@ def _table(data: dict[str, Any]) -> str:
     return f"<table>{rows}</table>"
 
 
+def _officers(by_officer: dict[str, dict[str, Any]]) -> str:
+    if not by_officer:
+        return "<p>—</p>"
+    rows = "".join(f"<tr><th>{html.escape(officer)}</th><td>{v['cases_handled']}</td>"
+                   f"<td>{'—' if v['median_working_days'] is None else v['median_working_days']}"
+                   f"</td><td>{v['breached']}</td></tr>" for officer, v in by_officer.items())
+    return ("<table><tr><th>officer</th><th>cases handled</th><th>median working days</th>"
+            f"<th>breached</th></tr>{rows}</table>")
+
+
+def _corrections(corrections: list[dict[str, Any]]) -> str:
+    """The calendar corrections declared after the month ended that moved its deadlines."""
+    if not corrections:
+        return ""
+    rows = "".join(f"<tr><td>{html.escape(c['date'])}</td><td>{html.escape(c['kind'])}</td>"
+                   f"<td>{html.escape(c['reason'])}</td><td>{html.escape(c['declared_at'])}"
+                   f"</td></tr>" for c in corrections)
+    return ("<section><h2>Calendar corrections declared after the month ended</h2>"
+            "<p>The deadlines of this month follow these corrections, declared after it "
+            "ended: its breaches may differ from the report as first read.</p>"
+            f"<table><tr><th>date</th><th>kind</th><th>reason</th><th>declared at</th></tr>"
+            f"{rows}</table></section>")
+
+
 def to_html(report: dict[str, Any]) -> str:
     a, c = report["applications"], report["complaints"]
     esc = {t: v["manual"] + v["automatic"] for t, v in report["escalations_by_tier"].items()}
@@ -251,9 +354,12 @@ section {{ page-break-inside: avoid; }}
 <section><h2>Pengaduan (complaints)</h2>{_table(c)}
 <h3>By channel</h3>{_bars("Complaints by channel", c["by_channel"])}
 <h3>By problem type</h3>{_bars("Complaints by problem type", c["by_problem_type"])}
-<h3>By track</h3>{_bars("Complaints by track", c["by_track"])}</section>
+<h3>By track</h3>{_bars("Complaints by track", c["by_track"])}
+<h3>Findings (hasil penanganan)</h3>{_bars("Findings", c["findings"])}</section>
 <section><h2>Escalations by tier</h2>{_bars("Escalations by tier", esc)}
 <h2>Days spent per tier</h2>{_bars("Days per tier", report["days_per_tier"])}</section>
+<section><h2>Per officer (cases whose clock stopped this month)</h2>{_officers(report["by_officer"])}</section>
 <section><h2>Survei kepuasan (SKM)</h2>{_table(report["surveys"])}</section>
+{_corrections(report["calendar_corrections_after_month_end"])}
 </body></html>
 """  # noqa: E501 - the page's template: its lines are the HTML's own

@@ -30,10 +30,11 @@ import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, cast
 
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
@@ -44,6 +45,7 @@ from projections import dead_letters
 from projections.dead_letters import DeadLetter
 from services.infra.event_signing import EventSigner, Unverified
 from services.infra.eventlog import EventLog, LoggedEvent, Stream, connection
+from services.infra.tasks import cancel_and_wait
 
 log = logging.getLogger("ptsp.projections")
 
@@ -224,6 +226,11 @@ class ProjectionRunner:
         self.dead_lettered = 0
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._owner: PoolConnectionProxy[asyncpg.Record] | None = None
+        """The one connection holding every consumer lock this runner has."""
+        self._owner_use = asyncio.Lock()
+        self._generation = 0
+        """Of `_owner`: a lock taken on an earlier connection went with it."""
 
     async def start(self) -> None:
         self._stopping = False
@@ -242,20 +249,51 @@ class ProjectionRunner:
         if self._tasks:
             await asyncio.wait(self._tasks, timeout=10)
         self._tasks.clear()
+        async with self._owner_use:
+            owner, self._owner = self._owner, None
+            if owner is not None:  # back to the pool, which unlocks all on release
+                with contextlib.suppress(Exception):
+                    await self.pool.release(owner)
+
+    # One process consumes each (read model, stream): it holds a session lock for it.
+    # All of a runner's locks are held on one connection (a process's connections are
+    # a budget: services/runtime.py); each batch takes a pooled one for its transaction.
+    # The locks spare duplicate work only: a second consumer of the same read model
+    # would wait on its transaction lock and skip what the first applied.
+    async def _own(self, key: int) -> int:
+        """Take the lock `key`; the owner connection's generation if taken, else 0."""
+        async with self._owner_use:
+            if self._owner is None or self._owner.is_closed():
+                if self._owner is not None:  # gone, and every lock with it
+                    with contextlib.suppress(Exception):
+                        await self.pool.release(self._owner)
+                self._owner = None
+                self._owner = await self.pool.acquire()
+                self._generation += 1
+            taken = await self._owner.fetchval("SELECT pg_try_advisory_lock($1)", key)
+            return self._generation if taken else 0
+
+    def _owns(self, generation: int) -> bool:
+        return (generation == self._generation and self._owner is not None
+                and not self._owner.is_closed())
+
+    async def _disown(self, key: int, generation: int) -> None:
+        async with self._owner_use:
+            if self._owns(generation) and self._owner is not None:
+                with contextlib.suppress(Exception):
+                    await self._owner.execute("SELECT pg_advisory_unlock($1)", key)
 
     async def _consume(self, projection: Projection, stream: Stream) -> None:
+        key = lock_key(projection.name, stream.name)
         while not self._stopping:
             try:
-                async with self.pool.acquire() as owner:
-                    # One consumer process per (read model, stream); others stand by.
-                    key = lock_key(projection.name, stream.name)
-                    while not await owner.fetchval("SELECT pg_try_advisory_lock($1)", key):  # noqa: ASYNC110 - polls Postgres, no event to wait on
-                        await asyncio.sleep(1.0)
-                    try:
-                        await self._consume_owned(projection, stream)
-                    finally:
-                        with contextlib.suppress(Exception):
-                            await owner.execute("SELECT pg_advisory_unlock($1)", key)
+                # Others stand by, trying every second.
+                while not (generation := await self._own(key)):  # noqa: ASYNC110 - polls Postgres, no event to wait on
+                    await asyncio.sleep(1.0)
+                try:
+                    await self._consume_owned(projection, stream, generation)
+                finally:
+                    await self._disown(key, generation)
             except asyncio.CancelledError:
                 raise
             except NotFoundError:
@@ -265,7 +303,9 @@ class ProjectionRunner:
                             projection.name, stream.name, exc_info=True)
                 await asyncio.sleep(1.0)
 
-    async def _consume_owned(self, projection: Projection, stream: Stream) -> None:
+    async def _consume_owned(self, projection: Projection, stream: Stream,
+                             generation: int) -> None:
+        """Consume while the lock taken under `generation` is held."""
         durable = f"{projection.name}-{stream.name}"
         info = await self.js.stream_info(stream.jetstream_name)
         created = info.created.isoformat() if info.created else ""
@@ -282,7 +322,7 @@ class ProjectionRunner:
             await self.js.delete_consumer(stream.jetstream_name, durable)
         sub = await self.js.pull_subscribe(stream.subjects, durable=durable,
                                            stream=stream.jetstream_name, config=config)
-        while not self._stopping:
+        while not self._stopping and self._owns(generation):
             try:
                 msgs = await sub.fetch(self.batch, timeout=1.0)
             except (TimeoutError, NatsTimeout):
@@ -310,37 +350,68 @@ class ProjectionRunner:
 async def rebuild(pool: asyncpg.Pool, eventlog: EventLog, projections: Sequence[Projection],
                   batch: int = 5000, progress: bool = True) -> dict[str, int]:
     """Drop each read model and fold it again from the event store (not from JetStream),
-    in one transaction per read model: readers see the old one until the new one is
-    complete, and live consumers wait on the read model's lock meanwhile."""
+    all in one transaction: readers see the old read models until the new ones are
+    complete, and live consumers wait on each read model's lock meanwhile.
+
+    The store is read once: each batch of events is decoded once and handed to every
+    read model that takes its stream (the next batch is read meanwhile)."""
     await install(pool, projections)
-    counts: dict[str, int] = {}
-    for p in projections:
-        totals = {s: await eventlog.head(s) for s in p.streams}
-        done = 0
-        async with connection(pool) as conn, conn.transaction():
+    counts = {p.name: 0 for p in projections}
+    declared = list(dict.fromkeys(s for p in projections for s in p.streams))
+    # The calendar first: deadlines are then computed once, on the final calendar.
+    streams = sorted(declared, key=lambda s: s != "calendar")
+    totals = {s: await eventlog.head(s) for s in streams}
+    async with contextlib.AsyncExitStack() as stack:
+        conn = await stack.enter_async_context(connection(pool))
+        # A second connection reads ahead, if one is free now: taken before the read
+        # models' locks, as live consumers holding pooled connections wait on those.
+        reader = await _spare(pool, stack)
+        await stack.enter_async_context(conn.transaction())
+        for p in sorted(projections, key=lambda p: lock_key(p.name)):  # one order: no deadlock
             await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(p.name))
+        for p in projections:
             await p.drop(conn)
             await p.create(conn)
             await conn.execute("DELETE FROM projection_positions WHERE projection = $1", p.name)
-            # The calendar first: deadlines are then computed once, on the final calendar.
-            for stream in sorted(p.streams, key=lambda s: s != "calendar"):
-                after = 0
-                while True:
-                    events = await eventlog.read(stream, after, batch, conn=conn)
-                    if not events:
-                        break
-                    done += await apply_batch(conn, p, stream, events)
-                    after = events[-1].position
-                    if progress:
-                        _progress(p.name, stream, after, totals[stream])
-        counts[p.name] = done
-        if progress:
-            print(f"\r{p.name}: {done} events{' ' * 40}", file=sys.stderr)
+        for stream in streams:
+            takers = [p for p in projections if stream in p.streams]
+            rows = await eventlog.rows(stream, 0, batch, reader or conn)
+            while rows:
+                after = rows[-1].position
+                ahead = (asyncio.create_task(eventlog.rows(stream, after, batch, reader))
+                         if reader is not None and len(rows) == batch else None)
+                try:
+                    events = [eventlog.decode(r) for r in rows]
+                    for p in takers:
+                        counts[p.name] += await apply_batch(conn, p, stream, events)
+                except BaseException:
+                    if ahead is not None:
+                        await cancel_and_wait(ahead)
+                    raise
+                if progress:
+                    _progress(stream, after, totals[stream])
+                rows = (await ahead if ahead is not None
+                        else await eventlog.rows(stream, after, batch, conn)
+                        if len(rows) == batch else [])
+    if progress:
+        print(f"\r{', '.join(f'{n}: {c} events' for n, c in counts.items())}{' ' * 20}",
+              file=sys.stderr)
     return counts
 
 
-def _progress(name: str, stream: str, position: int, total: int) -> None:
+async def _spare(pool: asyncpg.Pool,
+                 stack: contextlib.AsyncExitStack) -> asyncpg.Connection | None:
+    """A pooled connection if one is free right away (released with `stack`), else None."""
+    try:
+        proxy = await pool.acquire(timeout=0.05)
+    except TimeoutError:
+        return None
+    stack.push_async_callback(pool.release, proxy)
+    return cast("asyncpg.Connection", proxy)
+
+
+def _progress(stream: str, position: int, total: int) -> None:
     width = 30
     filled = int(width * position / total) if total else width
-    print(f"\r{name} ← {stream} [{'#' * filled}{'.' * (width - filled)}] {position}/{total}",
+    print(f"\r{stream} [{'#' * filled}{'.' * (width - filled)}] {position}/{total}",
           end="", file=sys.stderr, flush=True)

@@ -2,10 +2,13 @@
 each element's score weakest first, and beside each element the complaints of the same
 period whose problem type belongs to it — where improvement plans come from.
 
-Computed from the survey responses read model and the case views (applications received
-= the population served; complaints received, by problem type). Pure over its inputs and
-independent of the clock, so a rebuilt read model gives a byte-identical report. JSON,
-CSV and a printable HTML page with inline SVG charts are renderings of the same dict.
+Computed from the survey responses read model and the case views' per-month counts
+(applications received = the population served; complaints received, by the problem
+type they are classified under now: `report_counts`' `by_receipt`), so its cost is the
+period's survey answers and a few count rows per month, never the cases themselves. Pure
+over its inputs and independent of the clock, so a rebuilt read model gives a
+byte-identical report. JSON, CSV and a printable HTML page with inline SVG charts are
+renderings of the same dict.
 
 Complaint problem type ↔ survey element. The eight problem types are the components of
 the service standard; seven name an element outright. `other` holds what is left — in
@@ -23,14 +26,16 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import asyncpg
 
 from contracts.vocabulary import PROBLEM_TYPES
+from projections.months import month_of
 from projections.survey_responses import responses_between
 from services.surveys import ikm
 
@@ -46,26 +51,33 @@ def _t(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
+@dataclass(frozen=True)
+class CaseFigures:
+    """What the report needs of the cases of a period."""
+
+    population: Mapping[str, int]
+    """Applications received in the period, by service code: the people served."""
+    complaints: Mapping[str, int]
+    """Complaints received in the period, by the problem type they are classified under
+    now (`unclassified` while they are not)."""
+
+
 def compute(period: str, start: datetime, end: datetime, responses: list[dict[str, Any]],
-            cases: list[dict[str, Any]]) -> dict[str, Any]:
+            cases: CaseFigures) -> dict[str, Any]:
     """The report of [start, end). `responses`: survey rows (service_code, channel,
-    scores); `cases`: case-view docs (anything outside the period is ignored)."""
+    scores; anything outside the period is ignored); `cases`: the period's counts."""
     def within(text: str | None) -> bool:
         t = _t(text)
         return t is not None and start <= t < end
 
     responses = [r for r in responses if within(r["responded_at"])]
-    applications = [c for c in cases if c["type"] == "application"
-                    and within(c["milestones"].get("submitted"))]
-    complaints = [c for c in cases if c["type"] == "complaint" and c.get("kind") == "complaint"
-                  and within(c.get("received_at"))]
-
-    counted = Counter(c.get("problem_type") or UNCLASSIFIED for c in complaints)
+    counted = cases.complaints
     by_problem_type: dict[str, int] = {p: counted.get(p, 0) for p in PROBLEM_TYPES}
     if counted.get(UNCLASSIFIED):
         by_problem_type[UNCLASSIFIED] = counted[UNCLASSIFIED]
 
-    overall = ikm.summary([r["scores"] for r in responses], population=len(applications))
+    overall = ikm.summary([r["scores"] for r in responses],
+                          population=sum(cases.population.values()))
     side_by_side = [
         {"element": key, **{k: overall["elements"][key][k]
                             for k in ("name", "average", "score", "grade", "answers")},
@@ -74,9 +86,9 @@ def compute(period: str, start: datetime, end: datetime, responses: list[dict[st
          "shared": PROBLEM_TYPE_OF_ELEMENT[key] == "other"}
         for key in overall["weakest_first"]
     ]
-    populations = Counter(a.get("service_code") for a in applications)
+    populations = cases.population
     services = sorted({r["service_code"] for r in responses}
-                      | {code for code in populations if code})
+                      | {code for code, n in populations.items() if code and n})
     by_service = {
         code: ikm.summary([r["scores"] for r in responses if r["service_code"] == code],
                           population=populations.get(code, 0))
@@ -87,7 +99,7 @@ def compute(period: str, start: datetime, end: datetime, responses: list[dict[st
         "from": start.isoformat(),
         "to": end.isoformat(),
         **overall,
-        "complaints": {"received": len(complaints), "by_problem_type": by_problem_type},
+        "complaints": {"received": sum(counted.values()), "by_problem_type": by_problem_type},
         "elements_vs_complaints": side_by_side,
         "by_service": by_service,
         "by_channel": dict(sorted(Counter(r["channel"] for r in responses).items())),
@@ -96,13 +108,19 @@ def compute(period: str, start: datetime, end: datetime, responses: list[dict[st
 
 
 async def cases_between(conn: asyncpg.Connection, start: datetime,
-                        end: datetime) -> list[dict[str, Any]]:
-    """Case views created in [start, end): applications by submission, complaints by
-    receipt (their `created_at`)."""
+                        end: datetime) -> CaseFigures:
+    """The case counts of [start, end) (whole months, Asia/Jakarta), summed from the
+    months' rows of `report_counts`."""
+    first, last = month_of(start), month_of(end)
     rows = await conn.fetch(
-        "SELECT doc FROM case_views WHERE created_at >= $1 AND created_at < $2 ORDER BY id",
-        start, end)
-    return [json.loads(r["doc"]) for r in rows]
+        "SELECT case_type, fact, key, sum(n) AS n FROM report_counts WHERE month >= $1 "
+        "AND month < $2 AND fact = ANY($3::text[]) GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
+        first, last, ["received", "by_receipt"])
+    population = {r["key"]: int(r["n"]) for r in rows
+                  if r["case_type"] == "application" and r["fact"] == "received" and r["n"]}
+    complaints = {r["key"]: int(r["n"]) for r in rows
+                  if r["case_type"] == "complaint" and r["fact"] == "by_receipt" and r["n"]}
+    return CaseFigures(population=population, complaints=complaints)
 
 
 async def load(conn: asyncpg.Connection, quarter: str) -> dict[str, Any]:

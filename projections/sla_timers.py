@@ -1,16 +1,29 @@
 """Read model: SLA timers — the 7-working-day clock of applications and the
 14-working-day clock of complaints. A pure fold plus its SQL.
 
-The fold records when each clock ran (spans) and when it was discharged; the deadline
-and the at-risk instant are computed on the working-day calendar, which this read model
-keeps from the calendar stream. A calendar correction recomputes every timer, so the
-read model always equals "every clock on the current calendar", whatever order the
-streams arrive in (live or on a rebuild)."""
+The fold records when each clock ran (spans), when it stopped (finished or withdrawn)
+and by which event; the deadline, the at-risk instant, the state and the breach are
+computed on the working-day calendar, which this read model keeps from the calendar
+stream with every correction and when it was declared. A clock still going (running or
+paused) is judged on the current calendar; a stopped one on the calendar as it stood
+when it stopped (`services.domain.sla`), so a correction moves only the clocks still
+going and a finished case keeps its outcome. Whatever order the streams arrive in
+(live, or calendar first on a rebuild) the rows end the same.
+
+Each row keeps what the lists and the reports ask of a clock, in columns with indexes:
+its `phase` (the state where it does not depend on the time of asking; `open` for a
+running clock, whose state — running, at risk or breached — does), the deadlines, the
+instant the breach happened (`breached_at`, counted in that month by the monthly
+report) and the working days used. `sla_counts` keeps how many timers are in each phase,
+so totals need no scan.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 from uuid import UUID
@@ -18,34 +31,76 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from services.domain.sla import AT_RISK_RATIO, CLOCK_RULES, SlaClock, Span, evolve_clock
+from contracts.vocabulary import FIRST_TIER, SLA_STATES, SlaState
+from projections.counts import add_counts
+from projections.months import month_of
+from projections.schema import drop_if_outdated
+from services.domain.sla import (
+    AT_RISK_RATIO,
+    CLOCK_RULES,
+    Sla,
+    SlaClock,
+    Span,
+    evolve_clock,
+)
 from services.domain.workdays import OfficeDay, WorkingCalendar
 from services.infra.eventlog import LoggedEvent
 
 Doc = dict[str, Any]
 
+PHASES: tuple[str, ...] = ("not_started", "open", "paused", "met", "breached", "withdrawn")
+"""A timer's phase: its state wherever that does not depend on the instant of asking.
+`open`: the clock runs (running, at risk or breached by the time of asking); `breached`
+covers a clock paused after its deadline passed, as the state does."""
+
 
 def evolve(doc: Doc | None, e: Doc) -> Doc | None:
-    """Pure: the clock of a case after one event. None while no clock applies. The
+    """Pure: the clock of a case after one event. None while the case has no timer. The
     clock moves by `services.domain.sla.CLOCK_RULES`, as in the aggregates."""
     tag: str = e["type"]
     if tag == "application.submitted":
         doc = {"id": e["case_id"], "type": "application", "limit": e["sla_working_days"],
-               "spans": [], "finished_at": None}
+               "unit": e.get("unit"), "created_at": e["at"], "spans": [],
+               "finished_at": None, "withdrawn_at": None, "assignee": None,
+               "tier": FIRST_TIER}
     elif tag == "complaint.received":
         doc = {"id": e["case_id"], "type": "complaint", "limit": e["sla_working_days"],
-               "spans": [], "finished_at": None, "received_at": e["received_at"]}
-    elif doc is None or tag not in CLOCK_RULES:
+               "unit": e.get("unit"), "created_at": e["received_at"], "spans": [],
+               "finished_at": None, "withdrawn_at": None, "assignee": None,
+               "tier": FIRST_TIER, "received_at": e["received_at"]}
+    elif doc is None:
         return doc
-    clock = evolve_clock(clock_of(doc), tag, {"received_at": doc.get("received_at"), **e})
-    return {**doc, "spans": [[_text(s.start), _text(s.end)] for s in clock.spans],
-            "finished_at": _text(clock.finished_at)}
+    elif tag.endswith(".assigned"):
+        return {**doc, "assignee": e["officer"]}
+    elif tag.endswith(".escalated"):
+        # As the case view: the tier above picks it up (the queue is by tier).
+        return {**doc, "assignee": None, "tier": e["to_tier"]}
+    elif tag == "complaint.closed":
+        return {**doc, "case_closed_at": e["at"]}
+    if tag not in CLOCK_RULES:
+        return doc
+    before = clock_of(doc)
+    clock = evolve_clock(before, tag, {"received_at": doc.get("received_at"), **e})
+    doc = {**doc, "spans": [[_text(s.start), _text(s.end)] for s in clock.spans],
+           "finished_at": _text(clock.finished_at), "withdrawn_at": _text(clock.withdrawn_at)}
+    if clock.started_at is not None and before.started_at is None:
+        # When the office recorded the start: a breach is never counted before it (a
+        # complaint may be recorded after its channel received it).
+        doc["recorded_start"] = e["at"]
+    if clock.stopped_at is not None and before.stopped_at is None:
+        doc["stopped_by"] = tag
+        if doc["type"] == "application":
+            # An application's work ends when its clock stops: issued, rejected, withdrawn
+            # (a complaint's at its closure, after the answer stopped the clock).
+            doc["case_closed_at"] = e["at"]
+    return doc
 
 
 def clock_of(doc: Doc) -> SlaClock:
     return SlaClock(spans=tuple(Span(datetime.fromisoformat(s), _instant(t))
                                 for s, t in doc["spans"]),
-                    finished_at=_instant(doc["finished_at"]))
+                    finished_at=_instant(doc["finished_at"]),
+                    withdrawn_at=_instant(doc.get("withdrawn_at")))
 
 
 def _instant(text: str | None) -> datetime | None:
@@ -57,19 +112,140 @@ def _text(instant: datetime | None) -> str | None:
     return None if instant is None else cast(str, msgspec.to_builtins(instant))
 
 
+@dataclass(frozen=True)
+class Judged:
+    """A timer as the read model stores it, on a calendar (see the table's columns)."""
+
+    phase: str
+    started_at: datetime | None
+    due_at: datetime | None
+    at_risk_at: datetime | None
+    running_since: datetime | None
+    working_days_used: int | None
+    breached_at: datetime | None
+    breach_due: datetime | None
+
+
+def judge(doc: Doc, calendar: WorkingCalendar, at_risk_ratio: float = AT_RISK_RATIO) -> Judged:
+    """What the columns hold for a timer doc: everything about its clock that does not
+    depend on the instant of asking, by the rules of `services.domain.sla`."""
+    clock = clock_of(doc)
+    limit = doc["limit"]
+    d = clock.deadlines(limit, calendar, at_risk_ratio)
+    if d is None:
+        phase = "withdrawn" if clock.withdrawn_at is not None else "not_started"
+        return Judged(phase, None, None, None, None, None, None, None)
+    recorded = _instant(doc.get("recorded_start")) or clock.spans[0].start
+    last = clock.spans[-1]
+    # Settled already: the earlier spans, and a resumption with no working day left
+    # (due at once). A running span's own deadline counts only when its time comes.
+    breached = clock.breached_at(limit, calendar, last.end or last.start)
+    breached = None if breached is None else max(breached, recorded)
+    if last.end is None:
+        return Judged("open", clock.started_at, d.due_at, d.at_risk_at, last.start,
+                      d.used_before, breached,
+                      None if breached is not None else max(d.due_at, recorded))
+    # Paused, finished or withdrawn: the state no longer moves with time.
+    sla = clock.sla(limit, calendar, last.end, at_risk_ratio)
+    return Judged(sla.state, clock.started_at, d.due_at, d.at_risk_at, None,
+                  sla.working_days_used, breached, None)
+
+
+def sla_now(row: Mapping[str, Any] | asyncpg.Record, calendar: WorkingCalendar,
+            now: datetime) -> Sla:
+    """The API's `sla` of a stored timer row at `now`, from its columns: equal to
+    `clock_of(doc).sla(...)` (a test holds the two together at every boundary), without
+    computing the deadlines again."""
+    limit = int(row["working_days_limit"])
+    phase = row["phase"]
+    started, due = row["started_at"], row["due_at"]
+    if phase in ("not_started", "withdrawn") and started is None:
+        return Sla(started_at=None, due_at=None, state=cast(SlaState, phase),
+                   working_days_used=0, working_days_limit=limit)
+    stopped = row["finished_at"]
+    if phase == "open":
+        used = int(row["working_days_used"]) + calendar.working_days_between(
+            row["running_since"], now)
+        state: SlaState = ("breached" if now >= due else "at_risk"
+                           if now >= row["at_risk_at"] else "running")
+        return Sla(started_at=started, due_at=due, state=state, working_days_used=used,
+                   working_days_limit=limit)
+    return Sla(started_at=started, due_at=None if stopped is None else due,
+               state=cast(SlaState, phase),
+               working_days_used=int(row["working_days_used"]), working_days_limit=limit,
+               finished_at=stopped)
+
+
 TABLES = """
 CREATE TABLE IF NOT EXISTS sla_timers (
     case_id uuid PRIMARY KEY,
     type text NOT NULL,
+    unit text,
     working_days_limit int NOT NULL,
+    created_at timestamptz NOT NULL, -- as the case view's: submitted, or received
+    phase text NOT NULL,             -- PHASES
     started_at timestamptz,
-    due_at timestamptz,          -- deadline of the last span (also kept while paused)
+    due_at timestamptz,              -- deadline of the last span (kept while paused or stopped)
     at_risk_at timestamptz,
-    paused_at timestamptz,       -- set while the clock is paused
-    finished_at timestamptz,
+    running_since timestamptz,       -- start of the running span (phase open)
+    paused_at timestamptz,           -- set while the clock is paused
+    finished_at timestamptz,         -- finished (or withdrawn after it started)
+    withdrawn_at timestamptz,
+    stopped_by text,                 -- the event that stopped it
+    working_days_used int,           -- when stopped or paused; open: used before the span
+    breached_at timestamptz,         -- the deadline missed, once settled by an event
+    breach_due timestamptz,          -- open and not yet breached: when it will count as one
+    assignee text,
+    tier text,
+    case_closed_at timestamptz,      -- the case's work ended (a queue holds open cases)
     doc jsonb NOT NULL
 );
-CREATE INDEX IF NOT EXISTS sla_timers_open ON sla_timers (due_at) WHERE finished_at IS NULL;
+CREATE INDEX IF NOT EXISTS sla_timers_open ON sla_timers (due_at) WHERE phase = 'open';
+CREATE INDEX IF NOT EXISTS sla_timers_phase_newest
+    ON sla_timers (phase, created_at DESC, case_id DESC);
+CREATE INDEX IF NOT EXISTS sla_timers_phase_due ON sla_timers (phase, due_at, case_id);
+CREATE INDEX IF NOT EXISTS sla_timers_due ON sla_timers (due_at, case_id);
+CREATE INDEX IF NOT EXISTS sla_timers_finished ON sla_timers (finished_at)
+    WHERE finished_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sla_timers_breached ON sla_timers (breached_at)
+    WHERE breached_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sla_timers_breach_due ON sla_timers (breach_due)
+    WHERE breach_due IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sla_timers_going ON sla_timers (case_id)
+    WHERE finished_at IS NULL AND started_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sla_timers_queue ON sla_timers (phase, due_at, created_at, case_id)
+    WHERE case_closed_at IS NULL AND started_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sla_timers_queue_tier
+    ON sla_timers (tier, phase, due_at, created_at, case_id)
+    WHERE case_closed_at IS NULL AND started_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS sla_counts (
+    type text NOT NULL,
+    unit text NOT NULL,
+    tier text NOT NULL,
+    assignee text NOT NULL,          -- '': nobody holds it
+    phase text NOT NULL,
+    n bigint NOT NULL,
+    PRIMARY KEY (type, unit, tier, assignee, phase)
+);
+-- The clocks that stopped in each month, alike in what the monthly report reads of them.
+CREATE TABLE IF NOT EXISTS sla_stopped_counts (
+    month text NOT NULL,
+    type text NOT NULL,
+    stopped_by text NOT NULL,
+    state text NOT NULL,
+    working_days int NOT NULL,       -- -1: none
+    assignee text NOT NULL,          -- '': nobody held it
+    n bigint NOT NULL,
+    PRIMARY KEY (month, type, stopped_by, state, working_days, assignee)
+);
+-- The breaches settled by an event (a clock paused or stopped past its deadline), by
+-- the month of the deadline missed; a clock still running past it is counted live.
+CREATE TABLE IF NOT EXISTS sla_breach_counts (
+    month text NOT NULL,
+    type text NOT NULL,
+    n bigint NOT NULL,
+    PRIMARY KEY (month, type)
+);
 CREATE TABLE IF NOT EXISTS sla_calendar (
     date date PRIMARY KEY,
     kind text NOT NULL,
@@ -77,22 +253,54 @@ CREATE TABLE IF NOT EXISTS sla_calendar (
     declared_at timestamptz NOT NULL,
     declared_by text NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sla_calendar_history (
+    version int PRIMARY KEY,         -- the office calendar's version: the order declared
+    date date NOT NULL,
+    kind text NOT NULL,
+    reason text NOT NULL,
+    declared_at timestamptz NOT NULL,
+    declared_by text NOT NULL
+);
 """
 
+DROP = ("DROP TABLE IF EXISTS sla_timers, sla_counts, sla_stopped_counts, sla_breach_counts, "
+        "sla_calendar, sla_calendar_history")
+
 # The state of a timer at instant $1, in SQL (for filters); the same rule as
-# services.domain.sla.sla_of, on the instants stored by this read model
+# services.domain.sla.sla_of, on the columns stored by this read model
 # (tests/integration/test_sla_state_sql.py holds the two together at every boundary).
+# A case without a timer row yet (the read model trails) is `not_started`.
 STATE_SQL = """
 CASE
-  WHEN t.started_at IS NULL THEN 'not_started'
-  WHEN t.finished_at IS NOT NULL THEN
-       CASE WHEN t.finished_at < t.due_at THEN 'met' ELSE 'breached' END
-  WHEN t.paused_at IS NOT NULL THEN
-       CASE WHEN t.paused_at >= t.due_at THEN 'breached' ELSE 'paused' END
+  WHEN t.phase IS NULL THEN 'not_started'
+  WHEN t.phase <> 'open' THEN t.phase
   WHEN $1::timestamptz >= t.due_at THEN 'breached'
   WHEN $1::timestamptz >= t.at_risk_at THEN 'at_risk'
   ELSE 'running'
 END"""
+
+
+TIMED: tuple[SlaState, ...] = ("running", "at_risk", "breached")
+"""The states that depend on the instant of asking (`state_condition` reads `now`)."""
+
+
+def state_condition(state: SlaState, now: str) -> str:
+    """SQL on `t` for the timers in `state` at the instant in parameter `now` (as
+    `STATE_SQL` says; read only for the states in `TIMED`), each branch on one phase so
+    that an index answers it."""
+    if state not in SLA_STATES:
+        raise ValueError(f"not an SLA state: {state!r}")
+    return {
+        "running": f"(t.phase = 'open' AND t.at_risk_at > {now})",
+        "at_risk": f"(t.phase = 'open' AND t.at_risk_at <= {now} AND t.due_at > {now})",
+        "breached": f"(t.phase = 'breached' OR (t.phase = 'open' AND t.due_at <= {now}))",
+    }.get(state, f"(t.phase = '{state}')")
+
+
+def phases_of(state: SlaState) -> tuple[str, ...]:
+    """The phases a timer in `state` may be in (`state_condition` tells them apart)."""
+    return {"running": ("open",), "at_risk": ("open",),
+            "breached": ("breached", "open")}.get(state, (state,))
 
 
 class SlaTimers:
@@ -103,63 +311,140 @@ class SlaTimers:
         self.at_risk_ratio = at_risk_ratio
 
     async def create(self, conn: asyncpg.Connection) -> None:
+        # Timers an earlier version kept without their phases and the calendar's history
+        # are folded again.
+        await drop_if_outdated(conn, self.name, "sla_timers", [
+            ("sla_timers", "tier"), ("sla_counts", "tier"), ("sla_stopped_counts", "n"),
+            ("sla_breach_counts", "n"), ("sla_calendar_history", "version")],
+            DROP)
         await conn.execute(TABLES)
 
     async def drop(self, conn: asyncpg.Connection) -> None:
-        await conn.execute("DROP TABLE IF EXISTS sla_timers; DROP TABLE IF EXISTS sla_calendar")
+        await conn.execute(DROP)
 
     @staticmethod
     async def calendar(conn: asyncpg.Connection) -> WorkingCalendar:
-        rows = await conn.fetch("SELECT date, kind, reason FROM sla_calendar")
-        return WorkingCalendar(OfficeDay(r["date"], r["kind"], r["reason"]) for r in rows)
+        """The office's calendar with every correction and when it was declared."""
+        rows = await conn.fetch("SELECT date, kind, reason, declared_at "
+                                "FROM sla_calendar_history ORDER BY version")
+        return WorkingCalendar(OfficeDay(r["date"], r["kind"], r["reason"], r["declared_at"])
+                               for r in rows)
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None:
         case_events = [e for e in events if e.stream != "calendar"]
-        calendar_events = [msgspec.to_builtins(e.event) for e in events if e.stream == "calendar"]
-        for c in calendar_events:
-            if c["type"] == "calendar.day_declared":
-                await conn.execute(
-                    "INSERT INTO sla_calendar VALUES ($1, $2, $3, $4, $5) ON CONFLICT (date) "
-                    "DO UPDATE SET kind = excluded.kind, reason = excluded.reason, "
-                    "declared_at = excluded.declared_at, declared_by = excluded.declared_by",
-                    date.fromisoformat(c["date"]), c["kind"], c["reason"],
-                    datetime.fromisoformat(c["at"]), c["actor"]["id"])
+        corrections = [e.data for e in events if e.stream == "calendar"
+                       and e.tag == "calendar.day_declared"]
+        for c in corrections:
+            row = (date.fromisoformat(c["date"]), c["kind"], c["reason"],
+                   datetime.fromisoformat(c["at"]), c["actor"]["id"])
+            await conn.execute(
+                "INSERT INTO sla_calendar VALUES ($1, $2, $3, $4, $5) ON CONFLICT (date) "
+                "DO UPDATE SET kind = excluded.kind, reason = excluded.reason, "
+                "declared_at = excluded.declared_at, declared_by = excluded.declared_by", *row)
+            await conn.execute("INSERT INTO sla_calendar_history VALUES ($1, $2, $3, $4, $5, "
+                               "$6) ON CONFLICT (version) DO NOTHING", c["version"], *row)
         calendar = await self.calendar(conn)
-        if calendar_events:
-            # A correction moves deadlines: every timer is computed again, visibly.
-            rows = await conn.fetch("SELECT doc FROM sla_timers")
-            await self.write(conn, [json.loads(r["doc"]) for r in rows], calendar)
+        if corrections:
+            # A correction moves the clocks still going; a clock that stopped since it
+            # was declared (its event applied before the correction reached this read
+            # model) is judged again on the calendar as it stood when it stopped.
+            earliest = min(datetime.fromisoformat(c["at"]) for c in corrections)
+            rows = await conn.fetch(
+                f"SELECT case_id, doc, {COUNTED} FROM sla_timers "
+                "WHERE (finished_at IS NULL AND started_at IS NOT NULL) OR finished_at >= $1",
+                earliest)
+            await self.write(conn, [json.loads(r["doc"]) for r in rows], calendar,
+                             {str(r["case_id"]): _counted(r) for r in rows})
         if not case_events:
             return
-        data = [msgspec.to_builtins(e.event) for e in case_events]
+        data = [e.data for e in case_events]  # decoded once for every read model
         ids = list({UUID(d["case_id"]) for d in data})
-        rows = await conn.fetch(
-            "SELECT case_id, doc FROM sla_timers WHERE case_id = ANY($1::uuid[])", ids)
+        rows = await conn.fetch(f"SELECT case_id, doc, {COUNTED} FROM sla_timers "
+                                "WHERE case_id = ANY($1::uuid[])", ids)
         docs: dict[str, Doc | None] = {str(r["case_id"]): json.loads(r["doc"]) for r in rows}
         for d in data:
             docs[d["case_id"]] = evolve(docs.get(d["case_id"]), d)
-        await self.write(conn, [d for d in docs.values() if d is not None], calendar)
+        await self.write(conn, [d for d in docs.values() if d is not None], calendar,
+                         {str(r["case_id"]): _counted(r) for r in rows})
 
-    async def write(self, conn: asyncpg.Connection, docs: list[Doc],
-                    calendar: WorkingCalendar) -> None:
-        """Store these timers with their instants on `calendar`."""
+    async def write(self, conn: asyncpg.Connection, docs: list[Doc], calendar: WorkingCalendar,
+                    before: dict[str, list[Counted]] | None = None) -> None:
+        """Store these timers with their instants on `calendar`, and move the counts
+        (`sla_counts`, `sla_stopped_counts`, `sla_breach_counts`) from what the rows
+        counted for before (`before`, read here when not given) to what they count for."""
+        if before is None:
+            rows = await conn.fetch(f"SELECT case_id, {COUNTED} FROM sla_timers "
+                                    "WHERE case_id = ANY($1::uuid[])",
+                                    [UUID(d["id"]) for d in docs])
+            before = {str(r["case_id"]): _counted(r) for r in rows}
+        records = [self._row(d, calendar) for d in docs]
         await conn.executemany(
-            """INSERT INTO sla_timers (case_id, type, working_days_limit, started_at, due_at,
-                   at_risk_at, paused_at, finished_at, doc)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)
-               ON CONFLICT (case_id) DO UPDATE SET started_at = excluded.started_at,
-                   due_at = excluded.due_at, at_risk_at = excluded.at_risk_at,
+            """INSERT INTO sla_timers (case_id, type, unit, working_days_limit, created_at,
+                   phase, started_at, due_at, at_risk_at, running_since, paused_at,
+                   finished_at, withdrawn_at, stopped_by, working_days_used, breached_at,
+                   breach_due, assignee, tier, case_closed_at, doc)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                       $17, $18, $19, $20, $21::jsonb)
+               ON CONFLICT (case_id) DO UPDATE SET unit = excluded.unit,
+                   created_at = excluded.created_at, phase = excluded.phase,
+                   started_at = excluded.started_at, due_at = excluded.due_at,
+                   at_risk_at = excluded.at_risk_at, running_since = excluded.running_since,
                    paused_at = excluded.paused_at, finished_at = excluded.finished_at,
-                   doc = excluded.doc""",
-            [self._row(d, calendar) for d in docs],
-        )
+                   withdrawn_at = excluded.withdrawn_at, stopped_by = excluded.stopped_by,
+                   working_days_used = excluded.working_days_used,
+                   breached_at = excluded.breached_at, breach_due = excluded.breach_due,
+                   assignee = excluded.assignee, tier = excluded.tier,
+                   case_closed_at = excluded.case_closed_at, doc = excluded.doc""",
+            records)
+        moves: Counter[Counted] = Counter()
+        for record in records:
+            for old in before.get(str(record[0]), []):
+                moves[old] -= 1
+            for new in _counted(dict(zip(COUNTED_COLUMNS, (record[i] for i in COUNTED_AT),
+                                         strict=True))):
+                moves[new] += 1
+        for table, key in COUNT_TABLES.items():
+            await add_counts(conn, table, key,
+                             {k[1:]: n for k, n in moves.items() if k[0] == table})
 
     def _row(self, doc: Doc, calendar: WorkingCalendar) -> tuple[Any, ...]:
         clock = clock_of(doc)
-        d = clock.deadlines(doc["limit"], calendar, self.at_risk_ratio)
-        due, risk = (d.due_at, d.at_risk_at) if d else (None, None)
-        return (UUID(doc["id"]), doc["type"], doc["limit"], clock.started_at, due, risk,
-                clock.paused_at, clock.finished_at, json.dumps(doc, sort_keys=True))
+        j = judge(doc, calendar, self.at_risk_ratio)
+        return (UUID(doc["id"]), doc["type"], doc.get("unit"), doc["limit"],
+                datetime.fromisoformat(doc.get("created_at") or doc.get("received_at")
+                                       or clock.spans[0].start.isoformat()),
+                j.phase, j.started_at, j.due_at, j.at_risk_at, j.running_since,
+                clock.paused_at, clock.finished_at, clock.withdrawn_at, doc.get("stopped_by"),
+                j.working_days_used, j.breached_at, j.breach_due, doc.get("assignee"),
+                doc.get("tier", FIRST_TIER), _instant(doc.get("case_closed_at")),
+                json.dumps(doc, sort_keys=True))
+
+
+Counted = tuple[Any, ...]
+"""(count table, its key...): one count a timer row adds to."""
+COUNTED_COLUMNS = ("type", "unit", "tier", "phase", "finished_at", "stopped_by",
+                   "working_days_used", "assignee", "breached_at")
+COUNTED = ", ".join(COUNTED_COLUMNS)
+COUNTED_AT = (1, 2, 18, 5, 11, 13, 14, 17, 15)
+"""Where `_row` puts each of `COUNTED_COLUMNS`."""
+COUNT_TABLES = {"sla_counts": "type, unit, tier, assignee, phase",
+                "sla_stopped_counts": "month, type, stopped_by, state, working_days, assignee",
+                "sla_breach_counts": "month, type"}
+
+
+def _counted(row: Mapping[str, Any] | asyncpg.Record) -> list[Counted]:
+    """What a timer row counts for: its phase; the month its clock stopped in, with how;
+    the month of the deadline it missed, once an event settled it."""
+    out: list[Counted] = [("sla_counts", row["type"], row["unit"] or "",
+                           row["tier"] or FIRST_TIER, row["assignee"] or "", row["phase"])]
+    if row["finished_at"] is not None:
+        used = row["working_days_used"]
+        out.append(("sla_stopped_counts", month_of(row["finished_at"]), row["type"],
+                    row["stopped_by"] or "", row["phase"], -1 if used is None else used,
+                    row["assignee"] or ""))
+    if row["breached_at"] is not None:
+        out.append(("sla_breach_counts", month_of(row["breached_at"]), row["type"]))
+    return out
 
 
 def sla_view(doc: Doc, calendar: WorkingCalendar, now: datetime,

@@ -9,16 +9,26 @@ Pure over its inputs; the SLA figures depend on `now` exactly as the monthly rep
 from __future__ import annotations
 
 import csv
+import html
 import io
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 import asyncpg
 
+from contracts.vocabulary import FINDINGS_OUTCOMES
 from projections import monthly_report, satisfaction_report
-from projections.satisfaction_report import STYLE, bars, headline, side_by_side, table
+from projections.satisfaction_report import (
+    STYLE,
+    CaseFigures,
+    bars,
+    headline,
+    side_by_side,
+    table,
+)
 from projections.survey_responses import responses_between
 from services.domain.clock import JAKARTA
 from services.surveys.ikm import quarter_bounds, quarters_of
@@ -45,9 +55,13 @@ def _merge(months: list[dict[str, Any]], section: str, key: str) -> dict[str, in
 
 
 def compute(year: int, months: list[dict[str, Any]], responses: list[dict[str, Any]],
-            cases: list[dict[str, Any]]) -> dict[str, Any]:
+            cases: Mapping[str, CaseFigures],
+            evaluations: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
     """`months`: the twelve monthly reports of the year, January first; `responses`: the
-    year's survey rows; `cases`: the case views created in the year."""
+    year's survey rows; `cases`: the case counts of the year (`str(year)`) and of each
+    of its quarters (`YYYY-Qn`), absent ones counting none; `evaluations`: the head's
+    recorded evaluations of the year and their improvement plans (`EvaluationView`s as
+    plain data), shown beside the figures."""
     start, end = year_bounds(year)
     issued = _sum(months, "applications", "issued")
     issued_in_time = _sum(months, "applications", "issued_within_sla")
@@ -76,19 +90,26 @@ def compute(year: int, months: list[dict[str, Any]], responses: list[dict[str, A
     complaint_handling = {
         "received": _sum(months, "complaints", "received"),
         "suggestions": _sum(months, "complaints", "suggestions"),
+        "reclassified": _sum(months, "complaints", "reclassified"),
         "by_channel": _merge(months, "complaints", "by_channel"),
         "by_problem_type": _merge(months, "complaints", "by_problem_type"),
         "by_track": _merge(months, "complaints", "by_track"),
         "apip": _sum(months, "complaints", "apip"),
+        "findings": {o: _merge(months, "complaints", "findings").get(o, 0)
+                     for o in FINDINGS_OUTCOMES},
         "answered": answered, "answered_within_sla": answered_in_time,
         "share_answered_within_sla": _share(answered_in_time, answered),
+        "suggestions_answered": _sum(months, "complaints", "suggestions_answered"),
         "breached": _sum(months, "complaints", "breached"),
         "open_at_year_end": months[-1]["complaints"].get("open_at_month_end") if months else None,
     }
-    whole = satisfaction_report.compute(str(year), start, end, responses, cases)
+    none = CaseFigures(population={}, complaints={})
+    whole = satisfaction_report.compute(str(year), start, end, responses,
+                                        cases.get(str(year), none))
     quarters = {}
     for q in quarters_of(year):
-        report = satisfaction_report.compute(q, *quarter_bounds(q), responses, cases)
+        report = satisfaction_report.compute(q, *quarter_bounds(q), responses,
+                                             cases.get(q, none))
         quarters[q] = {"ikm": report["ikm"], "grade": report["grade"],
                        "respondents": report["respondents"],
                        "sample_sufficient": report["sample"]["sufficient"],
@@ -118,15 +139,20 @@ def compute(year: int, months: list[dict[str, Any]], responses: list[dict[str, A
         "satisfaction": satisfaction,
         "complaints_by_problem_type": whole["complaints"]["by_problem_type"],
         "elements_vs_complaints": whole["elements_vs_complaints"],
+        "evaluations": [dict(e) for e in evaluations],
     }
 
 
-async def load(conn: asyncpg.Connection, year: int, now: datetime) -> dict[str, Any]:
-    """Everything the evaluation needs, from the read models."""
+async def load(conn: asyncpg.Connection, year: int, now: datetime,
+               evaluations: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+    """Everything the evaluation needs, from the read models; the recorded evaluations
+    come from their service (`EvaluationService.of_year`), as plain data."""
     months = [await monthly_report.load(conn, f"{year}-{m:02d}", now) for m in range(1, 13)]
     start, end = year_bounds(year)
-    return compute(year, months, await responses_between(conn, start, end),
-                   await satisfaction_report.cases_between(conn, start, end))
+    cases = {str(year): await satisfaction_report.cases_between(conn, start, end)}
+    for q in quarters_of(year):
+        cases[q] = await satisfaction_report.cases_between(conn, *quarter_bounds(q))
+    return compute(year, months, await responses_between(conn, start, end), cases, evaluations)
 
 
 # -- renderings -------------------------------------------------------------------------
@@ -155,7 +181,31 @@ def to_csv(report: dict[str, Any]) -> str:
         for key in ("score", "grade", "problem_type", "complaints", "shared"):
             writer.writerow(["elements_vs_complaints", row["element"], key,
                              satisfaction_report.cell(row[key])])
+    for e in report["evaluations"]:
+        for key in ("recorded_at", "recorded_by", "summary", "actions_done"):
+            writer.writerow(["evaluations", e["id"], key, e[key]])
+        for a in e["actions"]:
+            writer.writerow(["evaluations.actions", e["id"], f"{a['n']}.action", a["action"]])
+            writer.writerow(["evaluations.actions", e["id"], f"{a['n']}.owner", a["owner"]])
+            writer.writerow(["evaluations.actions", e["id"], f"{a['n']}.due_on", a["due_on"]])
+            writer.writerow(["evaluations.actions", e["id"], f"{a['n']}.done_at",
+                             (a["done"] or {}).get("at", "")])
     return out.getvalue()
+
+
+def _evaluations(evaluations: list[dict[str, Any]]) -> str:
+    """The head's evaluations of the year, each with its plan and what is done of it."""
+    if not evaluations:
+        return "<p>Belum ada evaluasi yang dicatat (no evaluation recorded yet).</p>"
+    parts = []
+    for e in evaluations:
+        rows = [[a["n"], a["action"], a["owner"], a["due_on"],
+                 (a["done"] or {}).get("at") or "—"] for a in e["actions"]]
+        parts.append(f"<h3>{html.escape(str(e['recorded_at']))} — "
+                     f"{html.escape(e['recorded_by'])}</h3><p>{html.escape(e['summary'])}</p>"
+                     f"<p>{e['actions_done']} of {len(e['actions'])} actions done</p>"
+                     + table(["n", "action", "owner", "due on", "done at"], rows))
+    return "".join(parts)
 
 
 def to_html(report: dict[str, Any]) -> str:
@@ -190,5 +240,7 @@ def to_html(report: dict[str, Any]) -> str:
 <section><h2>Satisfaction (IKM) of the year</h2>{headline(s)}
 <h3>Trend over the quarters ({s['quarters_surveyed']} of 4 surveyed)</h3>{trend}{quarters}</section>
 <section><h2>Elements beside the complaints of the year</h2>{side_by_side(report)}</section>
+<section><h2>Evaluasi dan rencana perbaikan (evaluation and improvement plan)</h2>
+{_evaluations(report["evaluations"])}</section>
 </body></html>
 """

@@ -307,6 +307,41 @@ def print_table(columns: tuple[str, ...], table: list[list[str]]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
 
 
+# -- ptsp staff ---------------------------------------------------------------------------
+def cmd_staff(args: argparse.Namespace) -> int:
+    """add (reads the password from standard input), disable: see services/staff/commands."""
+    from services.staff import commands
+
+    return commands.run(args.staff_action, database_url(_settings(args)), args)
+
+
+def cmd_staff_list(args: argparse.Namespace) -> int:
+    from services.staff import commands
+
+    rows = asyncio.run(commands.listing(database_url(_settings(args))))
+    return print_rows(args, rows, ("actor", "name", "role", "unit", "tier", "active",
+                                   "password"))
+
+
+# -- ptsp backup, ptsp restore (services/ops) ------------------------------------------------
+def cmd_backup(args: argparse.Namespace) -> int:
+    """The database, the keys (encrypted with the passphrase on stdin) and the checkpoints."""
+    from services.ops.commands import run_backup
+
+    settings = _settings(args)
+    running = None
+    if not settings.database_url and runtime_file(settings).exists():
+        running = database_url(settings)
+    return run_backup(settings, Path(args.out), running)
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    """Into a fresh data dir; then the audit verification and a rebuild of the read models."""
+    from services.ops.commands import run_restore
+
+    return run_restore(_settings(args), Path(args.source))
+
+
 # -- ptsp contracts -----------------------------------------------------------------------
 def cmd_contracts(args: argparse.Namespace) -> int:
     from contracts.schema import contract_schemas
@@ -391,6 +426,32 @@ def parser() -> argparse.ArgumentParser:
                                   "lines (compose's .env)")
     creds.set_defaults(func=cmd_nats_credentials)
 
+    staff = sub.add_parser("staff", help="the staff register: who works cases and signs in")
+    staff_sub = staff.add_subparsers(dest="staff_action", required=True)
+    staff_add = staff_sub.add_parser(
+        "add", parents=[common],
+        help="register a person (or replace their entry) and set their password, read as "
+             "one line from standard input")
+    staff_add.add_argument("actor", help="the id they act under (tokens, console sign-in)")
+    staff_add.add_argument("--name", required=True)
+    staff_add.add_argument("--role", required=True,
+                           help="officer, supervisor, head or auditor")
+    staff_add.add_argument("--unit", help="an officer's unit (perizinan, pengaduan, ...)")
+    staff_add.add_argument("--tier", help="an officer's tier (default pelaksana)")
+    staff_add.set_defaults(func=cmd_staff)
+    staff_disable = staff_sub.add_parser(
+        "disable", parents=[common],
+        help="the person works no more cases: sessions end, sign-ins and their tokens are "
+             "refused")
+    staff_disable.add_argument("actor")
+    staff_disable.add_argument("--reason", default="disabled by the head of office",
+                               help="recorded with it")
+    staff_disable.set_defaults(func=cmd_staff)
+    staff_list = staff_sub.add_parser("list", parents=[common],
+                                      help="everyone in the register, active or not")
+    staff_list.add_argument("--json", action="store_true", help="JSON lines")
+    staff_list.set_defaults(func=cmd_staff_list)
+
     dead = sub.add_parser("dead-letters", help="event messages the consumers refused")
     dead_sub = dead.add_subparsers(dest="dead_letters_action", required=True)
     dead_list = dead_sub.add_parser(
@@ -427,12 +488,34 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--out", metavar="FILE", help="write here (default: stdout)")
     export.add_argument("--case", metavar="ID", help="only this case's events")
     export.set_defaults(func=cmd_audit)
+    ops_parsers(sub, common)
     return p
 
 
+def ops_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    """`ptsp backup`, `ptsp restore` (API.md, "Operations")."""
+    backup = sub.add_parser(
+        "backup", parents=[common],
+        help="back up the database, the keys and the audit checkpoints (passphrase for the "
+             "keys: one line on standard input)")
+    backup.add_argument("--out", required=True, metavar="DIR", help="a new, empty directory")
+    backup.set_defaults(func=cmd_backup)
+    restore = sub.add_parser(
+        "restore", parents=[common],
+        help="restore a backup into a fresh data dir (passphrase on standard input), then "
+             "verify the audit chain and rebuild the read models")
+    restore.add_argument("--from", dest="source", required=True, metavar="DIR",
+                         help="the backup directory (`ptsp backup --out`)")
+    restore.set_defaults(func=cmd_restore)
+
+
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     args = parser().parse_args(argv)
+    from services.ops import logs
+
+    # A service logs JSON lines by default, an operator's one-shot command plain text.
+    service = args.command in ("up", "_worker")
+    logs.configure(Settings.from_env().log_format or ("json" if service else "text"))
     return int(args.func(args))
 
 

@@ -18,7 +18,7 @@ from projections.runner import Projection, ProjectionRunner
 from services.domain.clock import Clock
 from services.infra.event_signing import EventSigner
 from services.infra.eventlog import EventLog, Stream
-from services.infra.nats_auth import PROJECTIONS, RELAY, NatsAuth
+from services.infra.nats_auth import PROJECTIONS, RELAY, NatsAuth, servers
 from services.infra.relay import Relay
 
 Escalate = Callable[[str, UUID, int], Awaitable[None]]
@@ -50,10 +50,10 @@ class Pipeline:
         self.watcher: BreachWatcher | None = None
 
     async def start(self) -> None:
-        self.nc = await nats.connect(self.nats_url, name="ptsp-relay",
+        self.nc = await nats.connect(servers(self.nats_url), name="ptsp-relay",
                                      max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                                      **self.auth.options(self.nats_url, RELAY))
-        self.consumer_nc = await nats.connect(self.nats_url, name="ptsp-projections",
+        self.consumer_nc = await nats.connect(servers(self.nats_url), name="ptsp-projections",
                                               max_reconnect_attempts=-1, reconnect_time_wait=0.5,
                                               **self.auth.options(self.nats_url, PROJECTIONS))
         self.relay = Relay(self.pool, self.eventlog, self.nc, signer=self.signer,

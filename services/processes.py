@@ -1,5 +1,6 @@
-"""The processes of `ptsp up`: N HTTP workers sharing one listening socket, and one
-pipeline process (relay, projections, SLA timers, audit chain).
+"""The processes of `ptsp up`: N HTTP workers on one port (a listening socket each, the
+kernel spreading connections over them), and one pipeline process (relay, projections,
+SLA timers, audit chain).
 
 Why processes: one Python process is bound by its GIL at well under the intake target,
 and the pipeline's work would compete with request handling. Every process builds the
@@ -38,6 +39,7 @@ import psutil  # type: ignore[import-untyped]  # psutil ships no types; no stubs
 
 from services.infra.shared_clock import ClockWouldGoBack, starting_clock
 from services.leftovers import read_runtime, recorded, write_runtime
+from services.ops.environment import ops_environment
 from services.settings import Settings
 
 log = logging.getLogger("ptsp")
@@ -60,12 +62,34 @@ def child_command(role: str, settings: Settings, fd: int | None = None) -> list[
     return cmd
 
 
-def listening_socket(host: str, port: int) -> socket.socket:
+def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
+    """One listening socket per HTTP worker, all on host:port with SO_REUSEPORT: the
+    kernel spreads new connections evenly over them. With one shared socket, whichever
+    worker woke first accepted a burst of connections (64 clients split 46/18), and the
+    busier worker set the tail latency while the other idled.
+
+    A plain bind comes first, so that a port anyone holds (another `ptsp up` included,
+    whose sockets would otherwise take a share of ours) fails as it always did."""
+    probe = _socket(host, port, reuse_port=False)
+    port = probe.getsockname()[1]
+    probe.close()
+    sockets = [_socket(host, port, reuse_port=True) for _ in range(count)]
+    for sock in sockets:
+        sock.listen(2048)
+        sock.set_inheritable(True)
+    return sockets
+
+
+def _socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
-    sock.set_inheritable(True)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
     return sock
 
 
@@ -94,7 +118,8 @@ def run(settings: Settings, db_url: str, nats_url: str, workers: int,
               f"--simulated-clock {exc.stored.isoformat(timespec='seconds')} or later, or "
               "without --simulated-clock to carry on from there.", file=sys.stderr)
         return 2
-    env = {**os.environ, "DATABASE_URL": db_url, "NATS_URL": nats_url}
+    env = {**os.environ, "DATABASE_URL": db_url, "NATS_URL": nats_url,
+           **ops_environment(settings)}  # services/ops: metrics of every process, log format
     stop: Stop = {"signal": None}
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -103,7 +128,7 @@ def run(settings: Settings, db_url: str, nats_url: str, workers: int,
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        sock = listening_socket(settings.host, settings.port)
+        sockets = listening_sockets(settings.host, settings.port, workers)
     except OSError as exc:
         print(f"ptsp up: cannot listen on {settings.host}:{settings.port}: {exc.strerror} "
               f"({_port_user(settings.port)})", file=sys.stderr)
@@ -112,14 +137,15 @@ def run(settings: Settings, db_url: str, nats_url: str, workers: int,
     try:
         # One at a time: each creates missing tables on start, and concurrent DDL on the
         # same catalog rows fails in Postgres ("tuple concurrently updated").
-        commands = [child_command(PIPELINE, settings)] + [
-            child_command(HTTP, settings, sock.fileno()) for _ in range(workers)]
-        for command in commands:
+        commands = [(child_command(PIPELINE, settings), ())] + [
+            (child_command(HTTP, settings, sock.fileno()), (sock.fileno(),))
+            for sock in sockets]
+        for command, fds in commands:
             # One process group for all children, not the terminal's: Ctrl-C reaches the
             # parent alone, which stops them in order.
             group = children[0].pid if children else 0
             child = subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
-                                     pass_fds=(sock.fileno(),), process_group=group)
+                                     pass_fds=fds, process_group=group)
             children.append(child)
             _record_worker(runtime, child.pid)
             if not _started(child, command[command.index("--role") + 1], stop):
@@ -146,7 +172,8 @@ def run(settings: Settings, db_url: str, nats_url: str, workers: int,
             except subprocess.TimeoutExpired:
                 child.kill()
                 child.wait()
-        sock.close()
+        for sock in sockets:
+            sock.close()
 
 
 def _started(child: subprocess.Popen[bytes], role: str, stop: Stop) -> bool:
@@ -268,18 +295,30 @@ async def _http(settings: Settings, db_url: str, nats_url: str | None, fd: int |
             yield
 
     system = System.build(settings, db_url, nats_url, with_pipeline=False)
-    config = uvicorn.Config(create_app(system), fd=fd, log_level="warning", access_log=False,
-                            lifespan="on", http="httptools", loop="none")
+    config = uvicorn.Config(create_app(system), log_level="warning", access_log=False,
+                            lifespan="on", http="httptools", loop="none",
+                            log_config=None)  # uvicorn's loggers in our format (services/ops/logs)
     server = Server(config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=inherited_listener(fd)))
     while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no started event
         await asyncio.sleep(0.02)
     if server.started:
         print("http ready", flush=True)
     await serving
+
+
+def inherited_listener(fd: int | None) -> list[socket.socket] | None:
+    """The parent's listening socket, as the TCP socket it is. Not uvicorn's `fd=`:
+    uvicorn opens an `fd=` socket as AF_UNIX (`socket.fromfd(fd, AF_UNIX, ...)`), so the
+    event loop treats its connections as a pipe's and never sets TCP_NODELAY on them;
+    Nagle's algorithm then meets the client's delayed ACK and every request after the
+    first on a kept-alive connection waits ~40 ms. `socket.socket(fileno=fd)` reads the
+    real family from the descriptor, and uvloop sets TCP_NODELAY on every accepted TCP
+    connection (tests/e2e/test_keepalive_latency.py)."""
+    return [socket.socket(fileno=fd)] if fd is not None else None
 
 
 def default_workers() -> int:

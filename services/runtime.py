@@ -31,20 +31,28 @@ from services.complaints.application import CONTRACTS as COMPLAINT_CONTRACTS
 from services.complaints.application import Complaints, ComplaintService
 from services.domain.actors import Actor
 from services.domain.clock import Clock, SimulatedClock
+from services.evaluations.service import CONTRACTS as EVALUATION_CONTRACTS
+from services.evaluations.service import Evaluations, EvaluationService
 from services.http.ratelimit import TokenBuckets
 from services.infra import credentials, shared_clock
 from services.infra.event_signing import EventSigner
 from services.infra.eventlog import Stream
 from services.infra.groupcommit import GroupCommitter
-from services.infra.nats_auth import NatsAuth
+from services.infra.nats_auth import PROJECTIONS, NatsAuth
 from services.infra.personal_data import PersonalDataVault
 from services.infra.signing import OfficeKey
 from services.infra.store import EventStoreApplication, eventsourcing_env
 from services.infra.tasks import cancel_and_wait
 from services.infra.tokens import TokenIssuer
 from services.intake.nats_intake import NatsIntake, case_types
+from services.ops.metrics_port import MetricsPort
+from services.ops.readiness import Probe
+from services.ops.scrape import ReadModel, Sources, exposition
 from services.pipeline import Pipeline
 from services.settings import Settings
+from services.staff import passwords
+from services.staff.register import CONTRACTS as STAFF_CONTRACTS
+from services.staff.register import StaffService, StaffStore
 from services.surveys.application import CONTRACTS as SURVEY_CONTRACTS
 from services.surveys.application import Surveys, SurveyService
 
@@ -52,7 +60,11 @@ SLA_TIMER = Actor(id="sla-timer", role="system")
 
 log = logging.getLogger("ptsp")
 
-CALENDAR_REFRESH_SECONDS = 5.0
+POOL_MAX = 8
+"""asyncpg connections per process at most: event writes (one writer per store), case
+loads, the vault, read models and their queries. The whole budget of a process, with
+eventsourcing's own (services/infra/store.py) and the LISTEN and NATS intake
+connections, is in README, "Benchmarks"."""
 
 
 def office_key(settings: Settings) -> OfficeKey:
@@ -89,6 +101,10 @@ class System:
     tokens: TokenIssuer
     office_key: OfficeKey
     surveys: SurveyService
+    staff: StaffService
+    """The staff register: who may be assigned cases and sign in to the console."""
+    evaluations: EvaluationService
+    """The yearly evaluations of the service standard and their improvement plans."""
     nats_url: str | None = None
     """Where intake requests arrive (`ptsp.intake.<case-type>.<channel>`); None: HTTP only."""
     committers: list[GroupCommitter] = field(default_factory=list)
@@ -106,6 +122,8 @@ class System:
     """Case histories and the hash chain over every stored event (its keeper runs here)."""
     vault: PersonalDataVault | None = None
     """Keys of the data subjects (personal data is sealed before it enters an event)."""
+    metrics_port: MetricsPort | None = None
+    """`PTSP_METRICS_PORT`, served by the process that runs the pipeline."""
 
     @classmethod
     def build(cls, settings: Settings, database_url: str, nats_url: str | None = None,
@@ -118,17 +136,23 @@ class System:
         calendars = Calendars(env=env)
         calendar_committer = GroupCommitter(calendars, settings.group_commit_max)
         calendar = CalendarService(calendars, calendar_committer, clock)
+        staff_store = StaffStore(env=env)
+        staff_committer = GroupCommitter(staff_store, settings.group_commit_max)
+        staff = StaffService(staff_store, staff_committer, clock)
+        evaluations_store = Evaluations(env=env)
+        evaluations_committer = GroupCommitter(evaluations_store, settings.group_commit_max)
+        evaluations = EvaluationService(evaluations_store, evaluations_committer, clock)
         applications_store = Applications(env=env)
         applications_committer = GroupCommitter(applications_store, settings.group_commit_max)
         applications = ApplicationService(
             applications_store, applications_committer, clock, calendar,
             Catalogue.load(settings.catalogue), key, settings.base_url, settings.at_risk_ratio,
-            vault=vault)
+            vault=vault, staff=staff)
         complaints_store = Complaints(env=env)
         complaints_committer = GroupCommitter(complaints_store, settings.group_commit_max)
         complaints = ComplaintService(
             complaints_store, complaints_committer, clock, calendar, applications.catalogue,
-            applications, settings.at_risk_ratio, vault=vault)
+            applications, settings.at_risk_ratio, vault=vault, staff=staff)
         surveys_store = Surveys(env=env)
         surveys_committer = GroupCommitter(surveys_store, settings.group_commit_max)
         surveys = SurveyService(
@@ -139,19 +163,27 @@ class System:
             with_pipeline=with_pipeline, with_intake=with_intake, clock=clock,
             applications=applications, complaints=complaints, calendar=calendar,
             tokens=token_issuer(settings), office_key=key, surveys=surveys, vault=vault,
+            staff=staff, evaluations=evaluations,
             committers=[calendar_committer, applications_committer, complaints_committer,
-                        surveys_committer],
-            stores=[calendars, applications_store, complaints_store, surveys_store],
+                        surveys_committer, staff_committer, evaluations_committer],
+            stores=[calendars, applications_store, complaints_store, surveys_store,
+                    staff_store, evaluations_store],
         )
 
     async def start(self) -> None:
-        for committer in self.committers:
-            await committer.start()
-        await self.calendar.refresh()
-        self._tasks.append(asyncio.create_task(self._refresh_calendar(), name="calendar-refresh"))
-        self.pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=20)
+        self.pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=POOL_MAX)
         if self.vault is not None:
-            await self.vault.attach(self.pool)
+            await self.vault.attach(self.pool)  # its keys table, before the first write
+        for committer in self.committers:
+            await committer.start(self.pool)  # events are written and read on this pool
+        # A correction recorded by any process reaches this one at once (NOTIFY, and the
+        # version checked before a deadline is shown).
+        await self.calendar.attach(self.pool)
+        self._tasks.append(asyncio.create_task(self.calendar.follow(self.database_url),
+                                               name="calendar-follow"))
+        self.staff.attach(self.pool)
+        async with self.pool.acquire() as conn:
+            await passwords.install(conn)
         if isinstance(self.clock, SimulatedClock):
             # One simulated clock for every process of the system.
             async with self.pool.acquire() as conn:
@@ -183,6 +215,10 @@ class System:
                 limiter=TokenBuckets(self.settings.intake_rate_per_second,
                                      self.settings.intake_burst))
             await self._intake.start()
+        if self.settings.metrics_port and self.with_pipeline:
+            self.metrics_port = MetricsPort(self.settings.host, self.settings.metrics_port,
+                                            self.exposition)
+            await self.metrics_port.start()
 
     def streams(self) -> list[Stream]:
         """Each event store as the relay, the audit chain and the rebuild read it."""
@@ -192,11 +228,31 @@ class System:
             Stream("applications", stores["applications"], APPLICATION_CONTRACTS),
             Stream("complaints", stores["complaints"], COMPLAINT_CONTRACTS),
             Stream("surveys", stores["surveys"], SURVEY_CONTRACTS),
+            Stream("staff", stores["staff"], STAFF_CONTRACTS),
+            Stream("evaluations", stores["evaluations"], EVALUATION_CONTRACTS),
         ]
 
     def projections(self) -> list[Projection]:
         """Every read model fed from JetStream (and rebuilt from the store)."""
         return [CaseViews(), SlaTimers(self.settings.at_risk_ratio), SurveyResponses()]
+
+    def metrics_sources(self) -> Sources:
+        """What `/metrics` and `/ready` read: the streams, the read models and where every
+        process's counts are (services/ops)."""
+        return Sources(self.streams(),
+                       [ReadModel(p.name, tuple(p.streams)) for p in self.projections()],
+                       self.settings.metrics_dir)
+
+    async def exposition(self) -> bytes:
+        """The Prometheus text of `/metrics`."""
+        return await exposition(self.pool, self.metrics_sources(), self.clock.now(),
+                                bool(self.audit and self.audit.alarm))
+
+    def readiness_probe(self) -> Probe:
+        options = nats_auth(self.settings).options(self.nats_url, PROJECTIONS) \
+            if self.nats_url else {}
+        return Probe(self.metrics_sources(), self.nats_url, options,
+                     self.settings.ready_max_relay_lag, self.settings.ready_max_projection_lag)
 
     def audit_service(self, pool: asyncpg.Pool, keep: bool) -> AuditService:
         return AuditService.of(self.settings, pool, self.streams(), self.office_key,
@@ -210,6 +266,9 @@ class System:
         await service.do(BREACH_ESCALATION, case_id, SLA_TIMER, clock_span=clock_span)
 
     async def stop(self) -> None:
+        if self.metrics_port is not None:
+            await self.metrics_port.stop()
+            self.metrics_port = None
         if self._intake is not None:
             # First: messages under way still need the committers to finish and reply.
             await self._intake.stop()
@@ -248,12 +307,3 @@ class System:
                 await self.reload_revocations()
             except Exception:
                 log.warning("reloading revoked tokens failed", exc_info=True)
-
-    async def _refresh_calendar(self) -> None:
-        # Another process (a second replica) may have recorded a correction.
-        while True:
-            await asyncio.sleep(CALENDAR_REFRESH_SECONDS)
-            try:
-                await self.calendar.refresh()
-            except Exception:
-                log.warning("calendar refresh failed", exc_info=True)

@@ -72,6 +72,32 @@ class Settings:
     """PTSP_CHECKPOINT_MIRROR: a second place for the signed checkpoints (a file, or a
     directory that gets `checkpoints.jsonl`): another disk, a write-once mount, a share
     off the machine. Verification compares it with `DATA_DIR/audit/checkpoints.jsonl`."""
+    # -- operations (services/ops) --
+    metrics_port: int | None = None
+    """PTSP_METRICS_PORT: also serve `GET /metrics` without a token on this port (for a
+    Prometheus on a private network); `GET /metrics` on the API port needs head or
+    auditor. Served by the pipeline process of `ptsp up`."""
+    metrics_dir: Path | None = None
+    """PROMETHEUS_MULTIPROC_DIR: prometheus-client's multiprocess directory (the library
+    reads it itself); `ptsp up` sets it to DATA_DIR/metrics for its processes, so every
+    HTTP worker and the pipeline are counted together."""
+    log_format: str | None = None
+    """PTSP_LOG_FORMAT: `json` (one object per line) or `text`; unset: json for `ptsp up`
+    and its processes, text for the other commands."""
+    ready_max_relay_lag: int = 5000
+    """PTSP_READY_MAX_RELAY_LAG: stored events not yet on JetStream (any stream) above
+    which `GET /ready` answers 503."""
+    ready_max_projection_lag: int = 20000
+    """PTSP_READY_MAX_PROJECTION_LAG: stored events a read model has not applied yet
+    above which `GET /ready` answers 503."""
+    # -- the staff console (services/console) --
+    office_name: str = "DPMPTSP Kabupaten Purwakarta"
+    """PTSP_OFFICE_NAME: the office as the console and its reports name it."""
+    console_idle_minutes: float = 60.0
+    """PTSP_CONSOLE_IDLE_MINUTES: a console session ends after this long without a request."""
+    console_session_hours: float = 12.0
+    """PTSP_CONSOLE_SESSION_HOURS: a console session ends this long after sign-in, in use
+    or not."""
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
@@ -102,6 +128,12 @@ class Settings:
         return self.data_dir / "audit"
 
 
+def _one_of(value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"must be one of {', '.join(allowed)}")
+    return value
+
+
 # Which environment variable sets which field, and how its text is read.
 FROM_ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PTSP_DATA_DIR": ("data_dir", Path),
@@ -123,4 +155,12 @@ FROM_ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PTSP_AUDIT_CHECKPOINT_SECONDS": ("audit_checkpoint_seconds", float),
     "PTSP_CHECKPOINT_MIRROR": ("checkpoint_mirror", Path),
     "PTSP_REJECTED_RETENTION_DAYS": ("rejected_retention_days", float),
+    "PTSP_METRICS_PORT": ("metrics_port", int),
+    "PROMETHEUS_MULTIPROC_DIR": ("metrics_dir", Path),
+    "PTSP_LOG_FORMAT": ("log_format", lambda v: _one_of(v, ("json", "text"))),
+    "PTSP_READY_MAX_RELAY_LAG": ("ready_max_relay_lag", int),
+    "PTSP_READY_MAX_PROJECTION_LAG": ("ready_max_projection_lag", int),
+    "PTSP_OFFICE_NAME": ("office_name", str),
+    "PTSP_CONSOLE_IDLE_MINUTES": ("console_idle_minutes", float),
+    "PTSP_CONSOLE_SESSION_HOURS": ("console_session_hours", float),
 }

@@ -95,7 +95,8 @@ async def pipeline_system(settings: Settings, database_url: str,
 
     nc = await nats_client.connect(nats_server.url)
     js = nc.jetstream()
-    for name in ("PTSP_APPLICATIONS", "PTSP_COMPLAINTS", "PTSP_CALENDAR", "PTSP_SURVEYS"):
+    for name in ("PTSP_APPLICATIONS", "PTSP_COMPLAINTS", "PTSP_CALENDAR", "PTSP_SURVEYS",
+                 "PTSP_STAFF", "PTSP_EVALUATIONS"):
         with contextlib.suppress(Exception):
             await js.delete_stream(name)
     await nc.close()

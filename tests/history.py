@@ -36,7 +36,7 @@ def application_intake(n: int) -> ApplicationIntake:
         channel="oss", external_id=f"GEN-{n:06d}", service_code="SS-KBLI-10510",
         applicant=Applicant(name=f"Pemohon {n}"),
         business=Business(name=f"CV Susu {n}", kbli="10510", scale="kecil",
-                          in_industrial_estate=bool(n % 2), address="Purwakarta"))
+                          in_industrial_estate=True, address="Purwakarta"))
 
 
 async def _gather(calls: list[Callable[[], Awaitable[Any]]], width: int = 100) -> None:
@@ -160,9 +160,13 @@ async def _advance_complaint(system: System, case_id: Any, r: float) -> None:
         else:
             await s.do(COMPLAINT["track"], case_id, officer, track="internal")
     elif c.status == "in_resolution":
+        if c.findings is None:  # seed 6.6.e: the answer rests on the findings
+            await s.do(COMPLAINT["findings"], case_id, officer, actions=["klarifikasi"],
+                       outcome=("proven", "not_proven", "partly_proven")[int(r * 3)])
         await s.do(COMPLAINT["response"], case_id, officer, text="jawaban")
     elif c.status == "answered":
         await s.do(COMPLAINT["complainant-notification"], case_id, officer, channel=c.channel)
+        await s.do(COMPLAINT["superior-report"], case_id, officer, text="laporan")
         await s.do(COMPLAINT["closure"], case_id, officer)
 
 

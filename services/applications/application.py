@@ -10,19 +10,20 @@ import hmac
 import secrets
 import uuid
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import msgspec
 
 from contracts import applications as contracts
 from contracts.applications import ApplicationIntake
 from contracts.mapping import ContractRegistry
-from contracts.vocabulary import ApplicationChannel, Tier
+from contracts.vocabulary import ApplicationChannel, NibSource, Tier
 from services.applications.catalogue import Catalogue
 from services.applications.domain import (
     LicenceApplication,
     application_id,
     certificate_payload,
+    nib_of,
     tracking_number,
 )
 from services.applications.views import (
@@ -37,6 +38,7 @@ from services.applications.views import (
     WithdrawalRecord,
 )
 from services.calendar.application import CalendarService
+from services.cases.commands import StaffDirectory
 from services.cases.service import CaseService
 from services.cases.views import AuditHold, PersonalDataErasure
 from services.domain.actors import Actor
@@ -80,8 +82,16 @@ def new_secret_code() -> str:
 
 
 def new_nib() -> str:
-    """NIB: 13 random digits (in production it comes from OSS)."""
+    """A stand-in NIB, 13 random digits, for a business the channel gave none for (OSS
+    issues the real one); the certificate marks it `nib_source: derived`."""
     return f"{secrets.randbelow(10**13):013d}"
+
+
+def nib_for(app: LicenceApplication) -> tuple[str, NibSource]:
+    """The certificate's NIB and where it came from: the business's own (given with the
+    intake), or a stand-in drawn now."""
+    given = nib_of(app)
+    return (given, "given") if given is not None else (new_nib(), "derived")
 
 
 def case_id_of_certificate(number: str) -> uuid.UUID | None:
@@ -98,17 +108,33 @@ def accepted(app: LicenceApplication) -> ApplicationIntakeAccepted:
                                      status=app.status)
 
 
+class Verification(Protocol):
+    """The verification request, as the row's call reads it."""
+
+    @property
+    def results(self) -> dict[str, bool]: ...
+
+    @property
+    def note(self) -> str | None: ...
+
+    @property
+    def exceptions(self) -> dict[str, str]: ...
+
+
 class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
     noun = "application"
 
     def __init__(self, store: Applications, committer: GroupCommitter, clock: Clock,
                  calendar: CalendarService, catalogue: Catalogue, office_key: OfficeKey,
                  base_url: str, at_risk_ratio: float = 0.8,
-                 vault: PersonalDataVault | None = None) -> None:
+                 vault: PersonalDataVault | None = None,
+                 staff: StaffDirectory | None = None) -> None:
         super().__init__(store, committer, clock, calendar, at_risk_ratio, vault)
         self.catalogue = catalogue
         self.office_key = office_key
         self.base_url = base_url
+        self.staff = staff
+        """Who may be assigned a case (None: no register, a bare tool's service)."""
 
     # -- intake ---------------------------------------------------------------------
     async def submit(self, intake: ApplicationIntake,
@@ -133,6 +159,7 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
             applicant=await self._sealed_applicant(intake),
             business=msgspec.to_builtins(intake.business),  # the business: not personal data
             actor=actor.as_record(), at=self.clock.now(),
+            procedure_classification=intake.procedure_classification,
         ))
 
     async def _sealed_applicant(self, intake: ApplicationIntake) -> dict[str, Any]:
@@ -148,13 +175,25 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
     def sealed(self, case: LicenceApplication) -> tuple[Any]:
         return (case.applicant,)
 
+    # -- verification ---------------------------------------------------------------------
+    async def verify(self, app: LicenceApplication, request: Verification, actor: Actor,
+                     now: datetime) -> None:
+        """The verification row's call: the checklist against the service's requirements,
+        those a fact of the business decides included (the catalogue's conditions)."""
+        service = self.catalogue.get(app.service_code)
+        app.verify(request.results, request.note, actor.as_record(), now,
+                   conditions=service.conditions if service is not None else (),
+                   exceptions=request.exceptions)
+
     # -- the certificate ------------------------------------------------------------------
     async def issue(self, app: LicenceApplication, _: None, actor: Actor,
                     now: datetime) -> None:
-        """The issuance row's call: number and NIB (each with a random part, drawn here and
-        kept in the event) and the office's signature, then the aggregate's `issue`."""
+        """The issuance row's call: number and NIB (the business's own, or a stand-in;
+        each random part drawn here and kept in the event) and the office's signature,
+        then the aggregate's `issue`."""
         number = certificate_number(app, now, new_secret_code())
-        payload = certificate_payload(app, number, new_nib(), now)
+        nib, nib_source = nib_for(app)
+        payload = certificate_payload(app, number, nib, now, nib_source)
         app.issue({**payload, "signature": self.office_key.sign(payload),
                    "key_id": self.office_key.key_id}, actor.as_record(), now)
 
@@ -180,7 +219,8 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
         if cert is None or cert.get("certificate_number") != number:
             raise NotFound(f"no certificate {number}")
         payload = certificate_payload(app, number, cert["nib"],
-                                      datetime.fromisoformat(cert["issued_at"]))
+                                      datetime.fromisoformat(cert["issued_at"]),
+                                      cert.get("nib_source"))
         genuine = self.office_key.verify(payload, cert["signature"])
         holds_copy = presented_signature is not None and hmac.compare_digest(
             presented_signature, cert["signature"])
@@ -197,6 +237,7 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
             valid=genuine and copy_matches and not revoked,
             certificate_number=number,
             nib=cert["nib"],
+            nib_source=cert.get("nib_source"),
             business_name=payload["business_name"] if holds_copy else None,
             kbli=payload["kbli"],
             service_code=payload["service_code"],
@@ -214,6 +255,7 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
                    now: datetime | None = None) -> ApplicationView:
         """Every role that may read an application sees all of it. (The casts: the case
         keeps each record as a plain dict of the shape its TypedDict documents.)"""
+        await self.calendar.current_calendar()  # every correction committed so far
         certificate = None
         if case.certificate is not None:
             certificate = cast(Certificate, {
@@ -227,7 +269,8 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
             channel=cast(ApplicationChannel, case.channel),
             external_id=case.external_id,
             applicant=self.vault.open(case.applicant) if self.vault else case.applicant,
-            business=cast(BusinessRecord, case.business),
+            business=cast(BusinessRecord, {"nib": None, **case.business}),
+            procedure_classification=case.procedure_classification,
             fee=0,
             tier=cast(Tier, case.tier),
             assignee=case.assignee,

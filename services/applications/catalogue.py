@@ -10,13 +10,28 @@ from typing import Literal
 
 import msgspec
 
+from services.applications.domain import Condition
+
 BUILT_IN = Path(__file__).with_name("catalogue.json")
 
 
-class Requirement(msgspec.Struct, frozen=True, kw_only=True):
+class BusinessCondition(msgspec.Struct, frozen=True, kw_only=True):
+    """The requirement is a fact of the intake's business: marked met, the business's
+    `field` must hold one of `allowed`, or verification is refused naming `rule`.
+    `exception`: the legal ground under which it may be met otherwise (then stated by the
+    officer at verification)."""
+
+    field: Literal["scale", "in_industrial_estate"]
+    allowed: list[str | bool]
+    rule: str
+    exception: str | None = None
+
+
+class Requirement(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     code: str
     text: str
     group: Literal["general", "special"]
+    business: BusinessCondition | None = None
 
 
 class CatalogueService(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,6 +50,14 @@ class CatalogueService(msgspec.Struct, frozen=True, kw_only=True):
     @property
     def requirement_codes(self) -> tuple[str, ...]:
         return tuple(r.code for r in self.requirements)
+
+    @property
+    def conditions(self) -> tuple[Condition, ...]:
+        """The requirements decided by a fact of the business, as the aggregate checks them."""
+        return tuple(
+            Condition(code=r.code, field=r.business.field, allowed=tuple(r.business.allowed),
+                      rule=r.business.rule, exception=r.business.exception)
+            for r in self.requirements if r.business is not None)
 
 
 class Catalogue:

@@ -18,6 +18,9 @@ class FileVerification(msgspec.Struct, kw_only=True):
     results: dict[str, bool]
     """Every requirement code of the service: met or not."""
     note: Note | None = None
+    exceptions: dict[str, Reason] = {}
+    """For a requirement the catalogue lets be met otherwise, the legal ground, by code
+    (U4 outside an industrial estate: the ground under Pasal 65 PP 5/2021)."""
 
 
 class Resubmission(msgspec.Struct, kw_only=True):
@@ -50,11 +53,16 @@ INTAKE = Intake(
 
 COMMANDS = CommandTable(
     Command(
-        name="verification", request=FileVerification, method="verify", policy=WORKS,
-        summary="Verify the file against the checklist",
+        name="verification", request=FileVerification, call=ApplicationService.verify,
+        policy=WORKS, summary="Verify the file against the checklist",
         description="All met: the file is declared complete and the clock starts. Any "
-                    "unmet: it goes back to the applicant for correction.",
-        conflicts=("verification_not_allowed_when_<status>",), invalid=("results",)),
+                    "unmet: it goes back to the applicant for correction. A requirement "
+                    "marked met against the business's facts is refused naming its rule "
+                    "(U1 for a `mikro` or `besar` business: `scale_not_small_or_medium`; U4 "
+                    "outside an industrial estate: `not_in_industrial_estate`, unless "
+                    "`exceptions.U4` states the ground under Pasal 65 PP 5/2021).",
+        conflicts=("verification_not_allowed_when_<status>",),
+        invalid=("results", "results.<code>", "exceptions.<code>")),
     Command(
         name="resubmission", request=Resubmission, method="resubmit", policy=OWN_CHANNEL,
         summary="The corrected file is back",

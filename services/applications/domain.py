@@ -9,11 +9,18 @@ Lifecycle (API.md, DOMAIN.md):
 
 The 7-working-day clock starts when the file is declared complete, pauses while a file
 the office returned after that is with the applicant, and stops at issuance or rejection.
+
+A requirement the catalogue ties to a fact of the business (KBLI 10510: U1, a small or
+medium business; U4, in an industrial estate) cannot be marked met against that fact:
+the verification is refused naming the rule (`Condition`), unless the catalogue allows
+the requirement to be met otherwise and the officer records the legal ground.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -48,6 +55,20 @@ def tracking_number(case_id: uuid.UUID) -> str:
     return f"PRM-{case_id.hex[:10].upper()}"
 
 
+@dataclass(frozen=True, kw_only=True)
+class Condition:
+    """A requirement decided by a fact of the business (from the catalogue row): marked
+    met, the business's `field` must hold one of `allowed`, or the verification is
+    refused naming `rule`. `exception`: the legal ground under which the requirement may
+    be met otherwise (the officer then states it); None: no exception."""
+
+    code: str
+    field: str
+    allowed: tuple[object, ...]
+    rule: str
+    exception: str | None = None
+
+
 class LicenceApplication(Case, ClockedCase):
     @staticmethod
     def create_id(channel: str, external_id: str, **_: Any) -> uuid.UUID:
@@ -57,8 +78,12 @@ class LicenceApplication(Case, ClockedCase):
     def __init__(self, channel: str, external_id: str, service_code: str,
                  requirement_codes: list[str], sla_working_days: int, unit: str,
                  applicant: dict[str, Any], business: dict[str, Any],
-                 actor: dict[str, Any], at: datetime) -> None:
+                 actor: dict[str, Any], at: datetime,
+                 procedure_classification: int | None = None) -> None:
         self.channel = channel
+        # The seed's procedure (Lampiran IV: classification 3, 7, 12 or 16), as the
+        # channel declared it and intake checked it against the catalogue.
+        self.procedure_classification = procedure_classification
         self.external_id = external_id
         self.service_code = service_code
         self.requirement_codes = list(requirement_codes)
@@ -94,7 +119,11 @@ class LicenceApplication(Case, ClockedCase):
 
     # -- verification -------------------------------------------------------------
     def verify(self, results: dict[str, bool], note: str | None,
-               actor: dict[str, Any], at: datetime) -> None:
+               actor: dict[str, Any], at: datetime, conditions: Sequence[Condition] = (),
+               exceptions: Mapping[str, str] | None = None) -> None:
+        """`conditions`: the requirements the service ties to a fact of the business;
+        `exceptions`: for a condition with an exception, the ground the officer states
+        for marking it met otherwise (by requirement code)."""
         self.check_status("verification", AWAITING_VERIFICATION)
         missing = [c for c in self.requirement_codes if c not in results]
         unknown = [c for c in results if c not in self.requirement_codes]
@@ -102,16 +131,51 @@ class LicenceApplication(Case, ClockedCase):
             raise InvalidInput("results", f"no result for requirement(s) {', '.join(missing)}")
         if unknown:
             raise InvalidInput("results", f"unknown requirement code(s) {', '.join(unknown)}")
+        grounds = self.check_conditions(results, conditions, dict(exceptions or {}))
         unmet = [c for c in self.requirement_codes if not results[c]]
         if unmet:
             self._returned(results=dict(results), unmet=unmet, note=note, actor=actor, at=at)
         else:
-            self._declared_complete(results=dict(results), note=note, actor=actor, at=at)
+            self._declared_complete(results=dict(results), note=note, actor=actor, at=at,
+                                    exceptions=grounds)
+
+    def check_conditions(self, results: Mapping[str, bool], conditions: Sequence[Condition],
+                         exceptions: dict[str, str]) -> dict[str, str]:
+        """A requirement marked met against a fact of the business is refused, naming
+        the rule; the grounds stated for the ones met by an exception, kept with the
+        verification."""
+        by_code = {c.code: c for c in conditions}
+        for code, ground in exceptions.items():
+            condition = by_code.get(code)
+            if condition is None or condition.exception is None:
+                raise InvalidInput(f"exceptions.{code}",
+                                   "this requirement cannot be met by an exception")
+            if not ground.strip():
+                raise InvalidInput(f"exceptions.{code}",
+                                   f"state the ground ({condition.exception})")
+        grounds = {}
+        for condition in conditions:
+            fact = self.business.get(condition.field)
+            if not results.get(condition.code) or fact in condition.allowed:
+                continue
+            if condition.code in exceptions:
+                grounds[condition.code] = exceptions[condition.code]
+                continue
+            allowed = " or ".join(str(v).lower() for v in condition.allowed)
+            otherwise = (f"; or state the ground under {condition.exception} in "
+                         f"`exceptions.{condition.code}`" if condition.exception else "")
+            raise InvalidInput(
+                f"results.{condition.code}",
+                f"cannot be met: the business's {condition.field} is {str(fact).lower()}, the "
+                f"requirement needs {allowed}{otherwise}", rule=condition.rule)
+        return grounds
 
     @event("FileDeclaredComplete")
     def _declared_complete(self, results: dict[str, bool], note: str | None,
-                           actor: dict[str, Any], at: datetime) -> None:
-        self.verifications.append({"at": at, "results": results, "complete": True, "note": note})
+                           actor: dict[str, Any], at: datetime,
+                           exceptions: dict[str, str] | None = None) -> None:
+        self.verifications.append({"at": at, "results": results, "complete": True, "note": note,
+                                   "exceptions": dict(exceptions or {})})
         self.status = COMPLETE
         self.clock_after("application.file_declared_complete", at=at)
 
@@ -120,7 +184,7 @@ class LicenceApplication(Case, ClockedCase):
                   actor: dict[str, Any], at: datetime) -> None:
         if results is not None:
             self.verifications.append({"at": at, "results": results, "complete": False,
-                                       "note": note})
+                                       "note": note, "exceptions": {}})
         self.status = RETURNED
         self.unmet = unmet
         self.clock_after("application.file_returned_for_correction", at=at)
@@ -229,9 +293,11 @@ class LicenceApplication(Case, ClockedCase):
 
 
 def certificate_payload(app: LicenceApplication, number: str, nib: str,
-                        issued_at: datetime) -> dict[str, Any]:
-    """What the office signs: everything a reader of the certificate relies on."""
-    return {
+                        issued_at: datetime, nib_source: str | None = None) -> dict[str, Any]:
+    """What the office signs: everything a reader of the certificate relies on.
+    `nib_source` (`given`, `derived`) is signed too; certificates issued before it was
+    recorded carry none, and their payload stays what was signed."""
+    payload = {
         "certificate_number": number,
         "nib": nib,
         "application_id": str(app.id),
@@ -240,3 +306,13 @@ def certificate_payload(app: LicenceApplication, number: str, nib: str,
         "kbli": app.business.get("kbli"),
         "issued_at": issued_at.isoformat(),
     }
+    if nib_source is not None:
+        payload["nib_source"] = nib_source
+    return payload
+
+
+def nib_of(app: LicenceApplication) -> str | None:
+    """The business's NIB, when the channel gave one: OSS issues it, and the business
+    keeps it across its applications."""
+    nib = app.business.get("nib")
+    return nib if isinstance(nib, str) and nib else None

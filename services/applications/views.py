@@ -8,7 +8,7 @@ from typing import Any, NotRequired, TypedDict
 
 import msgspec
 
-from contracts.vocabulary import ApplicationChannel, BusinessScale, Tier, Verdict
+from contracts.vocabulary import ApplicationChannel, BusinessScale, NibSource, Tier, Verdict
 from services.cases.views import AuditHold, PersonalDataErasure
 from services.domain.sla import Sla
 
@@ -19,6 +19,8 @@ class BusinessRecord(TypedDict):
     scale: BusinessScale
     in_industrial_estate: bool
     address: str
+    nib: str | None
+    """The NIB the channel gave with the intake (null: none given)."""
 
 
 class VerificationRecord(TypedDict):
@@ -28,6 +30,9 @@ class VerificationRecord(TypedDict):
     results: dict[str, bool]
     complete: bool
     note: str | None
+    exceptions: NotRequired[dict[str, str]]
+    """By requirement code, the legal ground for one met by an exception (U4 outside an
+    industrial estate: Pasal 65 PP 5/2021)."""
 
 
 class ReviewRecord(TypedDict):
@@ -55,6 +60,10 @@ class Certificate(TypedDict):
 
     certificate_number: str
     nib: str
+    nib_source: NotRequired[NibSource]
+    """`given`: the business's NIB from the intake (OSS's); `derived`: a stand-in the
+    office drew because none was given. Absent on certificates issued before it was
+    recorded."""
     application_id: str
     service_code: str
     business_name: str | None
@@ -85,6 +94,8 @@ class ApplicationView(msgspec.Struct, kw_only=True):
     applicant: dict[str, Any]
     """Name, NIK, e-mail, phone; `{"erased": true}` once erased."""
     business: BusinessRecord
+    procedure_classification: int | None
+    """The seed's procedure (3, 7, 12 or 16 for KBLI 10510), as given at intake."""
     fee: int
     tier: Tier
     assignee: str | None
@@ -108,6 +119,7 @@ class IssuedApplicationView(ApplicationView, kw_only=True):
 
     certificate_number: str
     nib: str
+    nib_source: NibSource | None
     verification_url: str
 
 
@@ -116,7 +128,8 @@ def issued(view: ApplicationView) -> IssuedApplicationView:
     assert certificate is not None  # the issuance has just stored it
     return IssuedApplicationView(
         **msgspec.structs.asdict(view), certificate_number=certificate["certificate_number"],
-        nib=certificate["nib"], verification_url=certificate["verification_url"])
+        nib=certificate["nib"], nib_source=certificate.get("nib_source"),
+        verification_url=certificate["verification_url"])
 
 
 class ApplicationIntakeAccepted(msgspec.Struct, kw_only=True):
@@ -133,6 +146,9 @@ class CertificateCheck(msgspec.Struct, kw_only=True):
     valid: bool
     certificate_number: str
     nib: str
+    nib_source: NibSource | None
+    """`given` (the business's NIB from OSS) or `derived` (a stand-in); null on
+    certificates issued before it was recorded."""
     business_name: str | None
     kbli: str | None
     service_code: str

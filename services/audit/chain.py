@@ -55,6 +55,7 @@ from services.infra.tasks import cancel_and_wait
 log = logging.getLogger("ptsp.audit")
 
 GENESIS = "0" * 64
+# Advisory lock keys "ptsp"+n: relay 1, chain 2, calendar DDL 3, event-table DDL 4.
 CHAIN_LOCK_KEY = 0x7074_7370_0002  # one chain writer at a time, across processes
 DDL_LOCK_KEY = 7074                # the same key the relay uses to serialise DDL
 

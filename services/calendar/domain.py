@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 
 from eventsourcing.domain import Aggregate, event
 
-from contracts.vocabulary import DAY_KINDS
+from contracts.vocabulary import DAY_KINDS, DayKind
 from services.domain.errors import InvalidInput
 from services.domain.workdays import OfficeDay, WorkingCalendar
 
@@ -26,6 +26,9 @@ class OfficeCalendar(Aggregate):
     @event("Opened")
     def __init__(self, actor: dict[str, Any], at: datetime) -> None:
         self.days: dict[str, dict[str, Any]] = {}
+        # Every correction as declared, in order: a clock that finished before one was
+        # declared keeps the outcome it had (WorkingCalendar.as_of).
+        self.history: list[OfficeDay] = []
 
     def declare_day(self, day: date, kind: str, reason: str, actor: dict[str, Any],
                     at: datetime) -> None:
@@ -40,9 +43,8 @@ class OfficeCalendar(Aggregate):
                       at: datetime) -> None:
         self.days[date.isoformat()] = {"kind": kind, "reason": reason, "at": at,
                                        "by": actor["id"]}
+        self.history.append(OfficeDay(date=date, kind=cast(DayKind, kind), reason=reason,
+                                      declared_at=at))
 
     def working_calendar(self) -> WorkingCalendar:
-        return WorkingCalendar(
-            OfficeDay(date=date.fromisoformat(d), kind=v["kind"], reason=v["reason"])
-            for d, v in self.days.items()
-        )
+        return WorkingCalendar(self.history)

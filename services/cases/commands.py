@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 import msgspec
@@ -90,11 +91,46 @@ class CommandTable:
 
 
 # -- rows every case type has (tier by tier; DOMAIN.md, "berjenjang") ---------------------
+class StaffDirectory(Protocol):
+    """The staff register, as assignment asks it (services/staff)."""
+
+    async def check_assignable(self, officer: str, unit: str, tier: str) -> None:
+        """Raise InvalidInput naming `officer` unless they may work such a case."""
+
+
+class Staffed(Protocol):
+    """A case service that knows the staff register (None: a bare tool's service)."""
+
+    @property
+    def staff(self) -> StaffDirectory | None: ...
+
+
+class Assignable(Protocol):
+    unit: str
+    tier: str
+
+    def check_open(self, step: str) -> None: ...
+
+    def assign(self, officer: str, actor: dict[str, Any], at: datetime) -> None: ...
+
+
+async def assign(service: Staffed, case: Assignable, request: Assignment, actor: Actor,
+                 now: datetime) -> None:
+    """The assignment row's call: the office must know who handled what (the seed's
+    sanctions need it), so only a registered, active officer of the case's unit, at its
+    tier or above, is assigned it (422 naming `officer`). A closed case answers 409 first."""
+    case.check_open("assignment")
+    if service.staff is not None:
+        await service.staff.check_assignable(request.officer, case.unit, case.tier)
+    case.assign(request.officer, actor.as_record(), now)
+
+
 ASSIGNMENT = Command(
-    name="assignment", request=Assignment, method="assign", policy=ASSIGNS,
+    name="assignment", request=Assignment, call=assign, policy=ASSIGNS,
     summary="Assign the case to an officer",
     description="A supervisor, the head, or an officer of kepala_seksi or above names who "
-                "works the case.",
+                "works the case: a registered, active officer of the case's unit, at its "
+                "tier or above (the staff register, `POST /staff`).",
     conflicts=("case_closed",), invalid=("officer",))
 ESCALATION = Command(
     name="escalation", request=Escalation, method="escalate", policy=WORKS,

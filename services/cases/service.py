@@ -11,7 +11,6 @@ personal data is sealed, and any tool a row's `call` needs (signing a certificat
 
 from __future__ import annotations
 
-import asyncio
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -20,7 +19,6 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 from uuid import UUID
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError
 
 from services.calendar.application import CalendarService
 from services.cases.commands import Command
@@ -33,6 +31,7 @@ from services.domain.sla import Sla, Span, sla_of
 from services.infra.groupcommit import GroupCommitter
 from services.infra.personal_data import PersonalDataVault, envelopes_in, erase_case
 from services.infra.store import EventStoreApplication
+from services.infra.unavailable import DATABASE, reaching
 
 
 class CaseAggregate(CaseFacts, Protocol):
@@ -49,6 +48,9 @@ class CaseAggregate(CaseFacts, Protocol):
 
     @property
     def finished_at(self) -> datetime | None: ...
+
+    @property
+    def withdrawn_at(self) -> datetime | None: ...
 
     def next_stamp(self, now: datetime) -> datetime: ...
 
@@ -85,13 +87,11 @@ class CaseService(ABC, Generic[C, V]):
         return NotFound(f"no {self.noun} {case_id}")
 
     async def get(self, case_id: UUID, version: int | None = None) -> C:
-        def load() -> C:
-            return cast(C, self.store.repository.get(case_id, version=version))
-
-        try:
-            case = await asyncio.to_thread(load)
-        except AggregateNotFoundError:
-            raise self.not_found(case_id) from None
+        """The case from its events (as of `version`), over asyncpg: no thread hop."""
+        with reaching(DATABASE):
+            case = cast(C | None, await self.committer.load(case_id, version))
+        if case is None:
+            raise self.not_found(case_id)
         if self.vault is not None:  # fresh keys for the view (an erasure elsewhere shows)
             await self.vault.prefetch(envelopes_in(*self.sealed(case)))
         return case
@@ -107,7 +107,8 @@ class CaseService(ABC, Generic[C, V]):
 
     def sla(self, case: C, now: datetime | None = None) -> Sla:
         return sla_of(case.clock, case.sla_working_days, self.calendar.current,
-                      now or self.clock.now(), case.finished_at, self.at_risk_ratio)
+                      now or self.clock.now(), case.finished_at, self.at_risk_ratio,
+                      case.withdrawn_at)
 
     # -- commands --------------------------------------------------------------------------
     async def run(self, command: Command, case_id: UUID, request: msgspec.Struct | None,
@@ -148,8 +149,10 @@ class CaseService(ABC, Generic[C, V]):
         """Store a new case; False when it existed: its id derives from (channel,
         external_id), so a repeat collides with the first inside the store, and the
         first is answered, with nothing written."""
+        keys = (self.vault.take_new_keys(envelopes_in(*self.sealed(case)))
+                if self.vault is not None else [])
         try:
-            await self.committer.save(case)
+            await self.committer.save(case, keys=keys)  # the new subjects' keys, in one go
             return case, True
         except ConcurrencyConflict:
             return await self.get(case.id), False

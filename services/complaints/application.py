@@ -17,6 +17,7 @@ from contracts.complaints import ComplaintIntake, ComplaintIntakeAccepted
 from contracts.mapping import ContractRegistry
 from contracts.vocabulary import ComplaintChannel, ComplaintKind, SuggestionReason, Tier, Track
 from services.calendar.application import CalendarService
+from services.cases.commands import StaffDirectory
 from services.cases.service import CaseService
 from services.cases.views import AuditHold, PersonalDataErasure, TierStep
 from services.complaints.domain import Complaint, complaint_id, tracking_number
@@ -27,6 +28,7 @@ from services.complaints.views import (
     ClosureRecord,
     ComplaintView,
     Confidentiality,
+    FindingsRecord,
     NotificationRecord,
     ReclassificationRecord,
     RelatedApplication,
@@ -78,6 +80,9 @@ class Classification(Protocol):
     @property
     def problem_type(self) -> str: ...
 
+    @property
+    def concerns_head(self) -> bool: ...
+
 
 def accepted(complaint: Complaint) -> ComplaintIntakeAccepted:
     return ComplaintIntakeAccepted(
@@ -93,10 +98,13 @@ class ComplaintService(CaseService[Complaint, ComplaintView]):
     def __init__(self, store: Complaints, committer: GroupCommitter, clock: Clock,
                  calendar: CalendarService, catalogue: ServiceCatalogue,
                  applications: ApplicationLookup, at_risk_ratio: float = 0.8,
-                 vault: PersonalDataVault | None = None) -> None:
+                 vault: PersonalDataVault | None = None,
+                 staff: StaffDirectory | None = None) -> None:
         super().__init__(store, committer, clock, calendar, at_risk_ratio, vault)
         self.catalogue = catalogue
         self.applications = applications
+        self.staff = staff
+        """Who may be assigned a case (None: no register, a bare tool's service)."""
 
     # -- intake ---------------------------------------------------------------------
     async def submit(self, intake: ComplaintIntake, actor: Actor) -> tuple[Complaint, bool]:
@@ -144,7 +152,8 @@ class ComplaintService(CaseService[Complaint, ComplaintView]):
         if self.catalogue.get(request.service_code) is None:
             raise InvalidInput("service_code", f"unknown service {request.service_code!r}; "
                                "GET /services lists them")
-        complaint.classify(request.service_code, request.problem_type, actor.as_record(), now)
+        complaint.classify(request.service_code, request.problem_type, actor.as_record(), now,
+                           concerns_head=request.concerns_head)
 
     # -- the view ---------------------------------------------------------------------
     async def related_application(self, complaint: Complaint) -> RelatedApplication | None:
@@ -165,6 +174,7 @@ class ComplaintService(CaseService[Complaint, ComplaintView]):
         """The complaint as `actor` may see it: the identity masked for roles that may
         not see it. (The casts: the case keeps each record as a plain dict of the shape
         its TypedDict documents.)"""
+        await self.calendar.current_calendar()  # every correction committed so far
         c = case
         return ComplaintView(
             id=str(c.id),
@@ -195,6 +205,7 @@ class ComplaintService(CaseService[Complaint, ComplaintView]):
             reclassification=cast(ReclassificationRecord | None, c.reclassification),
             classification=cast(ClassificationRecord | None, c.classification),
             analysis=cast(AnalysisRecord | None, c.analysis),
+            findings=cast(FindingsRecord | None, c.findings),
             apip_approval=cast(ApipApprovalRecord | None, c.apip_approval),
             track=cast(Track | None, c.track),
             agencies=c.agencies,

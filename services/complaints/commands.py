@@ -7,7 +7,13 @@ from __future__ import annotations
 import msgspec
 
 from contracts.complaints import ComplaintIntake
-from contracts.vocabulary import COMPLAINT_CHANNELS, ComplaintChannel, HandlingPlan, ProblemType
+from contracts.vocabulary import (
+    COMPLAINT_CHANNELS,
+    ComplaintChannel,
+    FindingsOutcome,
+    HandlingPlan,
+    ProblemType,
+)
 from contracts.vocabulary import Track as TrackName
 from services.cases.commands import EVERY_CASE, Command, CommandTable, Intake
 from services.cases.requests import Note, Reason, Short, WithReason
@@ -18,6 +24,9 @@ from services.domain.policy import APPROVES_APIP, RECLASSIFIES, WORKS
 class Classification(msgspec.Struct, kw_only=True):
     service_code: Short
     problem_type: ProblemType
+    concerns_head: bool = False
+    """The complaint is about the head of office himself: he may not approve involving
+    APIP about it; a supervisor or an auditor records another authority's approval."""
 
 
 class Analysis(msgspec.Struct, kw_only=True):
@@ -27,10 +36,21 @@ class Analysis(msgspec.Struct, kw_only=True):
     handling_plan: HandlingPlan
 
 
+class Findings(msgspec.Struct, kw_only=True):
+    actions: list[Short]
+    """What was done: the clarification, confirmation, examination or investigation."""
+    consulted: list[Short] = []
+    """The documents and the people consulted."""
+    outcome: FindingsOutcome
+    note: Note | None = None
+
+
 class ApipApproval(msgspec.Struct, kw_only=True):
     reason: Reason
     authority: Short | None = None
-    """The approving head: of DPMPTSP by default (`kepala_dpmptsp`), or of the agency named."""
+    """The approving head: of DPMPTSP by default (`kepala_dpmptsp`), or of the agency named;
+    for a complaint that concerns the head, the authority that approved (free text, e.g.
+    the regent's inspectorate), required."""
 
 
 class Track(msgspec.Struct, kw_only=True):
@@ -63,13 +83,15 @@ COMMANDS = CommandTable(
         name="reclassification", request=WithReason, method="reclassify",
         policy=RECLASSIFIES, summary="Treat a late suggestion as a complaint",
         description="Only a suggestion that is late and nothing else; the reason is "
-                    "recorded, and the clock counts from the receipt.",
+                    "recorded, and the 14 working days count from this decision.",
         conflicts=("already_a_complaint", "reclassification_only_when_only_late",
                    "reclassification_not_allowed_when_<status>", "case_closed"),
         invalid=("reason",)),
     Command(
         name="classification", request=Classification, call=ComplaintService.classify,
         policy=WORKS, summary="Classify: the service and the problem type",
+        description="`concerns_head: true` flags a complaint about the head of office: its "
+                    "APIP approval is then another authority's.",
         conflicts=("classification_not_allowed_when_<status>", "not_a_complaint",
                    "case_closed"),
         invalid=("service_code",)),
@@ -80,10 +102,22 @@ COMMANDS = CommandTable(
                    "not_a_complaint", "case_closed"),
         invalid=("core_problem", "standard_refs")),
     Command(
+        name="findings", request=Findings, method="record_findings", policy=WORKS,
+        summary="Record the findings: the handling plan carried out, and what it proved",
+        description="Seed 6.6.e. Once, after the analysis and before the answer (before or "
+                    "after the track); the answer to a complaint needs it.",
+        conflicts=("findings_requires_analysis", "findings_not_allowed_when_<status>",
+                   "findings_already_recorded", "not_a_complaint", "case_closed"),
+        invalid=("actions", "outcome")),
+    Command(
         name="apip-approval", request=ApipApproval, method="approve_apip",
         policy=APPROVES_APIP, summary="The head approves involving APIP (the Inspektorat)",
+        description="For a complaint that concerns the head: a supervisor or an auditor "
+                    "records the approval of the authority named in `authority`; the head's "
+                    "own approval is refused (`head_cannot_approve_own_case`).",
         conflicts=("apip_approval_requires_analysis", "apip_approval_not_allowed_when_<status>",
-                   "apip_already_approved", "not_a_complaint", "case_closed"),
+                   "apip_already_approved", "head_cannot_approve_own_case", "not_a_complaint",
+                   "case_closed"),
         invalid=("reason", "authority")),
     Command(
         name="track", request=Track, method="choose_track", policy=WORKS,
@@ -97,8 +131,10 @@ COMMANDS = CommandTable(
     Command(
         name="response", request=WithText, method="respond", policy=WORKS,
         summary="Answer the complainant",
-        description="Meets the clock. A suggestion may be answered at any time.",
-        conflicts=("already_answered", "response_requires_track", "case_closed"),
+        description="Meets the clock; a complaint needs its findings first. A suggestion "
+                    "may be answered at any time.",
+        conflicts=("already_answered", "response_requires_track", "findings_required",
+                   "case_closed"),
         invalid=("text",)),
     Command(
         name="complainant-notification", request=ComplainantNotification,
@@ -112,9 +148,10 @@ COMMANDS = CommandTable(
     Command(
         name="closure", request=Closure, method="close", policy=WORKS, body_optional=True,
         summary="Close the case",
-        description="`{note?}`; the body may be left out. A complaint needs the answer and "
-                    "the complainant told; a suggestion closes at any time.",
+        description="`{note?}`; the body may be left out. A complaint needs the answer, "
+                    "the complainant told and the report to the direct superior; a "
+                    "suggestion closes at any time.",
         conflicts=("closure_requires_response", "closure_requires_notification",
-                   "case_closed")),
+                   "superior_report_required", "case_closed")),
     *EVERY_CASE,
 )

@@ -4,13 +4,19 @@ Lifecycle of a complaint (seed, Standar Pelayanan point 6; DOMAIN.md, API.md):
 
     received ─classify─▶ classified ─analyse─▶ analysed ─choose_track─▶ in_resolution
                                                    │  (approve_apip: by the head, before
-                                                   │   an `apip` track is chosen)
-    in_resolution ─respond─▶ answered ─notify_complainant─▶ (notified) ─close─▶ closed
-                                  └─report_to_superior (any number of times, after the answer)
+                                                   │   an `apip` track is chosen; by a
+                                                   │   supervisor or an auditor naming
+                                                   │   another authority when the
+                                                   │   complaint concerns the head)
+                                                   │  (record_findings: once, after the
+                                                   │   analysis and before the answer)
+    in_resolution ─respond (needs the findings)─▶ answered ─notify_complainant─▶ (notified)
+          ─report_to_superior─▶ (reported) ─close (needs both)─▶ closed
 
 Escalation and assignment (tier by tier) are inherited from `Case` and allowed at any
 step until closure. The 14-working-day clock runs from `received_at` (the seed: "sejak
-diterimanya pengaduan") and stops at the answer.
+diterimanya pengaduan") and stops at the answer; for a late suggestion the office takes
+on as a complaint, it runs from that decision.
 
 A submission that is late (more than 30 calendar days after the service), without the
 complainant's identity, or without a subject matter is a suggestion (saran/masukan):
@@ -29,7 +35,13 @@ from typing import Any
 
 from eventsourcing.domain import event
 
-from contracts.vocabulary import FIRST_TIER, HANDLING_PLANS, PROBLEM_TYPES, TRACKS
+from contracts.vocabulary import (
+    FINDINGS_OUTCOMES,
+    FIRST_TIER,
+    HANDLING_PLANS,
+    PROBLEM_TYPES,
+    TRACKS,
+)
 from services.domain.actors import COMPLAINT_CHANNELS, COMPLAINTS_UNIT, tier_above
 from services.domain.cases import Case
 from services.domain.clock import JAKARTA, stated_time
@@ -175,6 +187,7 @@ class Complaint(Case, ClockedCase):
         self.reclassification: dict[str, Any] | None = None
         self.classification: dict[str, Any] | None = None
         self.analysis: dict[str, Any] | None = None
+        self.findings: dict[str, Any] | None = None
         self.apip_approval: dict[str, Any] | None = None
         self.track: str | None = None
         self.agencies: list[str] = []
@@ -201,13 +214,19 @@ class Complaint(Case, ClockedCase):
     def is_closed(self) -> bool:
         return self.status == CLOSED
 
+    @property
+    def concerns_head(self) -> bool:
+        """The complaint is about the head of office (a fact of its classification)."""
+        return bool(self.classification and self.classification.get("concerns_head"))
+
     # -- reclassification -----------------------------------------------------------
     def reclassify(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
         """An officer treats a late suggestion as a complaint after all (the seed says a
-        late one *may* be treated as a suggestion). The clock starts at `received_at`,
-        not now: the 14 working days run from receipt of the complaint, and the office
-        has had it since then; the time spent deciding is the office's, not the
-        complainant's."""
+        late one *may* be treated as a suggestion). The 14 working days count from this
+        decision, not from receipt: until now the office owed no answer (a late
+        submission is a suggestion), and a clock counted from receipt would often be
+        breached, and escalated, the moment the office takes the complaint on. The event
+        records both instants: `received_at` (receipt) and `at` (the decision)."""
         self.check_open("reclassification")
         if not self.is_suggestion:
             raise RuleViolation("it is already a complaint", rule="already_a_complaint")
@@ -222,32 +241,37 @@ class Complaint(Case, ClockedCase):
                                 status=self.status)
         if not reason.strip():
             raise InvalidInput("reason", "a reclassification must give its reason")
-        self._reclassified(reason=reason, actor=actor, at=at)
+        self._reclassified(reason=reason, actor=actor, at=at, received_at=self.received_at)
 
     @event("Reclassified")
-    def _reclassified(self, reason: str, actor: dict[str, Any], at: datetime) -> None:
+    def _reclassified(self, reason: str, actor: dict[str, Any], at: datetime,
+                      received_at: datetime | None = None) -> None:
         self.reclassification = {"from_reasons": self.reasons, "reason": reason,
-                                 "by": actor["id"], "at": at}
+                                 "by": actor["id"], "at": at,
+                                 "received_at": received_at or self.received_at}
         self.kind = COMPLAINT
         self.reasons = []
-        self.clock_after("complaint.reclassified", received_at=self.received_at, at=at)
+        self.clock_after("complaint.reclassified", at=at)
 
     # -- review and classification (seed 6.5.c) --------------------------------------
     def classify(self, service_code: str, problem_type: str,
-                 actor: dict[str, Any], at: datetime) -> None:
+                 actor: dict[str, Any], at: datetime, concerns_head: bool = False) -> None:
+        """`concerns_head`: the complaint is about the head of office himself, who then
+        may not approve involving APIP about it (seed 6.7.c, "or as the regulations
+        provide")."""
         self.check_step("classification", RECEIVED, complaint_only=True)
         if not service_code.strip():
             raise InvalidInput("service_code", "must name the service")
         if problem_type not in PROBLEM_TYPES:
             raise InvalidInput("problem_type", f"must be one of {', '.join(PROBLEM_TYPES)}")
         self._classified(service_code=service_code, problem_type=problem_type,
-                         actor=actor, at=at)
+                         concerns_head=concerns_head, actor=actor, at=at)
 
     @event("Classified")
     def _classified(self, service_code: str, problem_type: str,
-                    actor: dict[str, Any], at: datetime) -> None:
+                    actor: dict[str, Any], at: datetime, concerns_head: bool = False) -> None:
         self.classification = {"service_code": service_code, "problem_type": problem_type,
-                               "by": actor["id"], "at": at}
+                               "concerns_head": concerns_head, "by": actor["id"], "at": at}
         self.status = CLASSIFIED
 
     # -- analysis (seed 6.6) --------------------------------------------------------------
@@ -275,13 +299,43 @@ class Complaint(Case, ClockedCase):
                          "handling_plan": handling_plan, "by": actor["id"], "at": at}
         self.status = ANALYSED
 
+    # -- carrying out the handling plan (seed 6.6.e) ----------------------------------------
+    def record_findings(self, actions: list[str], consulted: list[str], outcome: str,
+                        note: str | None, actor: dict[str, Any], at: datetime) -> None:
+        """The clarification, confirmation, examination or investigation the analysis
+        planned, carried out: what was done, the documents and people consulted, and
+        whether it proved the complaint's matter. Once, after the analysis and before the
+        answer, before or after the track (the track says who resolves it; the findings
+        what is true); the answer needs them, since it must rest on proven facts."""
+        self.check_step("findings", ANALYSED, IN_RESOLUTION, requires="analysis",
+                        complaint_only=True)
+        if self.findings is not None:
+            raise RuleViolation("the findings are already recorded",
+                                rule="findings_already_recorded")
+        actions = [a for a in actions if a.strip()]
+        if not actions:
+            raise InvalidInput("actions", "say what was done to carry out the handling plan")
+        if outcome not in FINDINGS_OUTCOMES:
+            raise InvalidInput("outcome", f"must be one of {', '.join(FINDINGS_OUTCOMES)}")
+        self._findings_recorded(actions=actions, consulted=[c for c in consulted if c.strip()],
+                                outcome=outcome, note=note, actor=actor, at=at)
+
+    @event("FindingsRecorded")
+    def _findings_recorded(self, actions: list[str], consulted: list[str], outcome: str,
+                           note: str | None, actor: dict[str, Any], at: datetime) -> None:
+        self.findings = {"actions": actions, "consulted": consulted, "outcome": outcome,
+                         "note": note, "by": actor["id"], "at": at}
+
     # -- resolution track (seed 6.7) -------------------------------------------------------
     def approve_apip(self, reason: str, actor: dict[str, Any], at: datetime,
                      authority: str | None = None) -> None:
         """The head of DPMPTSP (or of the agency concerned, named by `authority`) approves
         involving APIP (seed 6.7.c). Possible once the analysis is done, also after
         another track was tried and failed. Who may approve is the command's policy
-        (`APPROVES_APIP` in services/domain/policy.py); the case records the approval."""
+        (`APPROVES_APIP` in services/domain/policy.py); the case records the approval.
+
+        A complaint about the head himself is approved "as the regulations provide": by
+        another authority (the regent's inspectorate), which the approval must name."""
         self.check_step("apip approval", ANALYSED, IN_RESOLUTION, requires="analysis",
                         complaint_only=True)
         if self.apip_approval is not None:
@@ -289,6 +343,10 @@ class Complaint(Case, ClockedCase):
                                 rule="apip_already_approved")
         if not reason.strip():
             raise InvalidInput("reason", "an approval must give its reason")
+        if self.concerns_head and (authority is None
+                                   or authority.strip() == DEFAULT_APIP_AUTHORITY):
+            raise InvalidInput("authority", "the complaint concerns the head of office: name "
+                               "the authority that approved (e.g. the regent's inspectorate)")
         authority = DEFAULT_APIP_AUTHORITY if authority is None else authority
         if not authority.strip():
             raise InvalidInput("authority", "must name the approving head")
@@ -331,13 +389,17 @@ class Complaint(Case, ClockedCase):
 
     # -- answer and follow-up (seed 6.4, 6.8) --------------------------------------------
     def respond(self, text: str, actor: dict[str, Any], at: datetime) -> None:
-        """The answer: stops a complaint's clock. A suggestion may be answered (an
-        acknowledgement) straight away; it has no clock to stop."""
+        """The answer: stops a complaint's clock, and rests on the recorded findings. A
+        suggestion may be answered (an acknowledgement) straight away; it has no clock to
+        stop and nothing to prove."""
         self.check_open("response")
         if self.response is not None:
             raise RuleViolation("the complaint is already answered", rule="already_answered")
         if not self.is_suggestion:
             self.check_step("response", IN_RESOLUTION, requires="track")
+            if self.findings is None:
+                raise RuleViolation("record the findings (what the handling plan proved) "
+                                    "before answering", rule="findings_required")
         if not text.strip():
             raise InvalidInput("text", "the answer must not be empty")
         self._responded(text=text, actor=actor, at=at)
@@ -374,15 +436,18 @@ class Complaint(Case, ClockedCase):
                                       "by": actor["id"], "at": at})
 
     def close(self, note: str | None, actor: dict[str, Any], at: datetime) -> None:
-        """A complaint closes once answered and the complainant told; a suggestion at any
-        time. The report to the superior is not a condition (the seed asks for it, but it
-        is the office's internal duty, not the complainant's outcome)."""
+        """A complaint closes once answered, the complainant told and the result reported
+        to the direct superior (seed 6.8: both are the end of the handling; the report is
+        how supervision tier by tier learns of it); a suggestion at any time."""
         self.check_open("closure")
         if not self.is_suggestion:
             self.check_step("closure", ANSWERED, requires="response")
             if not self.notifications:
                 raise RuleViolation("tell the complainant the result before closing",
                                     rule="closure_requires_notification")
+            if not self.superior_reports:
+                raise RuleViolation("report the result to the direct superior before closing",
+                                    rule="superior_report_required")
         self._closed(note=note, actor=actor, at=at)
 
     @event("Closed")

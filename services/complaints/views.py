@@ -12,6 +12,7 @@ import msgspec
 from contracts.vocabulary import (
     ComplaintChannel,
     ComplaintKind,
+    FindingsOutcome,
     HandlingPlan,
     ProblemType,
     SuggestionReason,
@@ -48,13 +49,18 @@ class Confidentiality(Stamp):
 
 
 class ReclassificationRecord(Stamp):
+    """`at` is the decision, from which the 14 working days count; `received_at` the
+    receipt."""
+
     from_reasons: list[SuggestionReason]
     reason: str
+    received_at: datetime
 
 
 class ClassificationRecord(Stamp):
     service_code: str
     problem_type: ProblemType
+    concerns_head: bool
 
 
 class AnalysisRecord(Stamp):
@@ -62,6 +68,15 @@ class AnalysisRecord(Stamp):
     standard_refs: list[str]
     documents_checked: list[str]
     handling_plan: HandlingPlan
+
+
+class FindingsRecord(Stamp):
+    """Seed 6.6.e: the handling plan carried out, and what it proved."""
+
+    actions: list[str]
+    consulted: list[str]
+    outcome: FindingsOutcome
+    note: str | None
 
 
 class ApipApprovalRecord(Stamp):
@@ -137,6 +152,7 @@ class ComplaintView(msgspec.Struct, kw_only=True):
     reclassification: ReclassificationRecord | None
     classification: ClassificationRecord | None
     analysis: AnalysisRecord | None
+    findings: FindingsRecord | None
     apip_approval: ApipApprovalRecord | None
     track: Track | None
     agencies: list[str]

@@ -34,8 +34,9 @@ class InvalidInput(DomainError):
 
     rule = "invalid_input"
 
-    def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}", field=field, reason=reason)
+    def __init__(self, field: str, reason: str, *, rule: str | None = None) -> None:
+        """`rule`: a named rule the value breaks (the default names none)."""
+        super().__init__(f"{field}: {reason}", rule=rule, field=field, reason=reason)
         self.field = field
 
 

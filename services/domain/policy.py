@@ -15,16 +15,30 @@ fact of the case); HTTP handlers hold none. Pure: no I/O.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from contracts.vocabulary import FIRST_TIER, Tier
 from services.domain.actors import ALL_CHANNELS, Actor, tier_rank
-from services.domain.errors import Forbidden, NotFound
+from services.domain.errors import Forbidden, NotFound, RuleViolation
 
 CASE_READERS: tuple[str, ...] = ("officer", "supervisor", "head", "auditor")
 CASE_WORKERS: tuple[str, ...] = ("officer", "supervisor", "head")
+OVERSEERS: tuple[str, ...] = ("supervisor", "head", "auditor")
+"""Who reads the escalation queues and the SLA timers: supervision, not the officers."""
+REPORT_READERS: tuple[str, ...] = ("officer", *OVERSEERS)
+"""Who reads the monthly, quarterly (satisfaction) and yearly reports: every member of
+staff (the seed: evaluation results go to all staff). They hold aggregates only."""
+EVALUATION_READERS: tuple[str, ...] = REPORT_READERS
+"""Who reads the yearly evaluations and their improvement plans: all staff, as the
+reports."""
+STAFF_READERS: tuple[str, ...] = OVERSEERS
+"""Who reads the staff register."""
+STAFF_WRITERS: tuple[str, ...] = ("head",)
+"""Who manages the staff register (and `ptsp staff`, which acts as the head)."""
+EVALUATION_WRITERS: tuple[str, ...] = ("head",)
+"""Who records the yearly evaluation and marks its actions done."""
 SYSTEM = "system"
 """The role of the system's own actors (the SLA timer); no token carries it."""
 
@@ -51,6 +65,9 @@ class Policy:
     """The rule a refusal names (`extra.rule` of the 403)."""
     refusal: str | None = None
     """What a refused caller is told; None: which roles may."""
+    on_case: Callable[[Actor, Any], None] | None = None
+    """Who may, as far as it depends on a fact of the case (APIP approval of a complaint
+    about the head): checked once the case is read, after its unit, channel and tier."""
 
     def refuse(self, actor: Actor) -> Forbidden:
         detail = self.refusal or (
@@ -85,13 +102,14 @@ def authorize_case(policy: Policy, actor: Actor, case: CaseFacts, hidden: NotFou
     case raises, so the answer is the same 404), then the case's tier (403)."""
     if policy.own_channel and actor.role == "channel" and case.channel != actor.channel:
         raise hidden
-    if actor.role != "officer":
-        return
-    if policy.own_unit and actor.unit != case.unit:
-        raise hidden
-    if policy.case_tier and tier_rank(actor.tier or FIRST_TIER) < tier_rank(case.tier):
-        raise Forbidden(f"the case is at tier {case.tier}: an officer of that tier or above "
-                        "works it")
+    if actor.role == "officer":
+        if policy.own_unit and actor.unit != case.unit:
+            raise hidden
+        if policy.case_tier and tier_rank(actor.tier or FIRST_TIER) < tier_rank(case.tier):
+            raise Forbidden(f"the case is at tier {case.tier}: an officer of that tier or "
+                            "above works it")
+    if policy.on_case is not None:
+        policy.on_case(actor, case)
 
 
 def require_role(actor: Actor, *roles: str) -> None:
@@ -126,8 +144,39 @@ OWN_CHANNEL = Policy(roles=("channel",), own_channel=True)
 """The channel the case came in on (the applicant's side)."""
 SUPERVISES = Policy(roles=("supervisor", "head"))
 HEAD_ONLY = Policy(roles=("head",))
-APPROVES_APIP = Policy(roles=("head",), rule="apip_approval_requires_head",
-                       refusal="only the head may approve involving APIP")
+
+
+class AboutTheHead(Protocol):
+    """What the APIP approval reads of a complaint."""
+
+    @property
+    def concerns_head(self) -> bool: ...
+
+
+APIP_ON_BEHALF: tuple[str, ...] = ("supervisor", "auditor")
+"""Who records another authority's APIP approval of a complaint about the head."""
+
+
+def _apip_approver(actor: Actor, complaint: AboutTheHead) -> None:
+    """Seed 6.7.c: involving APIP needs the approval of the head of DPMPTSP, "or as the
+    regulations provide". Nobody approves about himself: for a complaint about the head,
+    a supervisor or an auditor records the approval of the authority above him."""
+    if complaint.concerns_head:
+        if actor.role == "head":
+            raise RuleViolation("the complaint concerns the head of office: he may not "
+                                "approve involving APIP about himself; a supervisor or an "
+                                "auditor records the approval of the authority named",
+                                rule="head_cannot_approve_own_case")
+    elif actor.role != "head":
+        raise Forbidden("only the head may approve involving APIP (a supervisor or an "
+                        "auditor only for a complaint about the head)",
+                        rule="apip_approval_requires_head")
+
+
+APPROVES_APIP = Policy(roles=("head", *APIP_ON_BEHALF), rule="apip_approval_requires_head",
+                       refusal="only the head may approve involving APIP (a supervisor or an "
+                               "auditor for a complaint about the head)",
+                       on_case=_apip_approver)
 MARKS_CONFIDENTIAL = Policy(roles=("officer", "head"), own_unit=True, case_tier=True)
 """The handling officers of the unit, and the head; not supervisors."""
 HOLDS_FOR_AUDIT = Policy(roles=("auditor", "head"))

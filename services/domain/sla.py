@@ -4,7 +4,11 @@ A clock runs in spans (an application's clock pauses while the office has return
 file to the applicant). Days used are kept across a pause; after a resumption the
 deadline is the remaining working days counted from the resumption. Once the obligation
 is discharged (certificate issued, rejection decided, answer given) the clock is
-finished: `met` or `breached` for good.
+finished: `met` or `breached` for good, judged on the calendar as the office knew it
+when the clock finished (a calendar correction declared later moves only the clocks
+still running). A withdrawal stops the clock too, as `withdrawn`: neither met nor
+breached. A breach happens at the deadline missed (`breached_at`): each run of the clock
+has its own deadline, the working days left counted from its start.
 
 Decide/evolve as in Emmett: `CLOCK_RULES` says which event changes a clock how, and
 `evolve_clock` applies it. The aggregates' `@event` methods and the `sla_timers` read
@@ -19,13 +23,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from types import MappingProxyType
-from typing import Literal
 
 import msgspec
 
+from contracts.vocabulary import SlaState
 from services.domain.workdays import WorkingCalendar
 
-SlaState = Literal["not_started", "running", "at_risk", "paused", "met", "breached"]
 AT_RISK_RATIO = 0.8
 
 
@@ -69,6 +72,23 @@ def deadlines(spans: Sequence[Span], limit: int, calendar: WorkingCalendar,
                      at_risk_at=at_risk_at, used_before=used_before)
 
 
+def breached_at(spans: Sequence[Span], limit: int, calendar: WorkingCalendar,
+                until: datetime) -> datetime | None:
+    """The deadline the clock first missed by `until` (a running span is judged at
+    `until`), or None. Each run is judged by its own deadline: the working days left
+    when it started, counted from its start. The breach happened at that instant, so a
+    report counts it in that month, whatever happens to the case later; a deadline at
+    00:00 on the 1st is a breach of the month that begins then."""
+    used = 0
+    for span in spans:
+        due = calendar.deadline(span.start, limit - used)
+        if (span.end or until) >= due:
+            return due
+        if span.end is not None:
+            used += calendar.working_days_between(span.start, span.end)
+    return None
+
+
 def sla_of(
     spans: Sequence[Span],
     limit: int,
@@ -76,12 +96,19 @@ def sla_of(
     now: datetime,
     finished_at: datetime | None = None,
     at_risk_ratio: float = AT_RISK_RATIO,
+    withdrawn_at: datetime | None = None,
 ) -> Sla:
     """The state rule. `finished_at` is when the obligation was discharged; the clock is
-    then `met` or `breached` for good. (`STATE_SQL` in projections/sla_timers.py says the
-    same in SQL, and a test holds the two together at every boundary.)"""
+    then `met` or `breached` for good, judged on the calendar as it stood then.
+    `withdrawn_at`: the application was withdrawn, the clock stopped as `withdrawn`.
+    (`STATE_SQL` in projections/sla_timers.py says the same in SQL, and a test holds the
+    two together at every boundary.)"""
+    stopped = finished_at or withdrawn_at
+    if stopped is not None:
+        calendar = calendar.as_of(stopped)
     if not spans:
-        return Sla(started_at=None, due_at=None, state="not_started",
+        return Sla(started_at=None, due_at=None,
+                   state="withdrawn" if withdrawn_at is not None else "not_started",
                    working_days_used=0, working_days_limit=limit)
     d = deadlines(spans, limit, calendar, at_risk_ratio)
     last, due_at = spans[-1], d.due_at
@@ -92,6 +119,8 @@ def sla_of(
         return Sla(started_at=spans[0].start, due_at=due, state=state, working_days_used=used,
                    working_days_limit=limit, finished_at=finished_at)
 
+    if withdrawn_at is not None:
+        return sla("withdrawn")
     if finished_at is not None:
         return sla("met" if finished_at < due_at else "breached")
     if last.end is not None:
@@ -111,6 +140,8 @@ class SlaClock:
 
     spans: tuple[Span, ...] = ()
     finished_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+    """The application was withdrawn then (its clock, if it ran, finished then too)."""
 
     @property
     def started_at(self) -> datetime | None:
@@ -127,19 +158,39 @@ class SlaClock:
             return self.spans[-1].end
         return None
 
+    @property
+    def stopped_at(self) -> datetime | None:
+        """When the clock stopped for good (finished or withdrawn); None until then."""
+        return self.finished_at or self.withdrawn_at
+
+    def judged_on(self, calendar: WorkingCalendar) -> WorkingCalendar:
+        """The calendar this clock is judged on: as the office knew it when the clock
+        stopped, or the current one while it has not."""
+        stopped = self.stopped_at
+        return calendar if stopped is None else calendar.as_of(stopped)
+
     def deadlines(self, limit: int, calendar: WorkingCalendar,
                   at_risk_ratio: float = AT_RISK_RATIO) -> Deadlines | None:
-        """The last span's deadline and at-risk instant (kept while paused or finished)."""
-        return deadlines(self.spans, limit, calendar, at_risk_ratio) if self.spans else None
+        """The last span's deadline and at-risk instant (kept while paused or finished),
+        on the calendar the clock is judged on."""
+        if not self.spans:
+            return None
+        return deadlines(self.spans, limit, self.judged_on(calendar), at_risk_ratio)
+
+    def breached_at(self, limit: int, calendar: WorkingCalendar,
+                    now: datetime) -> datetime | None:
+        """The deadline it first missed by `now`, on the calendar it is judged on."""
+        return breached_at(self.spans, limit, self.judged_on(calendar), now)
 
     def sla(self, limit: int, calendar: WorkingCalendar, now: datetime,
             at_risk_ratio: float = AT_RISK_RATIO) -> Sla:
-        return sla_of(self.spans, limit, calendar, now, self.finished_at, at_risk_ratio)
+        return sla_of(self.spans, limit, calendar, now, self.finished_at, at_risk_ratio,
+                      self.withdrawn_at)
 
 
 def start(clock: SlaClock, at: datetime) -> SlaClock:
     """The obligation begins. A clock starts once: a later start changes nothing."""
-    return clock if clock.spans else SlaClock(spans=(Span(at),))
+    return clock if clock.spans else replace(clock, spans=(Span(at),))
 
 
 def pause(clock: SlaClock, at: datetime) -> SlaClock:
@@ -164,6 +215,12 @@ def finish(clock: SlaClock, at: datetime) -> SlaClock:
     return replace(pause(clock, at), finished_at=at)
 
 
+def withdraw(clock: SlaClock, at: datetime) -> SlaClock:
+    """The applicant withdrew: the clock stops for good as `withdrawn`, neither met nor
+    breached (a clock that never started is `withdrawn` too)."""
+    return replace(finish(clock, at), withdrawn_at=at)
+
+
 @dataclass(frozen=True)
 class ClockRule:
     """How one event changes a clock: `change` at the instant in the event's field
@@ -183,13 +240,13 @@ CLOCK_RULES: Mapping[str, ClockRule] = MappingProxyType({
     "application.resubmitted": ClockRule(resume),
     "application.decided": ClockRule(finish, only_when=("outcome", "reject")),
     "application.certificate_issued": ClockRule(finish),
-    "application.withdrawn": ClockRule(finish),
+    "application.withdrawn": ClockRule(withdraw),
     # A complaint: 14 working days from its receipt to the answer. A suggestion has no
-    # clock; one reclassified as a complaint counts from its receipt all the same (the
-    # case's `received_at`: the reclassification event does not repeat it).
+    # clock; one reclassified as a complaint counts from the reclassification decision
+    # (`at`), when the office takes it on (the event records the receipt too).
     "complaint.received": ClockRule(start, instant="received_at",
                                     only_when=("kind", "complaint")),
-    "complaint.reclassified": ClockRule(start, instant="received_at"),
+    "complaint.reclassified": ClockRule(start),
     "complaint.responded": ClockRule(finish),
 })
 
@@ -232,3 +289,8 @@ class ClockedCase:
     def finished_at(self) -> datetime | None:
         """When the obligation was discharged (None while it is not)."""
         return self.sla_clock.finished_at
+
+    @property
+    def withdrawn_at(self) -> datetime | None:
+        """When the case was withdrawn (its clock then stopped as `withdrawn`)."""
+        return self.sla_clock.withdrawn_at

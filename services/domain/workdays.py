@@ -11,6 +11,7 @@ deadline is midnight at the end of the Nth working day.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -32,6 +33,17 @@ class OfficeDay:
     date: date
     kind: DayKind
     reason: str
+    declared_at: datetime | None = None
+    """When the office declared it (None: known from the start). A clock that finished
+    before it keeps the outcome it had (`WorkingCalendar.as_of`)."""
+
+
+def _declared(day: OfficeDay) -> tuple[int, datetime]:
+    """Sort key: corrections known from the start first, then by when declared."""
+    return (0, _EPOCH) if day.declared_at is None else (1, day.declared_at)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=JAKARTA)
 
 
 @lru_cache(maxsize=1)
@@ -45,8 +57,23 @@ def _national() -> holidays.HolidayBase:
 
 class WorkingCalendar:
     def __init__(self, corrections: Iterable[OfficeDay] = ()) -> None:
-        self.corrections: Mapping[date, OfficeDay] = {c.date: c for c in corrections}
+        # Every correction in the order it was declared (stable: those declared at the
+        # same instant, or with no instant, keep the order given); the last of a date wins.
+        self.history: tuple[OfficeDay, ...] = tuple(sorted(corrections, key=_declared))
+        self.corrections: Mapping[date, OfficeDay] = {c.date: c for c in self.history}
         self._national = _national()
+        self._as_of: dict[int, WorkingCalendar] = {}
+
+    def as_of(self, instant: datetime) -> WorkingCalendar:
+        """The calendar as the office knew it at `instant`: the corrections declared by
+        then (at that very instant included). A finished clock is judged on it, so a
+        correction declared later moves only the clocks still running."""
+        known = bisect.bisect_right([_declared(c) for c in self.history], (1, instant))
+        if known == len(self.history):
+            return self
+        if known not in self._as_of:
+            self._as_of[known] = WorkingCalendar(self.history[:known])
+        return self._as_of[known]
 
     def is_working_day(self, day: date) -> bool:
         correction = self.corrections.get(day)

@@ -180,9 +180,12 @@ async def refuse_nul(request: Request[Any, Any, Any]) -> None:
                            "contains a NUL character (\\u0000), which no field takes")
 
 
-def intake_quota(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def intake_quota(connection: ASGIConnection[Any, Any, Any, Any],
+                       _: BaseRouteHandler) -> None:
     """Guard on the intake routes: one token bucket per channel (per actor for other
-    roles, who are refused anyway), taken before the body is read."""
+    roles, who are refused anyway), taken before the body is read. A coroutine although
+    it never waits: Litestar runs a plain function guard on a worker thread, a thread
+    hop on every intake request."""
     actor = connection.scope.get("user")
     if not isinstance(actor, Actor):
         return

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from services.infra.pg import Conn
-from services.infra.tokens import Claims, RevocationList, token_hash
+from services.infra.tokens import Claims, RevocationList, effective_tier, token_hash
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS credentials (
@@ -96,6 +96,7 @@ async def listing(conn: Conn, actor: str | None = None) -> list[dict[str, Any]]:
         item = dict(row)
         claims = json.loads(item.pop("claims"))
         item.update({k: claims.get(k) for k in ("channel", "tier", "unit")})
+        item["tier"] = effective_tier(item["role"], item["tier"])  # an older token's too
         cut_off = cut_offs.get(item["actor"])
         if item["state"] == "active" and cut_off is not None and item["issued_at"] < cut_off:
             item["state"] = "revoked"

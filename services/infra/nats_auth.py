@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 from contracts.vocabulary import CHANNELS
 from services.infra.signing import b64url, secret_bytes
@@ -199,6 +199,12 @@ def deploy_authorization() -> str:
     return DEPLOY_HEADER + authorization(entries)
 
 
+def servers(url: str) -> list[str]:
+    """NATS_URL as nats-py takes it: one URL, or a comma-separated list (a cluster's nodes,
+    so that the first connection does not depend on one node being up)."""
+    return [part.strip() for part in url.split(",") if part.strip()]
+
+
 def with_credentials(url: str, user: str, password: str) -> str:
     parts = urlsplit(url)
     host = parts.hostname or "127.0.0.1"
@@ -212,6 +218,11 @@ def without_credentials(url: str) -> str:
     parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[-1]
     return urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+
+
+def redacted(url: str) -> str:
+    """A NATS URL (or comma-separated list) as a log line may show it: no credentials."""
+    return ",".join(without_credentials(u) for u in servers(url))
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -239,7 +250,9 @@ class NatsAuth:
         """Keyword arguments for `nats.connect` (URLs may be a comma-separated list)."""
         first = urlsplit(url.split(",")[0].strip())
         if first.username:
-            return {}
+            # Given explicitly, not only in the URL: nats-py connects to the cluster's other
+            # nodes it learns of (a failover) with these, not with the URL's alone.
+            return {"user": unquote(first.username), "password": unquote(first.password or "")}
         if self.creds_file is not None:
             return {"user_credentials": str(self.creds_file)}
         if self.keys_dir is not None and _is_loopback(first.hostname):

@@ -10,10 +10,14 @@ still verifies.
 - Data subject: `nik:<HMAC-SHA256(vault secret, NIK)>` when there is a NIK (so every case
   of the same person shares one subject, and the NIK itself is not the id); otherwise
   `case:<case id>`: the case alone.
-- Keys: table `subject_keys`, one row per key (a subject that comes back after an
-  erasure gets a new key). The key material itself is wrapped (AES-GCM) with a
-  key-encryption key kept in the keys directory, outside the database: a dump of the
-  database alone opens nothing.
+- Keys: table `subject_keys`, one row per key. Every sealing makes a key of its own (a
+  subject with several cases has several live keys; an erasure erases every live key
+  of the subject). The key is stored *with the events that carry its envelopes*: the
+  service takes it (`take_new_keys`) and the group committer writes it in the same
+  transaction as the case's events (services/infra/eventtable.py), so a new subject
+  costs no round trip or commit of its own, and a write that fails leaves no key. The
+  key material itself is wrapped (AES-GCM) with a key-encryption key kept in the keys
+  directory, outside the database: a dump of the database alone opens nothing.
 - Envelope (what an event carries): `{"subject", "kid", "sealed": b64(nonce+ciphertext),
   "v": 1}`, the associated data is the subject id (an envelope moved to another subject
   does not open).
@@ -29,11 +33,13 @@ import hashlib
 import hmac
 import json
 import os
+import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 from cryptography.exceptions import InvalidTag
@@ -59,9 +65,34 @@ CREATE TABLE IF NOT EXISTS subject_keys (
     erasure_reason  text,
     CHECK ((key IS NULL) = (erased_at IS NOT NULL))
 );
-CREATE UNIQUE INDEX IF NOT EXISTS subject_keys_live ON subject_keys (subject_id)
+-- A subject may hold several live keys (one per sealing, stored with its case's
+-- events); until 2026-11 it held one, under a unique index.
+DROP INDEX IF EXISTS subject_keys_live;
+CREATE INDEX IF NOT EXISTS subject_keys_live_by_subject ON subject_keys (subject_id)
     WHERE erased_at IS NULL;
+-- New keys, stored on their own or inside an event write (services/infra/eventtable.py).
+CREATE OR REPLACE FUNCTION ptsp_store_subject_keys(key_ids uuid[], subjects text[],
+                                                   material bytea[]) RETURNS void
+LANGUAGE sql AS $$
+    INSERT INTO subject_keys (key_id, subject_id, key)
+        SELECT * FROM unnest(key_ids, subjects, material)
+$$;
 """
+
+MAX_CACHED_KEYS = 50_000
+"""Live keys a process keeps in memory (a few MB); the rest are read again when needed."""
+
+NEW_KEY_TTL_SECONDS = 600.0
+"""A key made for a sealing that is never stored (the request failed after sealing) is
+forgotten after this long; a request lives far shorter."""
+
+
+class SubjectKey(NamedTuple):
+    """A new key's row of `subject_keys`, to be stored with the events that use it."""
+
+    key_id: uuid.UUID
+    subject_id: str
+    wrapped: bytes
 
 
 class VaultUnavailable(RuntimeError):
@@ -91,8 +122,10 @@ class PersonalDataVault:
         self._hmac_key = secret[:32]
         self._kek = AESGCM(secret[32:64])
         self.pool: asyncpg.Pool | None = None
-        self._keys: dict[str, AESGCM] = {}       # kid -> live key
+        self._keys: OrderedDict[str, AESGCM] = OrderedDict()  # kid -> live key, LRU
         self._erased: set[str] = set()           # kids known to be erased
+        # kid -> (row, when made): keys sealed with, not yet stored (`take_new_keys`)
+        self._new: OrderedDict[str, tuple[SubjectKey, float]] = OrderedDict()
 
     # -- set up -----------------------------------------------------------------------
     @classmethod
@@ -135,26 +168,43 @@ class PersonalDataVault:
     def _unwrap(self, kid: uuid.UUID, wrapped: bytes) -> AESGCM:
         return AESGCM(self._kek.decrypt(wrapped[:12], wrapped[12:], kid.bytes))
 
-    async def _live_key(self, subject_id: str) -> tuple[str, AESGCM]:
-        """The subject's live key, created on first use (one round trip either way)."""
+    def _new_key(self, subject_id: str) -> tuple[str, AESGCM]:
+        """A fresh key for one sealing: in memory only, until `take_new_keys` hands its
+        row to the write that stores the envelopes (no round trip here)."""
         kid = uuid.uuid4()
+        material = AESGCM.generate_key(bit_length=256)
+        now = time.monotonic()
+        while self._new and next(iter(self._new.values()))[1] < now - NEW_KEY_TTL_SECONDS:
+            self._new.popitem(last=False)
+        self._new[str(kid)] = (SubjectKey(kid, subject_id, self._wrap(kid, material)), now)
+        key = AESGCM(material)
+        self._remember(str(kid), key)
+        return str(kid), key
+
+    def _remember(self, kid: str, key: AESGCM) -> None:
+        """Keep a live key, the least recently used ones dropped past MAX_CACHED_KEYS: a
+        key per case would otherwise grow the process without bound. Dropping is safe:
+        every read prefetches its keys again, just before it opens them."""
+        self._keys[kid] = key
+        self._keys.move_to_end(kid)
+        while len(self._keys) > MAX_CACHED_KEYS:
+            self._keys.popitem(last=False)
+
+    def take_new_keys(self, envelopes: Iterable[dict[str, Any]]) -> list[SubjectKey]:
+        """The rows of the new keys these envelopes were sealed with, handed over once:
+        the caller stores them with the events that carry the envelopes."""
+        taken = (self._new.pop(e.get("kid", ""), None) for e in envelopes)
+        return [row for row, _ in filter(None, taken)]
+
+    async def store_keys(self, keys: Iterable[SubjectKey]) -> None:
+        """Store new keys on their own, outside any event write (sealing that is not
+        part of a case's creation: tools, the vault's own tests)."""
+        rows = list(keys)
         with reaching(VAULT):
-            row = await self._pool().fetchrow(
-                """
-                WITH created AS (
-                    INSERT INTO subject_keys (key_id, subject_id, key) VALUES ($1, $2, $3)
-                    ON CONFLICT (subject_id) WHERE erased_at IS NULL DO NOTHING
-                    RETURNING key_id, key)
-                SELECT key_id, key FROM created
-                UNION ALL
-                SELECT key_id, key FROM subject_keys WHERE subject_id = $2 AND erased_at IS NULL
-                LIMIT 1
-                """, kid, subject_id, self._wrap(kid, AESGCM.generate_key(bit_length=256)))
-        if row is None:  # lost a race with an erasure between the two halves: try again
-            return await self._live_key(subject_id)
-        key = self._unwrap(row["key_id"], row["key"])
-        self._keys[str(row["key_id"])] = key
-        return str(row["key_id"]), key
+            await self._pool().execute(
+                "SELECT ptsp_store_subject_keys($1::uuid[], $2::text[], $3::bytea[])",
+                [k.key_id for k in rows], [k.subject_id for k in rows],
+                [k.wrapped for k in rows])
 
     async def prefetch(self, envelopes: Iterable[dict[str, Any]]) -> None:
         """Load (or forget) the keys of these envelopes: one query, fresh from the table."""
@@ -171,8 +221,10 @@ class PersonalDataVault:
             found.add(kid)
             if row["key"] is None:
                 self._forget(kid)
-            elif kid not in self._keys:
-                self._keys[kid] = self._unwrap(row["key_id"], row["key"])
+            elif kid in self._keys:
+                self._keys.move_to_end(kid)
+            else:
+                self._remember(kid, self._unwrap(row["key_id"], row["key"]))
         for kid in kids - found:  # no row at all: never existed here, or dropped
             self._forget(kid)
 
@@ -185,14 +237,14 @@ class PersonalDataVault:
         return (await self.seal_many(subject_id, [data]))[0]
 
     async def sealer(self, subject_id: str) -> Callable[[Any], dict[str, Any]]:
-        """A synchronous sealing function for one subject (one key lookup), for code that
+        """A synchronous sealing function for one subject (one new key), for code that
         seals inside a pure domain step (the complaint classifies, then seals)."""
-        kid, key = await self._live_key(subject_id)
+        kid, key = self._new_key(subject_id)
         return lambda value: self._seal_with(kid, key, subject_id, value)
 
     async def seal_many(self, subject_id: str, values: list[Any]) -> list[dict[str, Any]]:
-        """Seal several values of one subject with one key lookup."""
-        kid, key = await self._live_key(subject_id)
+        """Seal several values of one subject under one new key."""
+        kid, key = self._new_key(subject_id)
         return [self._seal_with(kid, key, subject_id, value) for value in values]
 
     @staticmethod
@@ -278,6 +330,7 @@ __all__ = [
     "ERASED",
     "InvalidTag",
     "PersonalDataVault",
+    "SubjectKey",
     "VaultUnavailable",
     "envelopes_in",
     "erase_case",

@@ -24,7 +24,18 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
-def eventsourcing_env(database_url: str, pool_size: int = 5) -> dict[str, str]:
+LOCK_TIMEOUT_SECONDS = 5
+"""A writer waits at most this long for an events table's lock, then gives up (503)."""
+
+POOL_SIZE, MAX_OVERFLOW = 0, 1
+"""eventsourcing's own psycopg connections, per store: none kept open, at most 1. Events
+are written and cases loaded over asyncpg (services/infra/eventtable.py); eventsourcing
+creates the tables and serves the few reads left to its repository (the office calendar,
+survey responses)."""
+
+
+def eventsourcing_env(database_url: str, pool_size: int = POOL_SIZE,
+                      max_overflow: int = MAX_OVERFLOW) -> dict[str, str]:
     """Translate a DATABASE_URL into eventsourcing's POSTGRES_* settings. A unix socket
     directory may be given as `?host=/dir` (as libpq allows)."""
     url = urlparse(database_url)
@@ -40,11 +51,10 @@ def eventsourcing_env(database_url: str, pool_size: int = 5) -> dict[str, str]:
         "POSTGRES_USER": unquote(url.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(url.password or ""),
         "POSTGRES_POOL_SIZE": str(pool_size),
-        "POSTGRES_MAX_OVERFLOW": "10",
+        "POSTGRES_MAX_OVERFLOW": str(max_overflow),
         "POSTGRES_CONNECT_TIMEOUT": "10",
         "POSTGRES_PRE_PING": "y",
-        # A writer waits at most this long for the events table lock before giving up.
-        "POSTGRES_LOCK_TIMEOUT": "5",
+        "POSTGRES_LOCK_TIMEOUT": str(LOCK_TIMEOUT_SECONDS),
         "CREATE_TABLE": "y",
     }
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import msgspec
 
+from contracts.vocabulary import FIRST_TIER
 from services.domain.actors import (
     ALL_CHANNELS,
     ROLES,
@@ -96,6 +97,7 @@ class TokenIssuer:
              tier: str | None = None, unit: str | None = None) -> tuple[str, Claims]:
         """A new token and its claims (what `ptsp token` records, never the token)."""
         check_claims(role, actor, channel, tier, unit)
+        tier = effective_tier(role, tier)
         now = time.time()
         claims = Claims(role=role, actor=actor, jti=secrets.token_hex(8), iat=now,
                         exp=int(now + ttl_seconds), channel=channel, tier=tier, unit=unit)
@@ -117,7 +119,7 @@ class TokenIssuer:
         if self.revocations.revoked(claims):
             raise Unauthenticated("the token has been revoked")
         return Actor(id=claims.actor, role=claims.role, channel=claims.channel,
-                     tier=claims.tier, unit=claims.unit)
+                     tier=effective_tier(claims.role, claims.tier), unit=claims.unit)
 
     def _mac(self, body: str) -> str:
         data = body.encode("utf-8", "replace")
@@ -127,6 +129,13 @@ class TokenIssuer:
 def token_hash(token: str) -> str:
     """What the credentials table keeps of a token: its SHA-256, never the token."""
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def effective_tier(role: str, tier: str | None) -> str | None:
+    """An officer's tier: `pelaksana` unless given (the first tier, where every case
+    starts), in the token, in `ptsp token list` and in every event's actor; tokens minted
+    before it was written into them read the same. Other roles span the tiers: none."""
+    return (tier or FIRST_TIER) if role == "officer" else tier
 
 
 def check_claims(role: str, actor: str, channel: str | None, tier: str | None,

@@ -57,8 +57,9 @@ from services.domain.errors import DomainError
 from services.http.errors import STATUS_OF
 from services.http.ratelimit import RateLimited, TokenBuckets
 from services.infra.json_depth import MAX_DEPTH, nesting_exceeds
-from services.infra.nats_auth import INTAKE, NatsAuth
+from services.infra.nats_auth import INTAKE, NatsAuth, redacted
 from services.intake import rejects
+from services.ops import metrics
 from services.surveys.commands import INTAKE as SURVEY_INTAKE
 
 log = logging.getLogger("ptsp.intake")
@@ -208,12 +209,13 @@ class NatsIntake:
     async def _disconnected(self) -> None:
         if self._stopping:
             return
-        log.warning("NATS intake disconnected from %s; reconnecting", self.url)
+        # Never the URL as given: it may carry the password (logs hold no credentials).
+        log.warning("NATS intake disconnected from %s; reconnecting", redacted(self.url))
 
     async def _reconnected(self) -> None:
         nc = self._nc
-        url = nc.connected_url.netloc if nc is not None and nc.connected_url else self.url
-        log.warning("NATS intake reconnected to %s", url)
+        url = nc.connected_url.geturl() if nc is not None and nc.connected_url else self.url
+        log.warning("NATS intake reconnected to %s", redacted(url))
 
     async def _closed(self) -> None:
         log.info("NATS intake connection closed")
@@ -246,11 +248,13 @@ class NatsIntake:
     async def _handle(self, msg: Msg) -> None:
         if (limited := self.over_budget(msg.subject)) is not None:
             # Refused before it is read, and not kept: a flood must not fill a table.
+            metrics.count_nats_intake(msg.subject, 429)
             if msg.reply:
                 await self._respond(msg.reply, limited)
             return
         reply = await self.answer(msg.subject, msg.data)
         status = reply["status_code"]
+        metrics.count_nats_intake(msg.subject, status)
         if status in KEPT_STATUSES or (status >= 400 and not msg.reply):
             await self._keep(msg, status, reply["detail"])
         if msg.reply:

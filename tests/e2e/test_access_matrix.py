@@ -55,10 +55,13 @@ ASSIGNS = "401 403 403 403 ok  404 ok  ok  403"
 PUBLIC = "ok  ok  ok  ok  ok  ok  ok  ok  ok"
 ANY_TOKEN = "401 ok  ok  ok  ok  ok  ok  ok  ok"
 AUDITS = "401 403 403 403 403 403 403 ok  ok"     # the auditor and the head
+ALL_STAFF = "401 403 403 ok  ok  ok  ok  ok  ok"  # every role but a channel (reports: aggregates)
 
 #  method, path                                        who: see COLUMNS, in order
 MATRIX: list[tuple[str, str]] = [
     ("GET /health", PUBLIC),
+    ("GET /ready", PUBLIC),
+    ("GET /metrics", AUDITS),
     ("GET /services", PUBLIC),
     ("GET /certificates/{number}", PUBLIC),
     ("GET /certificates/public-key", PUBLIC),
@@ -79,6 +82,7 @@ MATRIX: list[tuple[str, str]] = [
     ("POST /complaints/{id}/reclassification", WORKS),
     ("POST /complaints/{id}/classification", WORKS),
     ("POST /complaints/{id}/analysis", WORKS),
+    ("POST /complaints/{id}/findings", WORKS),
     ("POST /complaints/{id}/apip-approval", HEAD_ONLY),
     ("POST /complaints/{id}/track", WORKS),
     ("POST /complaints/{id}/escalation", WORKS),
@@ -90,10 +94,17 @@ MATRIX: list[tuple[str, str]] = [
     ("GET /cases", "401 403 403 ok  ok  ok  ok  ok  ok"),
     ("GET /queues/escalation", OVERSEES),
     ("GET /sla", OVERSEES),
-    ("GET /reports/monthly/{month}", OVERSEES),
+    ("GET /reports/monthly/{month}", ALL_STAFF),
     ("POST /surveys/responses", INTAKE),
-    ("GET /reports/satisfaction/{quarter}", OVERSEES),
-    ("GET /reports/yearly/{year}", OVERSEES),
+    ("GET /reports/satisfaction/{quarter}", ALL_STAFF),
+    ("GET /reports/yearly/{year}", ALL_STAFF),
+    ("POST /staff", HEAD_ONLY),
+    ("GET /staff", OVERSEES),
+    ("GET /staff/{member}", OVERSEES),
+    ("POST /staff/{member}/disable", HEAD_ONLY),
+    ("POST /evaluations", HEAD_ONLY),
+    ("GET /evaluations", ALL_STAFF),
+    ("POST /evaluations/{evaluation}/actions/{n}/done", HEAD_ONLY),
     ("GET /calendar/{year}", ANY_TOKEN),
     ("POST /calendar/days", HEAD_ONLY),
     ("POST /admin/clock", HEAD_ONLY),
@@ -113,7 +124,7 @@ APPLICATION: dict[str, Any] = {
     "channel": "oss", "service_code": "SS-KBLI-10510",
     "applicant": {"name": "Siti Rahma", "nik": "3214010101800001"},
     "business": {"name": "CV Susu Murni", "kbli": "10510", "scale": "kecil",
-                 "in_industrial_estate": False, "address": "Jl. Veteran 139, Purwakarta"},
+                 "in_industrial_estate": True, "address": "Jl. Veteran 139, Purwakarta"},
 }
 COMPLAINT: dict[str, Any] = {
     "channel": "whatsapp", "complainant": {"name": "Siti Aminah", "phone": "081234567890"},
@@ -138,6 +149,7 @@ BODIES: dict[str, Any] = {
                                              "problem_type": "fee"},
     "POST /complaints/{id}/analysis": {"core_problem": "pungutan", "standard_refs": ["SP"],
                                        "handling_plan": "clarification"},
+    "POST /complaints/{id}/findings": {"actions": ["klarifikasi"], "outcome": "proven"},
     "POST /complaints/{id}/apip-approval": {"reason": "perlu APIP"},
     "POST /complaints/{id}/track": {"track": "internal"},
     "POST /complaints/{id}/escalation": {"to_tier": "kepala_seksi", "reason": "perlu kasi"},
@@ -155,9 +167,17 @@ BODIES: dict[str, Any] = {
     "POST /complaints/{id}/confidentiality": {"reason": "pelapor meminta dirahasiakan"},
     "POST /cases/{id}/audit-hold": {"reason": "pemeriksaan Inspektorat"},
     "POST /cases/{id}/audit-hold/release": {"reason": "pemeriksaan selesai"},
+    "POST /staff": {"actor": "matrix-officer", "name": "Petugas", "role": "officer",
+                    "unit": "perizinan"},
+    "POST /staff/{member}/disable": {"reason": "pindah tugas"},
+    "POST /evaluations": {"year": 2025, "summary": "IKM B",
+                          "actions": [{"action": "x", "owner": "perizinan",
+                                       "due_on": "2026-06-30"}]},
+    "POST /evaluations/{evaluation}/actions/{n}/done": {"note": "selesai"},
 }
 PATH_VALUES = {"{number}": "SS-10510-2026-UNKNOWN", "{month}": "2026-03", "{year}": "2026",
-               "{quarter}": "2026-Q1"}
+               "{quarter}": "2026-Q1", "{member}": "nobody-registered",
+               "{evaluation}": "00000000-0000-4000-8000-000000000000", "{n}": "1"}
 INTAKE_ENDPOINTS = ("POST /applications", "POST /complaints", "POST /surveys/responses")
 
 

@@ -24,7 +24,7 @@ def intake(external_id: str = "OSS-0001", **changes: Any) -> dict[str, Any]:
         "channel": "oss", "external_id": external_id, "service_code": "SS-KBLI-10510",
         "applicant": {"name": "Siti Rahma", "nik": "3214010101800001", "email": "siti@example.id"},
         "business": {"name": "CV Susu Murni", "kbli": "10510", "scale": "kecil",
-                     "in_industrial_estate": False, "address": "Jl. Veteran 139, Purwakarta"},
+                     "in_industrial_estate": True, "address": "Jl. Veteran 139, Purwakarta"},
     }
     body.update(changes)
     return body
@@ -79,6 +79,9 @@ async def test_full_lifecycle_to_a_verifiable_certificate(
     issued = r.json()
     assert issued["status"] == "issued"
     assert len(issued["nib"]) == 13
+    # No NIB came with the intake: a stand-in, marked as such (OSS issues the real one).
+    assert issued["nib_source"] == "derived"
+    assert issued["certificate"]["nib_source"] == "derived"
     assert issued["sla"]["state"] == "met"
 
     url = httpx.URL(issued["verification_url"])
@@ -86,6 +89,7 @@ async def test_full_lifecycle_to_a_verifiable_certificate(
     assert r.status_code == 200
     assert r.json()["valid"] is True
     assert r.json()["business_name"] == "CV Susu Murni"
+    assert r.json()["nib_source"] == "derived"
 
     # A forged copy (wrong signature in the QR link) is not valid.
     r = await http.get(url.path, params={"sig": "AAAA" + url.params["sig"][4:]})
@@ -113,8 +117,9 @@ async def test_revoked_certificate_is_no_longer_valid(
     assert (await http.get("/certificates/SS-10510-2026-NOTACERTIFICATE")).status_code == 404
 
 
-async def issue(http: httpx.AsyncClient, people: People, external_id: str) -> dict[str, Any]:
-    case = (await submit(http, people, external_id=external_id))["id"]
+async def issue(http: httpx.AsyncClient, people: People, external_id: str,
+                **changes: Any) -> dict[str, Any]:
+    case = (await submit(http, people, external_id=external_id, **changes))["id"]
     url = f"/applications/{case}"
     for path, body, who in (("verification", {"results": ALL_MET}, "officer"),
                             ("technical-review", {"recommendation": "approve"}, "officer"),
@@ -266,3 +271,70 @@ async def test_catalogue_lists_the_seed_requirements(http: httpx.AsyncClient) ->
     groups = [r["group"] for r in kbli["requirements"]]
     assert groups.count("general") == 4 and groups.count("special") == 4
     assert kbli["information"], "the fifth general item is shown as information"
+
+
+# -- issue 12: the NIB, the procedure, scale and location -----------------------------------
+async def test_a_business_keeps_the_nib_oss_gave_it_across_its_applications(
+        http: httpx.AsyncClient, people: People) -> None:
+    business = {**intake()["business"], "nib": "9120304050607"}
+    first = await issue(http, people, "OSS-NIB-1", business=business)
+    second = await issue(http, people, "OSS-NIB-2", business=business)
+    assert first["nib"] == second["nib"] == "9120304050607"
+    assert first["nib_source"] == second["nib_source"] == "given"
+    assert first["business"]["nib"] == "9120304050607"
+    # The certificate signs the NIB and where it came from; the public check shows both.
+    r = await http.get(f"/certificates/{first['certificate_number']}")
+    assert (r.json()["valid"], r.json()["nib"], r.json()["nib_source"]) == (
+        True, "9120304050607", "given")
+    # A NIB is 13 digits.
+    r = await http.post("/applications", headers=people["oss"], json=intake(
+        "OSS-NIB-BAD", business={**business, "nib": "12345"}))
+    assert r.status_code == 400 and r.json()["extra"][0]["key"] == "business.nib"
+
+
+async def test_the_procedure_classification_is_kept_with_the_case(
+        http: httpx.AsyncClient, people: People) -> None:
+    case = (await submit(http, people, external_id="OSS-PROC", procedure_classification=7))["id"]
+    view = (await http.get(f"/applications/{case}", headers=people["officer"])).json()
+    assert view["procedure_classification"] == 7
+    r = await http.post("/applications", headers=people["oss"],
+                        json=intake("OSS-PROC-BAD", procedure_classification=5))
+    assert r.status_code == 422 and r.json()["extra"]["field"] == "procedure_classification"
+    plain = (await submit(http, people, external_id="OSS-PROC-NONE"))["id"]
+    view = (await http.get(f"/applications/{plain}", headers=people["officer"])).json()
+    assert view["procedure_classification"] is None and view["business"]["nib"] is None
+
+
+@pytest.mark.parametrize(("business", "code", "rule"), [
+    ({"scale": "besar"}, "U1", "scale_not_small_or_medium"),
+    ({"scale": "mikro"}, "U1", "scale_not_small_or_medium"),
+    ({"in_industrial_estate": False}, "U4", "not_in_industrial_estate"),
+])
+async def test_a_requirement_marked_met_against_the_business_is_refused(
+        http: httpx.AsyncClient, people: People, business: dict[str, Any], code: str,
+        rule: str) -> None:
+    case = (await submit(http, people, external_id=f"OSS-{code}-{len(str(business))}",
+                         business={**intake()["business"], **business}))["id"]
+    r = await http.post(f"/applications/{case}/verification", json={"results": ALL_MET},
+                        headers=people["officer"])
+    assert r.status_code == 422, r.text
+    assert (r.json()["extra"]["rule"], r.json()["extra"]["field"]) == (rule, f"results.{code}")
+    view = (await http.get(f"/applications/{case}", headers=people["officer"])).json()
+    assert (view["status"], view["version"]) == ("awaiting_verification", 1)
+    # Marked unmet, the file goes back to the applicant as for any other requirement.
+    r = await http.post(f"/applications/{case}/verification",
+                        json={"results": {**ALL_MET, code: False}}, headers=people["officer"])
+    assert r.json()["status"] == "returned_for_correction"
+
+
+async def test_outside_an_industrial_estate_u4_is_met_only_on_the_stated_ground(
+        http: httpx.AsyncClient, people: People) -> None:
+    case = (await submit(http, people, external_id="OSS-P65",
+                         business={**intake()["business"], "in_industrial_estate": False}))["id"]
+    ground = "Industri kecil di luar kawasan industri (Pasal 65 PP 5/2021)"
+    r = await http.post(f"/applications/{case}/verification",
+                        json={"results": ALL_MET, "exceptions": {"U4": ground}},
+                        headers=people["officer"])
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "complete"
+    assert r.json()["verifications"][-1]["exceptions"] == {"U4": ground}

@@ -19,7 +19,7 @@ APPLICATION: dict[str, Any] = {
     "channel": "oss", "external_id": "OSS-AUDIT-1", "service_code": "SS-KBLI-10510",
     "applicant": {"name": "Siti Rahma", "nik": "3214010101800001"},
     "business": {"name": "CV Susu Murni", "kbli": "10510", "scale": "kecil",
-                 "in_industrial_estate": False, "address": "Jl. Veteran 139, Purwakarta"},
+                 "in_industrial_estate": True, "address": "Jl. Veteran 139, Purwakarta"},
 }
 COMPLAINT: dict[str, Any] = {
     "channel": "whatsapp", "external_id": "WA-AUDIT-1",

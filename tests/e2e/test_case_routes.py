@@ -18,7 +18,7 @@ pytestmark = pytest.mark.e2e
 ALL_MET = dict.fromkeys(("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"), True)
 APPLICATION_FIELDS = [
     "id", "tracking_number", "status", "service_code", "unit", "channel", "external_id",
-    "applicant", "business", "fee", "tier", "assignee", "submitted_at",
+    "applicant", "business", "procedure_classification", "fee", "tier", "assignee", "submitted_at",
     "declared_complete_at", "sla", "unmet_requirements", "verifications", "review",
     "decision", "certificate", "withdrawal", "audit_hold", "personal_data_erasure", "version"]
 COMPLAINT_FIELDS = [
@@ -26,7 +26,8 @@ COMPLAINT_FIELDS = [
     "channel", "external_id", "complainant", "subject_matter", "description",
     "confidentiality", "audit_hold", "personal_data_erasure", "service_received_on",
     "received_at", "recorded_at", "related_application", "tier", "tier_history", "assignee",
-    "sla", "reclassification", "classification", "analysis", "apip_approval", "track",
+    "sla", "reclassification", "classification", "analysis", "findings", "apip_approval",
+    "track",
     "agencies", "track_history", "response", "notifications", "superior_reports", "closure",
     "version"]
 
@@ -35,7 +36,7 @@ def intake(external_id: str) -> dict[str, Any]:
     return {"channel": "oss", "external_id": external_id, "service_code": "SS-KBLI-10510",
             "applicant": {"name": "Siti Rahma"},
             "business": {"name": "CV Susu Murni", "kbli": "10510", "scale": "kecil",
-                         "in_industrial_estate": False, "address": "Purwakarta"}}
+                         "in_industrial_estate": True, "address": "Purwakarta"}}
 
 
 async def test_every_case_route_documents_its_bodies_and_errors(http) -> None:
@@ -43,7 +44,7 @@ async def test_every_case_route_documents_its_bodies_and_errors(http) -> None:
     names = schema["components"]["schemas"]
     commands = {path: ops["post"] for path, ops in schema["paths"].items()
                 if path.startswith(("/applications/{case_id}/", "/complaints/{case_id}/"))}
-    assert len(commands) == 10 + 11 + 3  # the two tables, erasure twice, confidentiality
+    assert len(commands) == 10 + 12 + 3  # the two tables, erasure twice, confidentiality
     for path, op in commands.items():
         answer = op["responses"]["200"]["content"]["application/json"]["schema"]
         assert answer["$ref"].rsplit("/", 1)[-1] in names, path

@@ -10,8 +10,10 @@ from typing import Any
 import httpx
 import pytest
 
+from services.runtime import System
 from tests.conftest import Headers, People, TokenMaker
 from tests.intake import idempotent_intake
+from tests.staff import register_officer
 
 pytestmark = pytest.mark.e2e
 
@@ -72,11 +74,17 @@ async def refused(http: httpx.AsyncClient, case: str, path: str, body: dict[str,
     assert answer["extra"]["rule"] == rule, answer
 
 
+FINDINGS = {"actions": ["Klarifikasi kepada petugas loket MPP", "Pemeriksaan bukti transfer"],
+            "consulted": ["Petugas loket MPP", "Bukti transfer Rp500.000"],
+            "outcome": "proven"}
+
+
 async def classified_and_analysed(http: httpx.AsyncClient, people: People,
-                                  external_id: str) -> str:
+                                  external_id: str, concerns_head: bool = False) -> str:
     case = str((await submit(http, people, external_id=external_id))["id"])
     await step(http, case, "classification",
-               {"service_code": "SS-KBLI-10510", "problem_type": "fee"}, people["officer"])
+               {"service_code": "SS-KBLI-10510", "problem_type": "fee",
+                "concerns_head": concerns_head}, people["officer"])
     await step(http, case, "analysis", {
         "core_problem": "Pungutan untuk layanan yang gratis",
         "standard_refs": ["Standar Pelayanan KBLI 10510, komponen biaya/tarif"],
@@ -143,6 +151,14 @@ async def test_internal_track_tier_by_tier_from_intake_to_closure(
     assert view["tier"] == "kepala_bidang"
     assert [t["tier"] for t in view["tier_history"]] == ["pelaksana", "kepala_seksi"]
 
+    # The answer rests on the findings (seed 6.6.e): without them it is refused.
+    await refused(http, case, "response", {"text": "Pungutan dikembalikan."}, people["kabid"],
+                  "findings_required")
+    view = await step(http, case, "findings", {**FINDINGS, "note": "Diakui petugas"},
+                      people["kabid"])
+    assert view["findings"]["outcome"] == "proven"
+    assert view["findings"]["by"] == "kabid-pelayanan"
+    assert view["findings"]["note"] == "Diakui petugas"
     # The answer stops the clock, in time.
     view = await step(http, case, "response",
                       {"text": "Pungutan dikembalikan; petugas diberi sanksi disiplin."},
@@ -173,7 +189,9 @@ async def test_internal_track_tier_by_tier_from_intake_to_closure(
 
 
 async def test_technical_team_track_with_a_supervisor_skipping_a_tier(
-        http: httpx.AsyncClient, people: People) -> None:
+        http: httpx.AsyncClient, people: People, system: System) -> None:
+    await register_officer(system, "kabid-pelayanan", "pengaduan", "kepala_bidang")
+    await register_officer(system, "budi", "perizinan", "kepala_dinas")
     case = await classified_and_analysed(http, people, "WA-TECH")
     r = await http.post(f"/complaints/{case}/track", json={"track": "technical_team"},
                         headers=people["officer"])
@@ -192,18 +210,31 @@ async def test_technical_team_track_with_a_supervisor_skipping_a_tier(
                       people["supervisor"])
     assert view["tier"] == "kepala_bidang"
 
-    # Assignment: a supervisor or an officer of kepala_seksi or above.
+    # Assignment: a supervisor or an officer of kepala_seksi or above...
     await step(http, case, "assignment", {"officer": "dewi"}, people["officer"], 403)
+    # ...names a registered, active officer of the case's unit, at its tier or above.
+    for officer, why in (("siapa-saja", "not in the staff register"),
+                         ("budi", "not of pengaduan"),
+                         ("dewi", "not in the staff register")):
+        r = await http.post(f"/complaints/{case}/assignment", json={"officer": officer},
+                            headers=people["supervisor"])
+        assert r.status_code == 422, r.text
+        assert r.json()["extra"]["field"] == "officer" and why in r.json()["detail"]
     view = await step(http, case, "assignment", {"officer": "kabid-pelayanan"},
                       people["supervisor"])
     assert view["assignee"] == "kabid-pelayanan"
 
+    await step(http, case, "findings", {**FINDINGS, "outcome": "not_proven"}, people["kabid"])
     view = await step(http, case, "response",
                       {"text": "Hasil rapat tim teknis: izin lingkungan tidak dipungut biaya."},
                       people["kabid"])
     assert view["sla"]["state"] == "met"
     await refused(http, case, "closure", {}, people["kabid"], "closure_requires_notification")
     await step(http, case, "complainant-notification", {"channel": "letter"}, people["kabid"])
+    # Seed 6.8: informed *and* reported to the direct superior.
+    await refused(http, case, "closure", {}, people["kabid"], "superior_report_required")
+    await step(http, case, "superior-report", {"text": "Dilaporkan ke kepala dinas."},
+               people["kabid"])
     # The note is optional, and so is the body.
     r = await http.post(f"/complaints/{case}/closure", headers=people["kabid"])
     assert r.status_code == 200, r.text
@@ -229,6 +260,8 @@ async def test_apip_track_needs_the_head_s_approval(
                       {"track": "apip", "agencies": ["Inspektorat Kabupaten Purwakarta"]},
                       people["officer"])
     assert (view["status"], view["track"]) == ("in_resolution", "apip")
+    await step(http, case, "findings", {**FINDINGS, "outcome": "partly_proven"},
+               people["officer"])
     view = await step(http, case, "response", {"text": "Hasil pemeriksaan Inspektorat."},
                       people["officer"])
     assert view["sla"]["state"] == "met"
@@ -267,9 +300,12 @@ async def test_a_late_submission_is_a_suggestion_until_reclassified(
     assert (view["kind"], view["reason"], view["reasons"]) == ("complaint", None, [])
     assert view["intake_reasons"] == ["late"]
     assert view["reclassification"]["by"] == "dewi"
-    # The clock runs from receipt, not from the reclassification.
+    # The 14 working days count from the reclassification, when the office takes it on;
+    # both instants are on record.
     assert view["sla"]["state"] == "running"
-    assert view["sla"]["started_at"] == view["received_at"]
+    assert view["sla"]["started_at"] == view["reclassification"]["at"]
+    assert view["reclassification"]["received_at"] == view["received_at"]
+    assert view["sla"]["working_days_used"] == 0
     await refused(http, case, "reclassification", {"reason": "lagi"}, people["officer"],
                   "already_a_complaint")
     view = await step(http, case, "classification",
@@ -436,3 +472,82 @@ async def test_the_related_application_is_shown_and_linked(
     plain = await submit(http, people, external_id="WA-NOREL")
     view = (await http.get(f"/complaints/{plain['id']}", headers=people["supervisor"])).json()
     assert view["related_application"] is None
+
+
+# -- the findings, the head's own case, the superior's report (issue 12) -------------------
+async def test_the_findings_step(http: httpx.AsyncClient, people: People) -> None:
+    case = str((await submit(http, people, external_id="WA-FIND"))["id"])
+    # Not before the analysis...
+    await refused(http, case, "findings", FINDINGS, people["officer"],
+                  "findings_requires_analysis")
+    await step(http, case, "classification",
+               {"service_code": "SS-KBLI-10510", "problem_type": "fee"}, people["officer"])
+    await step(http, case, "analysis", {
+        "core_problem": "Pungutan", "standard_refs": ["SP KBLI 10510"],
+        "handling_plan": "investigation"}, people["officer"])
+    # ...then before or after the track; the outcome is one of three, and actions are named.
+    r = await http.post(f"/complaints/{case}/findings", json={**FINDINGS, "outcome": "maybe"},
+                        headers=people["officer"])
+    assert r.status_code == 400 and r.json()["extra"][0]["key"] == "outcome"
+    r = await http.post(f"/complaints/{case}/findings", json={**FINDINGS, "actions": []},
+                        headers=people["officer"])
+    assert r.status_code == 422 and r.json()["extra"]["field"] == "actions"
+    view = await step(http, case, "findings", FINDINGS, people["officer"])
+    assert (view["status"], view["findings"]["consulted"]) == (
+        "analysed", FINDINGS["consulted"])
+    await refused(http, case, "findings", FINDINGS, people["officer"],
+                  "findings_already_recorded")
+    # A channel, an auditor, another unit's officer may not record them.
+    for who, status in (("whatsapp", 403), ("auditor", 403), ("licensing_officer", 404)):
+        r = await http.post(f"/complaints/{case}/findings", json=FINDINGS, headers=people[who])
+        assert r.status_code == status, who
+    await step(http, case, "track", {"track": "internal"}, people["officer"])
+    view = await step(http, case, "response", {"text": "Terbukti; dikembalikan."},
+                      people["officer"])
+    assert view["sla"]["state"] == "met"
+    await refused(http, case, "findings", FINDINGS, people["officer"],
+                  "findings_not_allowed_when_answered")
+
+
+async def test_a_suggestion_is_answered_without_findings(
+        http: httpx.AsyncClient, people: People) -> None:
+    case = (await submit(http, people, external_id="WA-SUG-F", complainant=None))["id"]
+    await refused(http, case, "findings", FINDINGS, people["officer"], "not_a_complaint")
+    view = await step(http, case, "response", {"text": "Terima kasih."}, people["officer"])
+    assert view["findings"] is None
+    view = await step(http, case, "closure", {}, people["officer"])
+    assert view["status"] == "closed"
+
+
+async def test_a_complaint_about_the_head_is_approved_for_apip_by_another_authority(
+        http: httpx.AsyncClient, people: People) -> None:
+    case = await classified_and_analysed(http, people, "WA-HEAD", concerns_head=True)
+    view = (await http.get(f"/complaints/{case}", headers=people["auditor"])).json()
+    assert view["classification"]["concerns_head"] is True
+    approval = {"reason": "Pengaduan menyangkut Kepala DPMPTSP"}
+    # The head may not approve about himself: 409 naming the rule.
+    await refused(http, case, "apip-approval", {**approval, "authority": "Inspektorat"},
+                  people["head"], "head_cannot_approve_own_case")
+    # A supervisor or an auditor records it, naming the authority that approved.
+    r = await http.post(f"/complaints/{case}/apip-approval", json=approval,
+                        headers=people["auditor"])
+    assert r.status_code == 422 and r.json()["extra"]["field"] == "authority"
+    for who in ("officer", "kadis"):
+        r = await http.post(f"/complaints/{case}/apip-approval",
+                            json={**approval, "authority": "x"}, headers=people[who])
+        assert r.status_code == 403, who
+    view = await step(http, case, "apip-approval", {
+        **approval, "authority": "Inspektorat Kabupaten Purwakarta (persetujuan Bupati)"},
+        people["auditor"])
+    assert view["apip_approval"]["authority"] == (
+        "Inspektorat Kabupaten Purwakarta (persetujuan Bupati)")
+    assert view["apip_approval"]["by"] == "inspektorat-1"
+    view = await step(http, case, "track", {"track": "apip"}, people["officer"])
+    assert view["track"] == "apip"
+    # An ordinary complaint: the head approves, a supervisor may not.
+    plain = await classified_and_analysed(http, people, "WA-PLAIN")
+    r = await http.post(f"/complaints/{plain}/apip-approval", json=approval,
+                        headers=people["supervisor"])
+    assert r.status_code == 403
+    assert r.json()["extra"]["rule"] == "apip_approval_requires_head"
+    await step(http, plain, "apip-approval", approval, people["head"])

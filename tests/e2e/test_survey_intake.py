@@ -117,18 +117,18 @@ async def test_a_response_may_name_the_case_it_was_about(
     assert r.status_code == 400 and r.json()["extra"][0]["key"] == "case_id"
 
 
-async def test_reports_are_for_supervisors_heads_and_auditors(
+async def test_reports_are_for_every_member_of_staff(
         http: httpx.AsyncClient, people: People) -> None:
-    for who in ("supervisor", "head", "auditor"):
+    # Issue 12: evaluation results go to all staff, officers too (aggregates only).
+    for who in ("supervisor", "head", "auditor", "dewi"):
         r = await http.get("/reports/satisfaction/2026-Q1", headers=people[who])
         assert r.status_code == 200, (who, r.text)
         assert {"ikm", "grade", "respondents", "elements"} <= set(r.json())
         r = await http.get("/reports/yearly/2026", headers=people[who])
         assert r.status_code == 200, (who, r.text)
-    for who in ("dewi", "whatsapp"):
-        r = await http.get("/reports/satisfaction/2026-Q1", headers=people[who])
-        assert r.status_code == 403
-        assert (await http.get("/reports/yearly/2026", headers=people[who])).status_code == 403
+    r = await http.get("/reports/satisfaction/2026-Q1", headers=people["whatsapp"])
+    assert r.status_code == 403
+    assert (await http.get("/reports/yearly/2026", headers=people["whatsapp"])).status_code == 403
     r = await http.get("/reports/satisfaction/2026-Q5", headers=people["supervisor"])
     assert r.status_code == 422 and r.json()["extra"]["field"] == "quarter"
     r = await http.get("/reports/yearly/26", headers=people["supervisor"])

@@ -33,6 +33,7 @@ from services.audit.service import AuditService
 from services.domain.actors import Actor
 from services.infra.signing import OfficeKey, canonical_json
 from services.runtime import System
+from tests.staff import register_officer
 
 pytestmark = pytest.mark.integration
 
@@ -46,12 +47,13 @@ PTSP = str(Path(sys.executable).with_name("ptsp"))
 async def populate(system: System, n: int = 4) -> list[str]:
     """A few applications with a few events each, and a complaint."""
     ids = []
+    await register_officer(system, "budi", "perizinan")  # assignment takes registered staff
     for i in range(n):
         app, _ = await system.applications.submit(ApplicationIntake(
             channel="oss", external_id=f"T-{i}", service_code="SS-KBLI-10510",
             applicant=Applicant(name=f"Pemohon {i}"),
             business=Business(name=f"CV {i}", kbli="10510", scale="kecil",
-                              in_industrial_estate=False, address="Purwakarta")), OSS)
+                              in_industrial_estate=True, address="Purwakarta")), OSS)
         await system.applications.do(APPLICATION["verification"], app.id, OFFICER,
                                       results=CODES)
         await system.applications.do(APPLICATION["assignment"], app.id, OFFICER, officer="budi")
@@ -252,7 +254,8 @@ async def test_the_keeper_is_idempotent_and_survives_a_restart(settings, databas
     finally:
         await first.stop()  # chains the last writes and signs the head on the way out
     checkpoints = (settings.audit_dir / "checkpoints.jsonl").read_text().splitlines()
-    assert json.loads(checkpoints[-1])["seq"] == 7
+    # 2 applications of 3 events, a complaint, and the staff register's 2 (budi, assigned)
+    assert json.loads(checkpoints[-1])["seq"] == 9
 
     again = System.build(settings, database_url)
     await again.start()
@@ -261,15 +264,15 @@ async def test_the_keeper_is_idempotent_and_survives_a_restart(settings, databas
             channel="oss", external_id="T-after", service_code="SS-KBLI-10510",
             applicant=Applicant(name="Baru"),
             business=Business(name="CV Baru", kbli="10510", scale="kecil",
-                              in_industrial_estate=False, address="Purwakarta")), OSS)
+                              in_industrial_estate=True, address="Purwakarta")), OSS)
         report = await audit(again).verify()
         assert report["ok"], report
-        assert report["checked"] == 8 and report["checkpoints"]["matched"] >= 1
+        assert report["checked"] == 10 and report["checkpoints"]["matched"] >= 1
         seqs = [r["seq"] for r in await audit(again).pool.fetch(
             "SELECT seq FROM audit_chain ORDER BY seq")]
-        assert seqs == list(range(1, 9))
+        assert seqs == list(range(1, 11))
         history = await audit(again).history(app.id)
-        assert history[0]["hash"] is not None and history[0]["seq"] == 8
+        assert history[0]["hash"] is not None and history[0]["seq"] == 10
     finally:
         await again.stop()
 

@@ -41,6 +41,7 @@ from services.domain.actors import Actor
 from services.infra.signing import OfficeKey
 from services.runtime import System
 from services.settings import Settings
+from tests.staff import register_officer
 
 pytestmark = pytest.mark.integration
 
@@ -56,7 +57,7 @@ async def submitted(system: System, external_id: str) -> UUID:
         channel="oss", external_id=external_id, service_code="SS-KBLI-10510",
         applicant=Applicant(name=f"Pemohon {external_id}"),
         business=Business(name="CV X", kbli="10510", scale="kecil",
-                          in_industrial_estate=False, address="Purwakarta")), OSS)
+                          in_industrial_estate=True, address="Purwakarta")), OSS)
     return app.id
 
 
@@ -356,6 +357,7 @@ async def test_a_case_export_ties_its_events_to_the_signed_checkpoints(
     first = await sign(system)     # signs seq 8
     for n in range(3, 5):
         await verified_case(system, f"X-other-{n}")
+    await register_officer(system, "budi", "perizinan")  # assignment takes registered staff
     await system.applications.do(APPLICATION["assignment"], case, OFFICER, officer="budi")
     await verified_case(system, "X-after")
     second = await sign(system)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from typing import Any
 
 import asyncpg
@@ -52,11 +53,17 @@ async def test_seal_open_erase_roundtrip(database_url: str) -> None:
         assert set(envelope) == {"subject", "kid", "sealed", "v"} and envelope["v"] == 1
         assert NAME not in json.dumps(envelope) and NIK not in json.dumps(envelope)
         assert vault.open(envelope) == data
-        # Another subject's live key is another key; the same subject's is the same one.
+        # Every sealing has a key of its own (stored with the events that carry it; here
+        # on their own): the same subject then holds several live keys.
         again = await vault.seal(subject, "teks")
-        assert again["kid"] == envelope["kid"] and again["sealed"] != envelope["sealed"]
+        assert again["kid"] != envelope["kid"] and again["sealed"] != envelope["sealed"]
         other = await vault.seal(vault.subject_of(None, "case-2"), "lain")
-        assert other["kid"] != envelope["kid"]
+        new_keys = vault.take_new_keys([envelope, again, other])
+        assert [k.key_id for k in new_keys] == [
+            uuid.UUID(e["kid"]) for e in (envelope, again, other)]
+        assert vault.take_new_keys([envelope]) == [], "a new key is handed over once"
+        await vault.store_keys(new_keys)
+        assert await vault.live_keys([subject]) == 2
 
         # The associated data is the subject id: moved to another subject, it does not open.
         with pytest.raises(InvalidTag):
@@ -65,7 +72,7 @@ async def test_seal_open_erase_roundtrip(database_url: str) -> None:
         assert len(stored) > 32, "key material is wrapped, not stored raw"
 
         erased = await vault.erase(subject, "kepala", "permintaan subjek data")
-        assert erased == [envelope["kid"]]
+        assert sorted(erased) == sorted([envelope["kid"], again["kid"]])
         assert vault.open(envelope) == ERASED and vault.open(again) == ERASED
         assert vault.open(other) == "lain"
         assert await vault.erase(subject, "kepala", "lagi") == []
@@ -76,6 +83,7 @@ async def test_seal_open_erase_roundtrip(database_url: str) -> None:
         # The subject comes back: a new key; the old envelopes stay erased. Another
         # process (an empty cache) sees the same after a prefetch, as the services do.
         back = await vault.seal(subject, "baru")
+        await vault.store_keys(vault.take_new_keys([back]))
         assert back["kid"] != envelope["kid"] and vault.open(back) == "baru"
         fresh = PersonalDataVault(secret)
         fresh.pool = pool
@@ -90,7 +98,7 @@ def application(external_id: str, **applicant: Any) -> dict[str, Any]:
     return {"channel": "oss", "external_id": external_id, "service_code": "SS-KBLI-10510",
             "applicant": {"name": NAME, "nik": NIK, "phone": PHONE, "email": EMAIL, **applicant},
             "business": {"name": f"CV Susu {external_id}", "kbli": "10510", "scale": "kecil",
-                         "in_industrial_estate": False, "address": "Jl. Veteran 139, Purwakarta"}}
+                         "in_industrial_estate": True, "address": "Jl. Veteran 139, Purwakarta"}}
 
 
 def complaint(external_id: str, complainant: dict[str, Any] | None) -> dict[str, Any]:
@@ -200,7 +208,8 @@ async def test_crypto_shredding(http, system: System, people) -> None:
     erased = history[-1]
     assert erased["type"] == "application.personal_data_erased"
     assert erased["actor"] == {"id": "kepala", "role": "head"}
-    assert erased["data"]["reason"].startswith("permintaan") and erased["data"]["keys_erased"] == 1
+    # One key per case of that NIK (two applications, one complaint), all erased.
+    assert erased["data"]["reason"].startswith("permintaan") and erased["data"]["keys_erased"] == 3
     assert [s[:4] for s in erased["data"]["subjects"]] == ["nik:"]
     # As of its first version, the case is erased too (the key is gone, not the event).
     r = await http.get(f"/cases/{ids['app1']}", params={"as_of": "1"}, headers=people["auditor"])

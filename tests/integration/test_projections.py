@@ -17,7 +17,7 @@ import nats
 import pytest
 import pytest_asyncio
 
-from projections import monthly_report
+from projections import monthly_report, yearly_report
 from projections.runner import rebuild
 from services.infra.embedded import EmbeddedNats
 from services.runtime import System
@@ -37,12 +37,26 @@ async def snapshot(system: System, months: list[str]) -> dict[str, Any]:
     async with pool.acquire() as conn:
         cases = [tuple(r) for r in await conn.fetch("SELECT * FROM case_views ORDER BY id")]
         timers = [tuple(r) for r in await conn.fetch("SELECT * FROM sla_timers ORDER BY case_id")]
+        # The per-month facts and the counts the lists' totals read; a count back at zero
+        # is as good as no row.
+        counts = {table: [tuple(r) for r in await conn.fetch(
+                      f"SELECT * FROM {table} WHERE n <> 0 ORDER BY {key}")]
+                  for table, key in (("report_counts", "month, case_type, fact, key"),
+                                     ("case_counts", "type, status, tier, unit, assignee"),
+                                     ("sla_counts", "type, unit, tier, assignee, phase"),
+                                     ("sla_stopped_counts", "month, type, stopped_by, state, "
+                                                            "working_days, assignee"),
+                                     ("sla_breach_counts", "month, type"))}
         reports = {}
         for month in months:
             report = await monthly_report.load(conn, month, REPORT_NOW)
             reports[month] = (json.dumps(report, sort_keys=True), monthly_report.to_csv(report),
                               monthly_report.to_html(report))
-    return {"case_views": cases, "sla_timers": timers, "reports": reports}
+        for year in sorted({m[:4] for m in months}):
+            report = await yearly_report.load(conn, int(year), REPORT_NOW)
+            reports[year] = (json.dumps(report, sort_keys=True), yearly_report.to_csv(report),
+                             yearly_report.to_html(report))
+    return {"case_views": cases, "sla_timers": timers, "counts": counts, "reports": reports}
 
 
 async def rebuilt(system: System) -> None:
@@ -152,12 +166,13 @@ async def complete_application(http: httpx.AsyncClient, token: Callable[..., dic
     body = {"channel": "oss", "external_id": external_id, "service_code": "SS-KBLI-10510",
             "applicant": {"name": "Siti"},
             "business": {"name": "CV Susu", "kbli": "10510", "scale": "kecil",
-                         "in_industrial_estate": False, "address": "Jl. Veteran"}}
+                         "in_industrial_estate": True, "address": "Jl. Veteran"}}
     case = (await http.post("/applications", json=body,
                             headers=token("channel", "oss-gw", channel="oss"))).json()["id"]
     results = dict.fromkeys(("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"), True)
     r = await http.post(f"/applications/{case}/verification", json={"results": results},
                         headers=token("officer", "budi", unit="perizinan"))
+    assert r.status_code == 200, r.text
     return str(case), str(r.json()["sla"]["due_at"])
 
 

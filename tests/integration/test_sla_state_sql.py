@@ -1,6 +1,8 @@
-"""The read side filters timers by state in SQL (`STATE_SQL`); the API shows the state
-computed in Python (`sla_of`). On a real Postgres, the two must agree at every boundary
-of every kind of clock: a microsecond before, at and after each instant that matters."""
+"""The read side filters timers by state in SQL (`STATE_SQL`, `state_condition`) and shows
+each timer's `sla` from its stored columns (`sla_now`); the API's single-case reads
+compute it in Python (`sla_of`). On a real Postgres, all of them must agree at every
+boundary of every kind of clock: a microsecond before, at and after each instant that
+matters — on a calendar with a correction declared while some clocks were still going."""
 
 from __future__ import annotations
 
@@ -14,15 +16,30 @@ import msgspec
 import pytest
 import pytest_asyncio
 
-from projections.sla_timers import STATE_SQL, SlaTimers, clock_of, evolve, sla_view
+from contracts.vocabulary import SLA_STATES
+from projections.sla_timers import (
+    STATE_SQL,
+    SlaTimers,
+    clock_of,
+    evolve,
+    sla_now,
+    sla_view,
+    state_condition,
+)
 from services.domain.clock import JAKARTA
 from services.domain.workdays import OfficeDay, WorkingCalendar
 
 pytestmark = pytest.mark.integration
 
 US = timedelta(microseconds=1)
-# An office correction too, so the deadlines are the calendar's and not the weekdays'.
-CALENDAR = WorkingCalendar([OfficeDay(datetime(2026, 3, 24).date(), "holiday", "Hari jadi")])
+# Office corrections too, so the deadlines are the calendar's and not the weekdays': one
+# known from the start, one declared on 1 April about 31 March (a clock stopped before
+# that keeps the outcome it had; one still going moves).
+CALENDAR = WorkingCalendar([
+    OfficeDay(datetime(2026, 3, 24).date(), "holiday", "Hari jadi"),
+    OfficeDay(datetime(2026, 3, 31).date(), "holiday", "Cuti bersama daerah",
+              datetime.fromisoformat("2026-04-01T12:00:00+07:00")),
+])
 Doc = dict[str, Any]
 
 
@@ -87,13 +104,22 @@ def timers(ratio: float) -> list[Doc]:
                                                       {"outcome": "reject"})))
     docs.append(application(next(ids), complete, returned,
                             ("application.withdrawn", on("2026-03-25T10:00"), {})))
+    docs.append(application(next(ids), ("application.withdrawn", on("2026-03-18T10:00"), {})))
+    for withdrawn_at in (due - US, due + US):                      # withdrawn while running
+        docs.append(application(next(ids), complete, ("application.withdrawn", withdrawn_at, {})))
+    # Finished either side of the correction's declaration, near the deadline.
+    for issued in ("2026-04-01T11:00", "2026-04-06T10:00"):
+        docs.append(application(next(ids), complete,
+                                ("application.certificate_issued", on(issued), {})))
     for kind, then in [("complaint", None), ("complaint", "complaint.responded"),
                        ("suggestion", None), ("suggestion", "complaint.responded"),
                        ("suggestion", "complaint.reclassified")]:
         case = next(ids)
         received = ev(case, "complaint.received", on("2026-03-10T08:00"), kind=kind,
-                      sla_working_days=14, received_at="2026-03-09T15:00:00+07:00")
-        later = [ev(case, then, on("2026-04-06T16:00"))] if then else []
+                      sla_working_days=14, received_at="2026-03-09T15:00:00+07:00",
+                      unit="pengaduan")
+        later = [ev(case, then, on("2026-04-06T16:00"),
+                    received_at="2026-03-09T15:00:00+07:00")] if then else []
         docs.append(fold(received, *later))
     return docs
 
@@ -127,12 +153,19 @@ async def test_the_sql_state_is_sla_of_at_every_boundary(conn: asyncpg.Connectio
     by_id = {doc["id"]: doc for doc in docs}
     instants = set().union(*(boundaries(doc, ratio) for doc in docs))
     seen: set[str] = set()
+    conditions = ", ".join(f"{state_condition(s, '$1')} AS in_{s}" for s in SLA_STATES)
     for now in sorted(instants):
-        rows = await conn.fetch(f"SELECT t.case_id, {STATE_SQL} AS state FROM sla_timers t", now)
+        rows = await conn.fetch(
+            f"SELECT t.*, {STATE_SQL} AS state, {conditions} FROM sla_timers t", now)
         assert len(rows) == len(docs)
         for row in rows:
-            expected = sla_view(by_id[str(row["case_id"])], CALENDAR, now, ratio)["state"]
-            assert row["state"] == expected, (by_id[str(row["case_id"])], now.isoformat())
-            seen.add(expected)
+            doc = by_id[str(row["case_id"])]
+            expected = sla_view(doc, CALENDAR, now, ratio)
+            assert row["state"] == expected["state"], (doc, now.isoformat())
+            assert [s for s in SLA_STATES if row[f"in_{s}"]] == [expected["state"]], doc
+            # The same instants (datetimes compare as instants, whatever their zone).
+            assert sla_now(row, CALENDAR, now) == clock_of(doc).sla(
+                doc["limit"], CALENDAR, now, ratio), (doc, now.isoformat())
+            seen.add(expected["state"])
     # Every state was met on the way, so no branch of either rule went untested.
-    assert seen == {"not_started", "running", "at_risk", "paused", "met", "breached"}
+    assert seen == set(SLA_STATES)

@@ -108,8 +108,13 @@ async def test_responses_reach_the_quarterly_report_and_rebuild_byte_for_byte(
     assert yearly["satisfaction"]["quarters"]["2026-Q2"]["ikm"] is None
     assert yearly["sla"]["applications"]["received"] == 3
     assert yearly["complaint_handling"]["by_problem_type"] == {"other": 1, "time": 1}
-    monthly = (await http.get("/reports/monthly/2026-02", headers=supervisor)).json()
-    assert monthly["surveys"] == {"respondents": 1, "ikm": 75.0, "grade": "C"}  # (2+3+4)/3 = 3
+    # The February form was recorded in March, after February's report had closed: the
+    # monthly report counts it in March (a closed month does not change), the quarter
+    # by when it was answered.
+    february = (await http.get("/reports/monthly/2026-02", headers=supervisor)).json()
+    assert february["surveys"] == {"respondents": 0, "ikm": None, "grade": None}
+    march = (await http.get("/reports/monthly/2026-03", headers=supervisor)).json()
+    assert march["surveys"]["respondents"] == 3
 
     # Rebuilt from the event store: the same reports, byte for byte.
     async def rendered() -> list[Any]:
@@ -123,7 +128,7 @@ async def test_responses_reach_the_quarterly_report_and_rebuild_byte_for_byte(
                 out.append(json.dumps(await satisfaction_report.load(conn, q)))
             year = await yearly_report.load(conn, 2026, FIXED_NOW)
             out += [json.dumps(year), yearly_report.to_csv(year), yearly_report.to_html(year)]
-            month = await monthly_report.load(conn, "2026-02", FIXED_NOW)
+            month = await monthly_report.load(conn, "2026-03", FIXED_NOW)
             out += [json.dumps(month), monthly_report.to_csv(month)]
             out.append([tuple(r) for r in await conn.fetch(
                 "SELECT * FROM survey_responses ORDER BY id")])

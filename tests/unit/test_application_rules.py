@@ -9,7 +9,13 @@ from typing import Any
 
 import pytest
 
-from services.applications.domain import LicenceApplication, application_id, certificate_payload
+from services.applications.catalogue import Catalogue
+from services.applications.domain import (
+    LicenceApplication,
+    application_id,
+    certificate_payload,
+    nib_of,
+)
 from services.domain.clock import JAKARTA
 from services.domain.errors import InvalidInput, RuleViolation
 from services.domain.sla import sla_of
@@ -211,3 +217,90 @@ def test_no_event_is_stamped_before_the_event_it_follows() -> None:
     assert app.next_stamp(on("2026-03-17T09:59")) == on("2026-03-17T10:00")
     # ...a clock ahead of it is taken as it is.
     assert app.next_stamp(on("2026-03-17T10:01")) == on("2026-03-17T10:01")
+
+
+# -- the procedure classification is kept with the case (issue 12, item 13) ---------------
+def test_the_procedure_classification_is_kept_with_the_case() -> None:
+    app = given(lambda: LicenceApplication(
+        channel="oss", external_id="OSS-2", service_code="SS-KBLI-10510",
+        requirement_codes=CODES, sla_working_days=7, unit="perizinan",
+        applicant={"name": "Siti"}, business={"name": "CV Susu", "kbli": "10510"},
+        actor=OSS, at=on("2026-03-16T09:00"), procedure_classification=12))
+    assert app.procedure_classification == 12
+    assert given(submitted).procedure_classification is None
+
+
+# -- scale and location against the requirements (issue 12, item 16) ---------------------
+CONDITIONS = Catalogue.load().get("SS-KBLI-10510").conditions  # type: ignore[union-attr]
+
+
+def of_business(scale: str = "kecil", in_industrial_estate: bool = True,
+                **more: Any) -> Callable[[], LicenceApplication]:
+    return lambda: LicenceApplication(
+        channel="oss", external_id="OSS-3", service_code="SS-KBLI-10510",
+        requirement_codes=CODES, sla_working_days=7, unit="perizinan",
+        applicant={"name": "Siti"},
+        business={"name": "CV Susu", "kbli": "10510", "scale": scale,
+                  "in_industrial_estate": in_industrial_estate, **more},
+        actor=OSS, at=on("2026-03-16T09:00"))
+
+
+def checked(results: dict[str, bool], exceptions: dict[str, str] | None = None) -> Step:
+    return lambda a: a.verify(results, None, OFFICER, on("2026-03-17T10:00"),
+                              conditions=CONDITIONS, exceptions=exceptions)
+
+
+def test_the_catalogue_ties_u1_to_the_scale_and_u4_to_the_location() -> None:
+    assert {(c.code, c.field, c.rule, c.exception) for c in CONDITIONS} == {
+        ("U1", "scale", "scale_not_small_or_medium", None),
+        ("U4", "in_industrial_estate", "not_in_industrial_estate",
+         "Pasal 65 PP Nomor 5 Tahun 2021")}
+
+
+@pytest.mark.parametrize("scale", ["mikro", "besar"])
+def test_u1_cannot_be_met_by_a_micro_or_large_business(scale: str) -> None:
+    # Given a micro or a large business (U1: "skala usaha kecil atau menengah")
+    app = given(of_business(scale=scale))
+    # When the officer marks U1 met, then verification is refused, naming the rule
+    err = then_raises(app, checked(ALL_MET), InvalidInput, "scale_not_small_or_medium")
+    assert err.field == "results.U1"
+    # Marked unmet, the file goes back to the applicant as usual
+    assert when(app, checked({**ALL_MET, "U1": False})) == ["FileReturnedForCorrection"]
+
+
+@pytest.mark.parametrize("scale", ["kecil", "menengah"])
+def test_u1_is_met_by_a_small_or_medium_business(scale: str) -> None:
+    assert when(given(of_business(scale=scale)), checked(ALL_MET)) == ["FileDeclaredComplete"]
+
+
+def test_u4_cannot_be_met_outside_an_industrial_estate_without_the_exception_s_ground() -> None:
+    # Given a business outside an industrial estate
+    app = given(of_business(in_industrial_estate=False))
+    # When the officer marks U4 met, then verification is refused, naming the rule
+    err = then_raises(app, checked(ALL_MET), InvalidInput, "not_in_industrial_estate")
+    assert err.field == "results.U4" and "Pasal 65" in err.detail
+    # Unless the officer states the ground of the seed's exception (Pasal 65 PP 5/2021),
+    # which is kept with the verification
+    ground = "Industri kecil; Pasal 65 ayat (2) huruf c"
+    assert when(app, checked(ALL_MET, {"U4": ground})) == ["FileDeclaredComplete"]
+    assert app.verifications[-1]["exceptions"] == {"U4": ground}
+
+
+def test_an_exception_is_only_for_a_requirement_that_allows_one() -> None:
+    app = given(of_business(scale="besar"))
+    err = then_raises(app, checked(ALL_MET, {"U1": "usaha besar"}), InvalidInput)
+    assert err.field == "exceptions.U1"
+    err = then_raises(given(of_business(in_industrial_estate=False)),
+                      checked(ALL_MET, {"U4": " "}), InvalidInput)
+    assert err.field == "exceptions.U4"
+
+
+# -- the NIB belongs to the business (issue 12, item 14) -----------------------------------
+def test_a_nib_given_at_intake_is_the_business_s_and_a_missing_one_is_marked_derived() -> None:
+    assert nib_of(given(of_business(nib="9120001234567"))) == "9120001234567"
+    assert nib_of(given(of_business())) is None
+    app = given(of_business(nib="9120001234567"))
+    assert certificate_payload(app, "SS-1", "9120001234567", on("2026-03-30T10:00"),
+                               "given")["nib_source"] == "given"
+    # A certificate signed before the source was recorded keeps its signed payload.
+    assert "nib_source" not in certificate_payload(app, "SS-1", "1", on("2026-03-30T10:00"))

@@ -17,7 +17,7 @@ from services.cases.commands import Command, CommandTable
 from services.complaints.commands import COMMANDS as COMPLAINT_COMMANDS
 from services.complaints.domain import Complaint
 from services.domain.actors import Actor
-from services.domain.errors import Forbidden, NotFound
+from services.domain.errors import Forbidden, NotFound, RuleViolation
 from services.domain.policy import (
     ASSIGNS,
     OWN_CHANNEL,
@@ -53,7 +53,7 @@ def test_the_tables_serve_the_api_s_paths() -> None:
         "verification", "resubmission", "withdrawal", "return", "technical-review",
         "decision", "issuance", "certificate-revocation", "assignment", "escalation"]
     assert [r.name for r in COMPLAINT_COMMANDS.routed] == [
-        "reclassification", "classification", "analysis", "apip-approval", "track",
+        "reclassification", "classification", "analysis", "findings", "apip-approval", "track",
         "response", "complainant-notification", "superior-report", "closure", "assignment",
         "escalation"]
     # The SLA timer's escalation is a row too, but no route.
@@ -83,6 +83,7 @@ class Case:
     unit: str = "perizinan"
     tier: str = "pelaksana"
     channel: str = "oss"
+    concerns_head: bool = False
 
 
 HIDDEN = NotFound("no application 1")
@@ -103,8 +104,10 @@ def outcome(policy: Policy, actor: Actor, case: Case | None = None) -> Any:
     except NotFound as exc:
         assert exc is HIDDEN  # the unknown case's very answer
         return 404
-    except Forbidden:
-        return 403, "after"
+    except Forbidden as exc:
+        return 403, "after", exc.rule
+    except RuleViolation as exc:
+        return 409, exc.rule
     return "ok"
 
 
@@ -123,7 +126,7 @@ def test_another_unit_s_case_is_the_unknown_case_s_404() -> None:
 
 def test_an_officer_below_the_case_s_tier_may_read_but_not_work_it() -> None:
     case = Case(tier="kepala_bidang")
-    assert outcome(WORKS, officer("kepala_seksi"), case) == (403, "after")
+    assert outcome(WORKS, officer("kepala_seksi"), case)[:2] == (403, "after")
     assert outcome(READS, officer("kepala_seksi"), case) == "ok"
     assert outcome(WORKS, officer("kepala_bidang"), case) == "ok"
     assert outcome(WORKS, officer("kepala_dinas"), case) == "ok"
@@ -145,9 +148,16 @@ def test_a_channel_acts_only_on_its_own_cases() -> None:
 
 def test_the_complaint_rows_name_their_own_refusals() -> None:
     apip = COMPLAINT_COMMANDS["apip-approval"].policy
-    assert outcome(apip, Actor(id="s", role="supervisor")) == (
+    assert outcome(apip, officer(unit="pengaduan"), Case(unit="pengaduan")) == (
         403, "before", "apip_approval_requires_head")
+    for role in ("supervisor", "auditor"):
+        assert outcome(apip, Actor(id="s", role=role)) == (
+            403, "after", "apip_approval_requires_head")
+        assert outcome(apip, Actor(id="s", role=role), Case(concerns_head=True)) == "ok"
     assert outcome(apip, Actor(id="k", role="head")) == "ok"
+    # The head does not approve about himself (a 409 naming the rule).
+    assert outcome(apip, Actor(id="k", role="head"), Case(concerns_head=True)) == (
+        409, "head_cannot_approve_own_case")
     # Confidentiality: the unit's officers and the head, not supervisors.
     assert outcome(CONFIDENTIALITY.policy, Actor(id="s", role="supervisor"))[0] == 403
     assert outcome(CONFIDENTIALITY.policy, officer(unit="pengaduan"),

@@ -36,6 +36,7 @@ def every_event() -> list[object]:
     c.analyse("pungutan", ["SP 10510"], ["bukti"], "clarification", OFFICER, on(6, 11))
     c.approve_apip("tidak selesai internal", HEAD, on(6, 12))
     c.choose_track("apip", ["Inspektorat"], OFFICER, on(9))
+    c.record_findings(["investigasi"], ["petugas loket"], "proven", None, OFFICER, on(9, 10))
     c.assign("dewi", SUPERVISOR, on(9, 11))
     c.escalate("kepala_bidang", "lapor", SUPERVISOR, on(9, 12))
     c.escalate("kepala_dinas", "batas waktu", SUPERVISOR, on(9, 13), automatic=True)

@@ -17,8 +17,8 @@ from services.complaints.domain import (
     complaint_id,
 )
 from services.domain.actors import Actor
-from services.domain.errors import Forbidden, InvalidInput, RuleViolation
-from services.domain.policy import authorize
+from services.domain.errors import Forbidden, InvalidInput, NotFound, RuleViolation
+from services.domain.policy import authorize, authorize_case
 from services.domain.sla import Span, sla_of
 from services.domain.workdays import WorkingCalendar
 from tests.unit.gwt import given, then_raises, when
@@ -65,6 +65,11 @@ def analyse(c: Complaint) -> None:
               ["Bukti transfer"], "clarification", OFFICER, on(7))
 
 
+def findings(c: Complaint) -> None:
+    c.record_findings(["Klarifikasi petugas loket", "Pemeriksaan bukti transfer"],
+                      ["Petugas loket MPP", "Bukti transfer"], "proven", None, OFFICER, on(9))
+
+
 def approve_apip(c: Complaint) -> None:
     c.approve_apip("Tidak dapat diselesaikan secara internal", HEAD, on(7, 14))
 
@@ -93,7 +98,7 @@ def close(c: Complaint) -> None:
     c.close("Selesai", OFFICER, on(11))
 
 
-HANDLED = (classify, analyse, internal, respond, notify, report)
+HANDLED = (classify, analyse, internal, findings, respond, notify, report)
 
 
 # -- intake: complaint or suggestion --------------------------------------------------
@@ -192,8 +197,29 @@ def test_a_suggestion_that_is_only_late_may_become_a_complaint() -> None:
     assert when(c, lambda c: c.reclassify("Pemohon sakit, ada surat dokter", OFFICER,
                                           on(7))) == ["Reclassified"]
     assert (c.kind, c.reasons, c.intake_reasons) == ("complaint", [], ["late"])
-    # The clock runs from receipt, not from the reclassification.
-    assert c.clock == [Span(start=DAY_31)]
+
+
+def test_a_reclassified_complaint_s_clock_counts_from_the_decision_not_from_receipt() -> None:
+    # Given a late suggestion received on 3 July, reclassified on Mon 21 July, more than
+    # 14 working days later
+    c = given(late_suggestion)
+    # When the office takes it on as a complaint
+    when(c, lambda c: c.reclassify("Pemohon sakit, ada surat dokter", OFFICER, on(21)))
+    # Then its 14 working days count from the decision: not breached the moment it is
+    # taken on, but due at midnight after Fri 8 August
+    assert c.clock == [Span(start=on(21))]
+    sla = sla_of(c.clock, 14, WorkingCalendar(), now=on(21, 11))
+    assert (sla.state, sla.due_at) == ("running", datetime(2025, 8, 9, 0, 0, tzinfo=WIB))
+    # And both instants are on record: the receipt and the decision
+    assert c.reclassification["received_at"] == DAY_31
+    assert c.reclassification["at"] == on(21)
+
+
+def test_the_reclassification_event_carries_both_instants() -> None:
+    c = given(late_suggestion)
+    c.reclassify("alasan", OFFICER, on(7))
+    (event,) = c.collect_events()
+    assert (event.received_at, event.at) == (DAY_31, on(7))
 
 
 def test_a_reclassified_complaint_is_then_handled_as_one() -> None:
@@ -234,14 +260,16 @@ def test_reclassification_needs_a_reason_and_an_officer() -> None:
 # -- the handling steps in order ----------------------------------------------------
 def test_the_seed_s_steps_in_order() -> None:
     c = given(receive())
-    steps = [classify, analyse, internal, respond, notify, report, close]
+    steps = [classify, analyse, internal, findings, respond, notify, report, close]
     assert [when(c, step) for step in steps] == [
-        ["Classified"], ["Analysed"], ["TrackChosen"], ["Responded"],
+        ["Classified"], ["Analysed"], ["TrackChosen"], ["FindingsRecorded"], ["Responded"],
         ["ComplainantNotified"], ["ReportedToSuperior"], ["Closed"],
     ]
     assert c.is_closed and c.status == "closed"
     assert c.classification["problem_type"] == "fee"
+    assert c.classification["concerns_head"] is False
     assert c.analysis["handling_plan"] == "clarification"
+    assert c.findings["outcome"] == "proven"
     assert c.superior_reports[0]["to_tier"] == "kepala_seksi"
 
 
@@ -251,20 +279,81 @@ def test_the_seed_s_steps_in_order() -> None:
     ((classify,), internal, "track_requires_analysis"),
     ((classify,), approve_apip, "apip_approval_requires_analysis"),
     ((classify, analyse), respond, "response_requires_track"),
+    ((classify, analyse, findings), respond, "response_requires_track"),
     ((classify, analyse, internal), notify, "notification_requires_response"),
     ((classify, analyse, internal), report, "superior_report_requires_response"),
     ((classify, analyse, internal), close, "closure_requires_response"),
-    ((classify, analyse, internal, respond), close, "closure_requires_notification"),
+    ((classify, analyse, internal, findings, respond), close, "closure_requires_notification"),
+    ((classify, analyse, internal, findings, respond, notify), close,
+     "superior_report_required"),
     ((classify,), classify, "classification_not_allowed_when_classified"),
     ((classify, analyse, internal), analyse, "analysis_not_allowed_when_in_resolution"),
-    ((classify, analyse, internal, respond), internal, "track_not_allowed_when_answered"),
+    ((classify, analyse, internal, findings, respond), internal,
+     "track_not_allowed_when_answered"),
+    ((classify,), findings, "findings_requires_analysis"),
+    ((classify, analyse, internal, findings, respond), findings,
+     "findings_not_allowed_when_answered"),
 ])
 def test_a_step_out_of_order_is_refused(history: tuple[Any, ...], step: Any, rule: str) -> None:
     then_raises(given(receive(), *history), step, RuleViolation, rule)
 
 
-def test_the_superior_report_is_not_a_condition_of_closure() -> None:
-    assert when(given(receive(), classify, analyse, internal, respond, notify), close) == ["Closed"]
+# -- the findings (seed 6.6.e) ----------------------------------------------------------
+def test_the_answer_to_a_complaint_needs_its_findings() -> None:
+    # Given a complaint analysed and on its track, the handling plan not yet carried out
+    c = given(receive(), classify, analyse, internal)
+    # When the officer answers, then it is refused: the answer rests on proven facts
+    then_raises(c, respond, RuleViolation, "findings_required")
+    # Once the findings are recorded, the answer is taken
+    assert when(c, findings) == ["FindingsRecorded"]
+    assert when(c, respond) == ["Responded"]
+
+
+@pytest.mark.parametrize("order", [(internal, findings), (findings, internal)])
+def test_findings_come_before_or_after_the_track(order: tuple[Any, Any]) -> None:
+    c = given(receive(), classify, analyse, *order)
+    assert when(c, respond) == ["Responded"]
+
+
+def test_the_findings_record_what_was_done_who_was_consulted_and_the_outcome() -> None:
+    c = given(receive(), classify, analyse)
+    assert when(c, lambda c: c.record_findings(
+        ["Konfirmasi ke petugas loket"], ["Petugas loket MPP"], "partly_proven",
+        "Pungutan terbukti, jumlahnya tidak", OFFICER, on(8))) == ["FindingsRecorded"]
+    assert {k: c.findings[k] for k in ("actions", "consulted", "outcome", "note", "by")} == {
+        "actions": ["Konfirmasi ke petugas loket"], "consulted": ["Petugas loket MPP"],
+        "outcome": "partly_proven", "note": "Pungutan terbukti, jumlahnya tidak",
+        "by": "pelaksana-07"}
+    # The status stays: the findings are a record, not a stage of the track.
+    assert c.status == "analysed"
+
+
+def test_the_findings_are_recorded_once() -> None:
+    then_raises(given(receive(), classify, analyse, findings), findings, RuleViolation,
+                "findings_already_recorded")
+
+
+@pytest.mark.parametrize(("command", "field"), [
+    (lambda c: c.record_findings([], ["x"], "proven", None, OFFICER, on(8)), "actions"),
+    (lambda c: c.record_findings([" "], [], "proven", None, OFFICER, on(8)), "actions"),
+    (lambda c: c.record_findings(["x"], [], "likely", None, OFFICER, on(8)), "outcome"),
+])
+def test_findings_input(command: Any, field: str) -> None:
+    assert then_raises(given(receive(), classify, analyse), command, InvalidInput).field == field
+
+
+def test_a_suggestion_has_no_findings_and_is_answered_without_them() -> None:
+    c = given(late_suggestion)
+    then_raises(c, findings, RuleViolation, "not_a_complaint")
+    assert when(c, lambda c: c.respond("Terima kasih", OFFICER, on(4))) == ["Responded"]
+
+
+# -- closure: the complainant told and the superior reported to (seed 6.8) ----------------
+def test_closure_needs_the_report_to_the_direct_superior() -> None:
+    c = given(receive(), classify, analyse, internal, findings, respond, notify)
+    then_raises(c, close, RuleViolation, "superior_report_required")
+    assert when(c, report) == ["ReportedToSuperior"]
+    assert when(c, close) == ["Closed"]
 
 
 @pytest.mark.parametrize(("command", "field"), [
@@ -290,12 +379,68 @@ def test_apip_without_the_head_s_approval_is_refused() -> None:
                 "apip_requires_head_approval")
 
 
+AUDITOR = {"id": "inspektorat-1", "role": "auditor"}
+APIP_POLICY = COMMANDS["apip-approval"].policy
+
+
+def may_approve_apip(who: dict[str, Any], complaint: Complaint) -> None:
+    """Who may approve, as the case service checks it: the role, then the case's facts."""
+    actor = Actor(**who)
+    authorize(APIP_POLICY, actor)
+    authorize_case(APIP_POLICY, actor, complaint, NotFound("no complaint"))
+
+
+def about_the_head(c: Complaint) -> None:
+    c.classify("SS-KBLI-10510", "competence", OFFICER, on(4), concerns_head=True)
+
+
 def test_only_the_head_approves_apip() -> None:
-    for who in (OFFICER, SUPERVISOR):
+    c = given(receive(), classify, analyse)
+    with pytest.raises(Forbidden) as refused:
+        authorize(APIP_POLICY, Actor(**OFFICER))
+    assert refused.value.rule == "apip_approval_requires_head"
+    for who in (SUPERVISOR, AUDITOR):
         with pytest.raises(Forbidden) as refused:
-            authorize(COMMANDS["apip-approval"].policy, Actor(**who))
+            may_approve_apip(who, c)
         assert refused.value.rule == "apip_approval_requires_head"
-    authorize(COMMANDS["apip-approval"].policy, Actor(**HEAD))
+    may_approve_apip(HEAD, c)
+
+
+def test_a_complaint_may_be_flagged_as_concerning_the_head() -> None:
+    c = given(receive())
+    assert when(c, about_the_head) == ["Classified"]
+    assert c.concerns_head and c.classification["concerns_head"] is True
+    assert not given(receive(), classify).concerns_head
+
+
+def test_the_head_cannot_approve_apip_about_himself() -> None:
+    # Given a complaint about the head of office, analysed
+    c = given(receive(), about_the_head, analyse)
+    # When the head approves involving APIP: refused, naming the rule
+    with pytest.raises(RuleViolation) as refused:
+        may_approve_apip(HEAD, c)
+    assert refused.value.rule == "head_cannot_approve_own_case"
+    # A supervisor or an auditor records the approval of the authority named
+    for who in (SUPERVISOR, AUDITOR):
+        may_approve_apip(who, c)
+    with pytest.raises(Forbidden):
+        authorize(APIP_POLICY, Actor(**OFFICER))
+
+
+def test_an_approval_about_the_head_names_another_authority() -> None:
+    c = given(receive(), about_the_head, analyse)
+    for authority in (None, " ", "kepala_dpmptsp"):
+        err = then_raises(c, lambda c, a=authority: c.approve_apip(
+            "menyangkut kepala dinas", AUDITOR, on(7), authority=a), InvalidInput)
+        assert err.field == "authority"
+    assert when(c, lambda c: c.approve_apip(
+        "menyangkut kepala dinas", AUDITOR, on(7),
+        authority="Inspektorat Kabupaten Purwakarta atas persetujuan Bupati")) == [
+        "ApipInvolvementApproved"]
+    assert c.apip_approval["authority"] == (
+        "Inspektorat Kabupaten Purwakarta atas persetujuan Bupati")
+    assert c.apip_approval["by"] == "inspektorat-1"
+    assert when(c, apip) == ["TrackChosen"]
 
 
 def test_apip_with_the_head_s_approval() -> None:
@@ -357,7 +502,7 @@ def test_a_supervisor_may_skip_a_tier() -> None:
 
 
 def test_the_superior_report_goes_to_the_tier_above_the_case() -> None:
-    c = given(receive(), classify, analyse, internal,
+    c = given(receive(), classify, analyse, internal, findings,
               lambda c: c.escalate("kepala_seksi", "lapor", OFFICER, on(9)), respond)
     when(c, report)
     assert c.superior_reports[0]["from_tier"] == "kepala_seksi"
@@ -366,12 +511,12 @@ def test_the_superior_report_goes_to_the_tier_above_the_case() -> None:
 
 # -- the answer and the clock ---------------------------------------------------------
 def test_answering_twice_is_refused() -> None:
-    then_raises(given(receive(), classify, analyse, internal, respond), respond, RuleViolation,
-                "already_answered")
+    then_raises(given(receive(), classify, analyse, internal, findings, respond), respond,
+                RuleViolation, "already_answered")
 
 
 @pytest.mark.parametrize("step", [
-    respond, notify, report, close, classify, analyse, internal, approve_apip,
+    respond, notify, report, close, classify, analyse, internal, approve_apip, findings,
     lambda c: c.assign("pelaksana-08", SUPERVISOR, on(12)),
     lambda c: c.escalate("kepala_seksi", "lapor", OFFICER, on(12)),
 ])
@@ -380,7 +525,7 @@ def test_after_closure_every_step_is_refused(step: Any) -> None:
 
 
 def test_the_clock_stops_at_the_response() -> None:
-    c = given(receive(), classify, analyse, internal)
+    c = given(receive(), classify, analyse, internal, findings)
     assert c.clock == [Span(start=DAY_30)] and c.finished_at is None
     when(c, respond)
     assert c.clock == [Span(start=DAY_30, end=on(10))]
@@ -393,7 +538,7 @@ def test_the_clock_stops_at_the_response() -> None:
 
 
 def test_an_answer_after_the_deadline_is_breached() -> None:
-    c = given(receive(), classify, analyse, internal)
+    c = given(receive(), classify, analyse, internal, findings)
     when(c, lambda c: c.respond("jawaban", OFFICER, on(23, 9)))
     sla = sla_of(c.clock, 14, WorkingCalendar(), now=on(24), finished_at=c.finished_at)
     assert sla.state == "breached"

@@ -59,7 +59,10 @@ def test_which_credentials_a_part_connects_with(tmp_path: Path) -> None:
     assert auth.options("nats://127.0.0.1:4222", "relay") == {
         "user": "relay", "password": secret.password("relay")}
     # The URL's own credentials win; a remote server never gets the embedded passwords.
-    assert auth.options("nats://ptsp:pw@nats:4222", "relay") == {}
+    # The URL's own credentials, given explicitly: a failover to a node the cluster
+    # announced (whose URL carries none) still authenticates.
+    assert auth.options("nats://ptsp:p%40w@nats:4222,nats://ptsp:p%40w@nats2:4222",
+                        "relay") == {"user": "ptsp", "password": "p@w"}
     assert auth.options("nats://nats:4222", "relay") == {}
     # A creds file, for a server without user:password in the URL.
     creds = NatsAuth(keys_dir=tmp_path, creds_file=tmp_path / "ptsp.creds")

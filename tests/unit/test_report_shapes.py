@@ -4,16 +4,19 @@ bytes of its dict, and a report that drifts from its shape fails here."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import msgspec
 import pytest
 
+from contracts.evaluations import ActionDoneRecord, ActionView, EvaluationView
 from contracts.reports import MonthlyReport, SatisfactionReport, YearlyReport
-from projections import case_views, monthly_report, satisfaction_report, sla_timers, yearly_report
+from projections import satisfaction_report, yearly_report
+from projections.satisfaction_report import CaseFigures
 from services.domain.workdays import WorkingCalendar
 from services.surveys.ikm import ELEMENTS, quarter_bounds
+from tests.reports import History
 
 CALENDAR = WorkingCalendar()
 NOW = datetime.fromisoformat("2026-06-01T00:00:00+07:00")
@@ -63,15 +66,8 @@ RESPONSES = [
 ]
 
 
-def read_models() -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
-    cases: dict[str, dict[str, Any]] = {}
-    timers: dict[str, dict[str, Any]] = {}
-    for e in EVENTS:
-        cases[e["case_id"]] = case_views.evolve(cases.get(e["case_id"]), e)
-        timer = sla_timers.evolve(timers.get(e["case_id"]), e)
-        if timer is not None:
-            timers[e["case_id"]] = timer
-    return list(cases.values()), timers
+def history() -> History:
+    return History(CALENDAR).add(*EVENTS)
 
 
 def same_bytes(report: dict[str, Any], shape: type[msgspec.Struct]) -> None:
@@ -80,31 +76,46 @@ def same_bytes(report: dict[str, Any], shape: type[msgspec.Struct]) -> None:
 
 @pytest.mark.parametrize("month", ["2026-03", "2026-01"])
 def test_the_monthly_report_keeps_its_bytes(month: str) -> None:
-    cases, timers = read_models()
-    report = monthly_report.compute(month, cases, timers, CALENDAR, NOW, RESPONSES)
+    report = history().report(month, NOW, RESPONSES)
     if month == "2026-03":
         assert report["applications"]["issued"] == 1 and report["complaints"]["received"] == 1
     same_bytes(report, MonthlyReport)
 
 
+FIGURES = CaseFigures(population={"SS-KBLI-10510": 2}, complaints={"fee": 1})
+
+
 @pytest.mark.parametrize("responses", [RESPONSES, []])
 def test_the_satisfaction_report_keeps_its_bytes(responses: list[dict[str, Any]]) -> None:
-    cases, _ = read_models()
-    report = satisfaction_report.compute("2026-Q1", *quarter_bounds("2026-Q1"), responses, cases)
+    report = satisfaction_report.compute("2026-Q1", *quarter_bounds("2026-Q1"), responses,
+                                         FIGURES)
     same_bytes(report, SatisfactionReport)
 
 
+EVALUATION = msgspec.to_builtins(EvaluationView(
+    id="6b1f8a2e-0000-5000-8000-0000000000e1", year=2026, summary="Waktu perlu dipercepat",
+    actions=[ActionView(n=1, action="Tambah petugas loket", owner="kepala_seksi",
+                        due_on=date(2026, 9, 1), done=ActionDoneRecord(
+                            at=datetime.fromisoformat("2026-08-20T10:00:00+07:00"),
+                            by="kepala", note=None)),
+             ActionView(n=2, action="SOP baru", owner="perizinan", due_on=date(2026, 12, 1),
+                        done=None)],
+    recorded_at=datetime.fromisoformat("2026-07-01T10:00:00+07:00"), recorded_by="kepala",
+    actions_done=1, version=2))
+
+
 def test_the_yearly_report_keeps_its_bytes() -> None:
-    cases, timers = read_models()
-    months = [monthly_report.compute(f"2026-{m:02d}", cases, timers, CALENDAR, NOW, RESPONSES)
-              for m in range(1, 13)]
-    same_bytes(yearly_report.compute(2026, months, RESPONSES, cases), YearlyReport)
-    same_bytes(yearly_report.compute(2026, [], [], []), YearlyReport)
+    months = [history().report(f"2026-{m:02d}", NOW, RESPONSES) for m in range(1, 13)]
+    report = yearly_report.compute(2026, months, RESPONSES, {"2026": FIGURES}, [EVALUATION])
+    same_bytes(report, YearlyReport)
+    same_bytes(yearly_report.compute(2026, [], [], {}), YearlyReport)
+    page, rows = yearly_report.to_html(report), yearly_report.to_csv(report)
+    assert "Tambah petugas loket" in page and "1 of 2 actions done" in page
+    assert f"evaluations.actions,{EVALUATION['id']},2.action,SOP baru" in rows
 
 
 def test_a_report_that_drifts_from_its_shape_is_refused() -> None:
-    cases, timers = read_models()
-    report = monthly_report.compute("2026-03", cases, timers, CALENDAR, NOW)
+    report = history().report("2026-03", NOW)
     report["applications"]["issued"] = "one"
     with pytest.raises(msgspec.ValidationError, match=r"applications\.issued"):
         msgspec.convert(report, MonthlyReport)

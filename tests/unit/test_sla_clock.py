@@ -113,9 +113,10 @@ def test_a_complaint_starts_its_clock_at_receipt_and_a_suggestion_has_none() -> 
         == NEVER
 
 
-def test_a_reclassification_counts_from_the_cases_receipt_not_from_the_decision() -> None:
+def test_a_reclassification_counts_from_the_decision_not_from_the_cases_receipt() -> None:
+    # Issue 12: the office takes the complaint on at the decision; the receipt is recorded.
     assert evolve_clock(NEVER, "complaint.reclassified", {"at": T3, "received_at": T1}) \
-        == RUNNING
+        == start(NEVER, T3)
 
 
 def test_instants_may_come_as_the_contracts_text() -> None:
@@ -125,7 +126,7 @@ def test_instants_may_come_as_the_contracts_text() -> None:
 
 def test_an_event_without_its_instant_is_refused_naming_the_field() -> None:
     with pytest.raises(KeyError, match="received_at"):
-        evolve_clock(NEVER, "complaint.reclassified", {"at": T3})
+        evolve_clock(NEVER, "complaint.received", {"at": T3, "kind": "complaint"})
     with pytest.raises(TypeError, match="at must be an instant"):
         evolve_clock(NEVER, "application.resubmitted", {"at": 17})
 
@@ -177,6 +178,8 @@ STEPS: dict[str, Step] = {
     "analyse": lambda c: c.analyse("pungutan", ["SP"], [], "clarification", OFFICER,
                                    at("04-17T10:00")),
     "track": lambda c: c.choose_track("internal", None, OFFICER, at("04-20T10:00")),
+    "findings": lambda c: c.record_findings(["klarifikasi"], [], "proven", None, OFFICER,
+                                            at("04-20T11:00")),
     "respond": lambda c: c.respond("jawaban", OFFICER, at("04-21T10:00")),
 }
 LATE = complaint("2026-04-14T09:00", served="2026-02-01")
@@ -187,9 +190,9 @@ HISTORIES: dict[str, tuple[Callable[[], Any], str]] = {
     "returned at verification, then withdrawn": (application, "verify unmet, withdraw"),
     "withdrawn while paused": (application, "verify all, give back, withdraw"),
     "a complaint answered":
-        (complaint("2026-04-01T09:00"), "classify, analyse, track, respond"),
+        (complaint("2026-04-01T09:00"), "classify, analyse, track, findings, respond"),
     "a late suggestion reclassified, then answered":
-        (LATE, "reclassify, classify, analyse, track, respond"),
+        (LATE, "reclassify, classify, analyse, track, findings, respond"),
     "a late suggestion acknowledged": (LATE, "respond"),
 }
 

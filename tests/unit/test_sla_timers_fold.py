@@ -93,8 +93,10 @@ def test_a_suggestion_has_no_clock_until_reclassified() -> None:
     suggestion = ev("complaint.received", "2026-03-10T08:00:00", kind="suggestion",
                     sla_working_days=14, received_at="2026-03-10T08:00:00+07:00")
     assert sla_view(fold(suggestion), CAL, now("2026-03-11T09:00"))["state"] == "not_started"
-    doc = fold(suggestion, ev("complaint.reclassified", "2026-03-11T09:00:00", reason="x"))
-    assert sla_view(doc, CAL, now("2026-03-11T10:00"))["started_at"] == "2026-03-10T08:00:00+07:00"
+    doc = fold(suggestion, ev("complaint.reclassified", "2026-03-11T09:00:00", reason="x",
+                              received_at="2026-03-10T08:00:00+07:00"))
+    # Counted from the reclassification decision, not from receipt (issue 12).
+    assert sla_view(doc, CAL, now("2026-03-11T10:00"))["started_at"] == "2026-03-11T09:00:00+07:00"
 
 
 def test_a_holiday_declared_late_moves_the_deadline() -> None:

@@ -9,8 +9,8 @@ from datetime import datetime
 from typing import Any
 
 from projections import monthly_report, satisfaction_report, yearly_report
-from services.domain.workdays import WorkingCalendar
 from services.surveys.ikm import ELEMENTS, quarter_bounds
+from tests.reports import History, case_id, ev, received, submitted
 
 Q1 = "2026-Q1"
 
@@ -21,14 +21,20 @@ def response(n: int, at: str, scores: dict[str, int], service: str = "SS-KBLI-10
             "responded_at": at}
 
 
-def application(n: int, at: str, service: str = "SS-KBLI-10510") -> dict[str, Any]:
-    return {"id": f"a{n}", "type": "application", "service_code": service,
-            "milestones": {"submitted": at}}
+def application(n: int, at: str) -> list[dict[str, Any]]:
+    return [submitted(case_id(n), at)]
 
 
-def complaint(n: int, at: str, problem_type: str | None, kind: str = "complaint") -> dict[str, Any]:
-    return {"id": f"c{n}", "type": "complaint", "kind": kind, "received_at": at,
-            "problem_type": problem_type, "milestones": {"received": at}}
+def complaint(n: int, at: str, problem_type: str | None,
+              kind: str = "complaint") -> list[dict[str, Any]]:
+    """Received at `at`; classified in May (the quarter counts it by receipt, under the
+    type it is classified as now)."""
+    cid = case_id(100 + n)
+    events = [received(cid, at, kind)]
+    if problem_type:
+        events.append(ev(cid, 2, "complaint.classified", "2026-05-01T09:00",
+                         service_code="SS-KBLI-10510", problem_type=problem_type))
+    return events
 
 
 RESPONSES = [
@@ -37,15 +43,16 @@ RESPONSES = [
     response(3, "2026-03-31T23:30:00+07:00", {"time": 2}, service="SS-OTHER", channel="email"),
     response(4, "2026-04-01T00:00:00+07:00", {"time": 1}),  # next quarter
 ]
-CASES = [
-    application(1, "2026-01-02T09:00:00+07:00"), application(2, "2026-03-02T09:00:00+07:00"),
-    application(3, "2025-12-31T23:59:00+07:00"),
-    complaint(1, "2026-01-10T09:00:00+07:00", "time"),
-    complaint(2, "2026-01-11T09:00:00+07:00", "time"),
-    complaint(3, "2026-02-10T09:00:00+07:00", "other"),
-    complaint(4, "2026-02-11T09:00:00+07:00", None),
-    complaint(5, "2026-02-12T09:00:00+07:00", None, kind="suggestion"),
-]
+HISTORY = History().add(
+    *application(1, "2026-01-02T09:00"), *application(2, "2026-03-02T09:00"),
+    *application(3, "2025-12-31T23:59"),
+    *complaint(1, "2026-01-10T09:00:00+07:00", "time"),
+    *complaint(2, "2026-01-11T09:00:00+07:00", "time"),
+    *complaint(3, "2026-02-10T09:00:00+07:00", "other"),
+    *complaint(4, "2026-02-11T09:00:00+07:00", None),
+    *complaint(5, "2026-02-12T09:00:00+07:00", None, kind="suggestion"),
+)
+CASES = HISTORY.case_figures("2026-01", "2026-04")
 
 
 def quarter(responses: list[dict[str, Any]] = RESPONSES) -> dict[str, Any]:
@@ -118,7 +125,8 @@ def month(n: int, **figures: Any) -> dict[str, Any]:
 def test_the_year_sums_the_months_and_follows_the_quarters() -> None:
     months = [month(n) for n in range(1, 13)]
     responses = [*RESPONSES, response(5, "2026-11-05T10:00:00+07:00", dict.fromkeys(ELEMENTS, 3))]
-    report = yearly_report.compute(2026, months, responses, CASES)
+    cases = {"2026": HISTORY.case_figures("2026-01", "2027-01"), "2026-Q1": CASES}
+    report = yearly_report.compute(2026, months, responses, cases)
     assert report["sla"]["applications"]["issued"] == 96
     assert report["sla"]["applications"]["share_issued_within_sla"] == 0.75
     assert report["complaint_handling"]["by_problem_type"] == {"time": 24, "unclassified": 12}
@@ -138,9 +146,9 @@ def test_the_year_sums_the_months_and_follows_the_quarters() -> None:
 def test_the_monthly_report_gains_the_surveys_of_the_month() -> None:
     now = datetime.fromisoformat("2026-06-01T00:00:00+07:00")
     feb = [r for r in RESPONSES if r["responded_at"].startswith("2026-02")]
-    report = monthly_report.compute("2026-02", [], {}, WorkingCalendar(), now, feb)
+    report = History().report("2026-02", now, feb)
     # (2 + 4 + 3) / 3 = 3 → 75.00 (C)
     assert report["surveys"] == {"respondents": 1, "ikm": 75.0, "grade": "C"}
-    assert monthly_report.compute("2026-02", [], {}, WorkingCalendar(), now)["surveys"] == {
+    assert History().report("2026-02", now)["surveys"] == {
         "respondents": 0, "ikm": None, "grade": None}
     assert "surveys,respondents,,1" in monthly_report.to_csv(report)

@@ -1,0 +1,24 @@
+"""Counts a read model keeps beside its rows, moved in the same transaction as they are."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+import asyncpg
+
+K = TypeVar("K", bound=tuple[Any, ...])
+
+
+async def add_counts(conn: asyncpg.Connection, table: str, key: str,
+                     moves: Mapping[K, int]) -> None:
+    """Add each move (key values → how many more, or fewer) to `table`, whose primary key
+    is `key` (its columns, in order) and whose last column is the count `n`. A count
+    back at zero stays as a row with `n = 0`: readers treat it as absent."""
+    changed = [(*k, n) for k, n in sorted(moves.items(), key=lambda kv: str(kv[0])) if n]
+    if not changed:
+        return
+    values = ", ".join(f"${i}" for i in range(1, len(changed[0]) + 1))
+    await conn.executemany(
+        f"INSERT INTO {table} VALUES ({values}) ON CONFLICT ({key}) "
+        f"DO UPDATE SET n = {table}.n + excluded.n", changed)

@@ -1,0 +1,1 @@
+"""Running it like a service: metrics, readiness, structured logs, backup and restore."""

@@ -1,0 +1,159 @@
+"""The `/metrics` exposition: the counted metrics (`services.ops.metrics`) of every
+process, and the values read from Postgres at scrape time (lags, SLA counts, the audit
+chain alarm). See `services.ops.metrics` for what each name means."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+from projections.sla_timers import STATE_SQL
+from services.infra.eventlog import Stream
+from services.infra.pg import Conn
+from services.ops.metrics import REGISTRY
+
+log = logging.getLogger("ptsp.ops")
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+LAG_CAP = 1_000_000
+SCRAPE_SECONDS = 5.0
+"""How long a scrape waits for the database before it answers without the lags."""
+SLA_STATES = ("at_risk", "breached")
+"""Always reported (0 when none); other states of open cases appear when they occur."""
+
+
+@dataclass(frozen=True)
+class ReadModel:
+    """A read model as the lag sees it: its name and the streams it consumes."""
+
+    name: str
+    streams: tuple[str, ...]
+
+
+@dataclass
+class Lags:
+    relay: dict[str, int] = field(default_factory=dict)
+    """Stored events not yet published, by stream."""
+    projections: dict[str, int] = field(default_factory=dict)
+    """Stored events not yet applied, by read model (all its streams together)."""
+    sla: dict[str, int] = field(default_factory=dict)
+    """Open cases by SLA state."""
+
+
+async def _table_exists(conn: Conn, name: str) -> bool:
+    return bool(await conn.fetchval("SELECT to_regclass($1) IS NOT NULL", name))
+
+
+async def _behind(conn: Conn, stream: Stream, after: int) -> int:
+    return int(await conn.fetchval(
+        f"SELECT count(*) FROM (SELECT 1 FROM {stream.table} WHERE notification_id > $1 "
+        f"LIMIT {LAG_CAP}) behind", after))
+
+
+async def read_lags(conn: Conn, streams: Sequence[Stream],
+                    read_models: Sequence[ReadModel], now: datetime) -> Lags:
+    """Every lag and the SLA counts, from the tables the relay, the projection runner and
+    the `sla_timers` read model keep (one connection, a few indexed counts)."""
+    lags = Lags()
+    relay: dict[str, int] = {}
+    if await _table_exists(conn, "relay_positions"):
+        relay = {r["stream"]: int(r["position"])
+                 for r in await conn.fetch("SELECT stream, position FROM relay_positions")}
+    applied: dict[tuple[str, str], int] = {}
+    if await _table_exists(conn, "projection_positions"):
+        applied = {(r["projection"], r["stream"]): int(r["position"]) for r in await conn.fetch(
+            "SELECT projection, stream, position FROM projection_positions")}
+    by_name = {s.name: s for s in streams}
+    for s in streams:
+        lags.relay[s.name] = await _behind(conn, s, relay.get(s.name, 0))
+    for model in read_models:
+        lags.projections[model.name] = sum(
+            [await _behind(conn, by_name[name], applied.get((model.name, name), 0))
+             for name in model.streams if name in by_name])
+    lags.sla = dict.fromkeys(SLA_STATES, 0)
+    if await _table_exists(conn, "sla_timers"):
+        rows = await conn.fetch(
+            f"SELECT coalesce({STATE_SQL}, 'not_started') AS state, count(*) AS n "
+            "FROM sla_timers t WHERE t.finished_at IS NULL GROUP BY 1", now)
+        lags.sla.update({r["state"]: int(r["n"]) for r in rows})
+    return lags
+
+
+class _Snapshot(Collector):
+    """The values read at scrape time, as gauges."""
+
+    def __init__(self, lags: Lags | None, alarm: bool) -> None:
+        self.lags = lags
+        self.alarm = alarm
+
+    def collect(self) -> Iterable[Metric]:
+        alarm = GaugeMetricFamily("ptsp_audit_chain_alarm",
+                                  "1 when the audit chain keeper raised its alarm (the chain "
+                                  "was found shortened or rewritten).")
+        alarm.add_metric([], 1.0 if self.alarm else 0.0)
+        yield alarm
+        if self.lags is None:
+            return
+        yield from _gauges("ptsp_relay_lag_events",
+                           "Stored events not yet published on JetStream.",
+                           "stream", self.lags.relay)
+        yield from _gauges("ptsp_projection_lag_events",
+                           "Stored events a read model has not applied yet.",
+                           "read_model", self.lags.projections)
+        yield from _gauges("ptsp_cases_sla", "Open cases by SLA state.", "state",
+                           self.lags.sla)
+
+
+def _gauges(name: str, help_text: str, label: str, values: dict[str, int]) -> Iterator[Metric]:
+    family = GaugeMetricFamily(name, help_text, labels=[label])
+    for key, value in sorted(values.items()):
+        family.add_metric([key], float(value))
+    yield family
+
+
+def render(lags: Lags | None, alarm: bool, multiprocess_dir: Path | None) -> bytes:
+    """The Prometheus text exposition: the counted metrics (every process's, from the
+    multiprocess directory when there is one) and the values read at scrape time."""
+    if multiprocess_dir is not None and multiprocess_dir.is_dir():
+        counted = CollectorRegistry()
+        # prometheus-client leaves this constructor unannotated.
+        MultiProcessCollector(counted, path=str(multiprocess_dir))  # type: ignore[no-untyped-call]
+    else:
+        counted = REGISTRY
+    read = CollectorRegistry()
+    read.register(_Snapshot(lags, alarm))
+    return generate_latest(counted) + generate_latest(read)
+
+
+@dataclass(frozen=True)
+class Sources:
+    """What a scrape (and a readiness check) reads: handed over by the composition root."""
+
+    streams: Sequence[Stream]
+    read_models: Sequence[ReadModel]
+    multiprocess_dir: Path | None = None
+
+
+async def exposition(pool: asyncpg.Pool | None, sources: Sources, now: datetime,
+                     alarm: bool) -> bytes:
+    """`GET /metrics`: the values read now (left out when the database does not answer:
+    the counted metrics still say what the processes did) and every process's counts."""
+    lags: Lags | None = None
+    if pool is not None:
+        try:
+            async with pool.acquire(timeout=SCRAPE_SECONDS) as conn:
+                lags = await asyncio.wait_for(
+                    read_lags(conn, sources.streams, sources.read_models, now), SCRAPE_SECONDS)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            log.warning("metrics: the database did not answer; lags left out", exc_info=True)
+    return render(lags, alarm, sources.multiprocess_dir)
