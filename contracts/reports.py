@@ -182,8 +182,10 @@ class Escalations(msgspec.Struct, kw_only=True):
 
 
 class OfficerFigures(msgspec.Struct, kw_only=True):
-    """One officer's month: the cases whose clock stopped while they held them."""
+    """One officer's month (or year): the cases whose clock stopped while they held them."""
 
+    name: str | None
+    """As the staff register names them; null for an actor it does not hold."""
     cases_handled: int
     median_working_days: float | None
     breached: int
@@ -296,5 +298,7 @@ class YearlyReport(msgspec.Struct, kw_only=True):
     satisfaction: YearlySatisfaction
     complaints_by_problem_type: dict[str, int]
     elements_vs_complaints: list[ElementVsComplaints]
+    by_officer: dict[str, OfficerFigures]
+    """Per officer (actor id), the cases whose clock stopped in the year."""
     evaluations: list[EvaluationView]
     """The head's evaluations of the year and their improvement plans, as recorded."""

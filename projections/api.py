@@ -146,10 +146,16 @@ class SupervisionController(Controller):
         if (not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month)
                 or not 2000 <= int(month[:4]) <= 2100):
             raise InvalidInput("month", "must be YYYY-MM, 2000 to 2100")
+        names = await _staff_names(state)
         async with state.system.pool.acquire() as conn:
-            report = await monthly_report.load(conn, month, state.system.clock.now())
+            report = await monthly_report.load(conn, month, state.system.clock.now(), names)
         return _rendered(request, report, MonthlyReport,
                          monthly_report.to_csv, monthly_report.to_html)
+
+
+async def _staff_names(state: State) -> dict[str, str]:
+    """The staff register's names by actor id, for the figures per officer."""
+    return {m.actor: m.name for m in await state.system.staff.members()}
 
 
 def _rendered(request: Request[Any, Any, Any], report: dict[str, Any], shape: type[Report],
@@ -196,8 +202,9 @@ class EvaluationController(Controller):
             raise InvalidInput("year", "must be YYYY, 2000 to 2100")
         evaluations = [msgspec.to_builtins(e)
                        for e in await state.system.evaluations.of_year(int(year))]
+        names = await _staff_names(state)
         async with state.system.pool.acquire() as conn:
             report = await yearly_report.load(conn, int(year), state.system.clock.now(),
-                                              evaluations)
+                                              evaluations, names)
         return _rendered(request, report, YearlyReport,
                          yearly_report.to_csv, yearly_report.to_html)

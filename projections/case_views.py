@@ -31,7 +31,7 @@ from projections.counts import add_counts
 from projections.doc_table import Doc, DocTable
 from projections.months import month_of, month_start, next_month
 from projections.schema import drop_if_outdated
-from projections.sla_timers import TIMED, phases_of, state_condition
+from projections.sla_timers import TIMED, phases_of, state_branches, state_condition
 from services.domain.errors import InvalidInput
 from services.infra.eventlog import LoggedEvent
 
@@ -349,9 +349,8 @@ class CaseViews(DocTable):
 
 
 # -- the officers' list ----------------------------------------------------------------
-CASE_COLUMNS = """c.id, c.type, c.tracking_number, c.status, c.kind, c.channel, c.unit,
-    c.tier, c.assignee, c.service_code, c.created_at, c.updated_at"""
-PAGE_COLUMNS = CASE_COLUMNS + """,
+PAGE_COLUMNS = """c.id, c.type, c.tracking_number, c.status, c.kind, c.channel, c.unit,
+    c.tier, c.assignee, c.service_code, c.created_at, c.updated_at,
     t.working_days_limit, t.phase, t.started_at, t.due_at, t.at_risk_at, t.running_since,
     t.finished_at, t.working_days_used"""
 """What a list shows of a case and of its clock (`sla_timers.sla_now` reads the latter)."""
@@ -419,6 +418,14 @@ def _state(params: Params, state: SlaState, now: datetime) -> str:
     return state_condition(state, params(now) if state in TIMED else "NULL")
 
 
+def _branches(params: Params, state: SlaState, now: datetime) -> list[str]:
+    """`state_branches` as conditions on `t`, each naming its phase as a literal (so that
+    a partial index of the phase answers it), `now` a parameter where needed."""
+    instant = params(now) if state in TIMED else "NULL"
+    return [f"t.phase = '{phase}'" + (f" AND {extra}" if extra else "")
+            for phase, extra in state_branches(state, instant)]
+
+
 def _equal(params: Params, alias: str, filters: Mapping[str, str | None]) -> list[str]:
     return [f"{alias}{column} = {params(value)}" for column, value in filters.items()
             if value is not None]
@@ -442,13 +449,15 @@ async def list_cases(conn: asyncpg.Connection, now: datetime, *, type: str | Non
     if sla_state is None:
         on_case = _equal(p, "c.", filters)
         keyset = [f"(c.created_at, c.id) < ({p(after[0])}, {p(after[1])})"] if after else []
-        # The page of cases first (an offset skips index entries only), then their clocks.
+        # The page's keys first (an offset skips index entries only), then its cases and
+        # their clocks.
         rows = await conn.fetch(
-            f"SELECT {PAGE_COLUMNS} FROM (SELECT {CASE_COLUMNS} FROM case_views c "
+            f"SELECT {PAGE_COLUMNS} FROM (SELECT c.id, c.created_at FROM case_views c "
             f"WHERE {' AND '.join(['true', *on_case, *keyset])} "
             f"ORDER BY c.created_at DESC, c.id DESC LIMIT {p(page_size + 1)} "
-            f"OFFSET {p(offset)}) c LEFT JOIN sla_timers t ON t.case_id = c.id "
-            f"ORDER BY c.created_at DESC, c.id DESC", *p.values)
+            f"OFFSET {p(offset)}) q JOIN case_views c ON c.id = q.id "
+            f"LEFT JOIN sla_timers t ON t.case_id = q.id "
+            f"ORDER BY q.created_at DESC, q.id DESC", *p.values)
     else:
         # One branch per phase the state may be in, each an ordered index scan of the
         # timers (which keep their case's type, unit, tier, assignee and `created_at`;
@@ -458,11 +467,10 @@ async def list_cases(conn: asyncpg.Connection, now: datetime, *, type: str | Non
         join = "JOIN case_views c ON c.id = t.case_id " if status is not None else ""
         keyset = [f"(t.created_at, t.case_id) < ({p(after[0])}, {p(after[1])})"] \
             if after else []
-        condition = _state(p, sla_state, now)
         take = p(page_size + 1 + offset)
         branches = []
-        for phase in phases_of(sla_state):
-            where = [f"t.phase = {p(phase)}", condition, *on_timer, *on_status, *keyset]
+        for condition in _branches(p, sla_state, now):
+            where = [condition, *on_timer, *on_status, *keyset]
             branches.append(
                 f"(SELECT t.case_id, t.created_at FROM sla_timers t {join}"
                 f"WHERE {' AND '.join(where)} "
@@ -528,12 +536,10 @@ async def list_timers(conn: asyncpg.Connection, now: datetime, *, state: SlaStat
     p = Params()
     take = p(limit + 1)
     common = _equal(p, "t.", {"type": type})
-    if state is not None:
-        common.append(_state(p, state, now))
-    phases: list[str | None] = list(phases_of(state)) if state is not None else [None]
+    conditions = _branches(p, state, now) if state is not None else ["true"]
     branches = []
-    for phase in phases:
-        where = [*common, *([f"t.phase = {p(phase)}"] if phase is not None else [])]
+    for condition in conditions:
+        where = [*common, condition]
         # Deadlines first, in order; then the cases without one, by id.
         dated = ([f"(t.due_at, t.case_id) > ({p(after[0])}, {p(after[1])})"]
                  if after and after[0] is not None else [])

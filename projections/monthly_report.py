@@ -106,8 +106,9 @@ class MonthFacts:
     one thing that may change a closed month's figures (its deadlines)."""
 
 
-def compute(facts: MonthFacts) -> dict[str, Any]:
-    """The report. Pure over the facts, so a rebuilt read model gives the same bytes."""
+def compute(facts: MonthFacts, names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The report. Pure over the facts (and the officers' `names`), so a rebuilt read
+    model gives the same bytes."""
     month = facts.month
     start, end = month_bounds(month)
 
@@ -184,7 +185,7 @@ def compute(facts: MonthFacts) -> dict[str, Any]:
         },
         "escalations_by_tier": escalations,
         "days_per_tier": {t: round(tier_us.get(t, 0) / 86_400_000_000, 2) for t in TIERS},
-        "by_officer": officer_figures(facts.stopped),
+        "by_officer": officer_figures(facts.stopped, names),
         "surveys": survey_figures(facts.surveys),
         "calendar_corrections_after_month_end": [
             {"date": str(c["date"]), "kind": c["kind"], "reason": c["reason"],
@@ -193,29 +194,45 @@ def compute(facts: MonthFacts) -> dict[str, Any]:
     }
 
 
-def officer_figures(stopped: Sequence[Stopped]) -> dict[str, dict[str, Any]]:
-    """Per officer (the assignee when the clock stopped): the cases whose clock they saw
-    through in the month (issued, rejected, answered; a withdrawal is the applicant's),
+async def stopped_between(conn: asyncpg.Connection, first: str,
+                          last: str) -> list[Stopped]:
+    """The clocks that stopped in the months `first` to `last` (both included), counted."""
+    return [Stopped(r["type"], r["stopped_by"], r["state"],
+                    None if r["working_days"] < 0 else r["working_days"],
+                    r["assignee"] or None, int(r["n"])) for r in await conn.fetch(
+        "SELECT type, stopped_by, state, working_days, assignee, sum(n) AS n "
+        "FROM sla_stopped_counts WHERE month >= $1 AND month <= $2 GROUP BY 1, 2, 3, 4, 5 "
+        "HAVING sum(n) <> 0 ORDER BY 1, 2, 3, 4, 5", first, last)]
+
+
+def officer_figures(stopped: Sequence[Stopped],
+                    names: Mapping[str, str] | None = None) -> dict[str, dict[str, Any]]:
+    """Per officer (the assignee when the clock stopped): their name in the staff
+    register (null for an actor it does not hold), the cases whose clock they saw
+    through in the period (issued, rejected, answered; a withdrawal is the applicant's),
     the median working days those took, and how many of them had breached."""
-    handled: dict[str, Counter[int]] = {}
+    handled: Counter[str] = Counter()
+    days: dict[str, Counter[int]] = {}
     breached: Counter[str] = Counter()
     for s in stopped:
         if s.assignee is None or s.state == "withdrawn":
             continue
-        days = handled.setdefault(s.assignee, Counter())
+        handled[s.assignee] += s.count
         if s.working_days is not None:
-            days[s.working_days] += s.count
+            days.setdefault(s.assignee, Counter())[s.working_days] += s.count
         if s.state == "breached":
             breached[s.assignee] += s.count
-    return {officer: {"cases_handled": sum(days.values()),
-                      "median_working_days": percentile(days, 0.5),
+    return {officer: {"name": (names or {}).get(officer), "cases_handled": n,
+                      "median_working_days": percentile(days.get(officer, Counter()), 0.5),
                       "breached": breached[officer]}
-            for officer, days in sorted(handled.items())}
+            for officer, n in sorted(handled.items())}
 
 
-async def load(conn: asyncpg.Connection, month: str, now: datetime) -> dict[str, Any]:
-    """The report of `month`, read from the month's own rows of the read models."""
-    return compute(await month_facts(conn, month, now))
+async def load(conn: asyncpg.Connection, month: str, now: datetime,
+               names: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The report of `month`, read from the month's own rows of the read models;
+    `names`: the staff register's names by actor id, for the figures per officer."""
+    return compute(await month_facts(conn, month, now), names)
 
 
 async def month_facts(conn: asyncpg.Connection, month: str, now: datetime) -> MonthFacts:
@@ -226,11 +243,7 @@ async def month_facts(conn: asyncpg.Connection, month: str, now: datetime) -> Mo
     to_date = {(r["case_type"], r["fact"]): int(r["n"]) for r in await conn.fetch(
         "SELECT case_type, fact, sum(n) AS n FROM report_counts WHERE month <= $1 "
         "AND fact = ANY($2::text[]) GROUP BY 1, 2", month, ["received", "opened", "closed"])}
-    stopped = [Stopped(r["type"], r["stopped_by"], r["state"],
-                       None if r["working_days"] < 0 else r["working_days"],
-                       r["assignee"] or None, int(r["n"])) for r in await conn.fetch(
-        "SELECT type, stopped_by, state, working_days, assignee, n FROM sla_stopped_counts "
-        "WHERE month = $1 AND n <> 0 ORDER BY 1, 2, 3, 4, 5", month)]
+    stopped = await stopped_between(conn, month, month)
     breached: Counter[str] = Counter({r["type"]: int(r["n"]) for r in await conn.fetch(
         "SELECT type, n FROM sla_breach_counts WHERE month = $1", month)})
     # Clocks still running past a deadline of the month: missed from that instant on.
@@ -310,14 +323,16 @@ def _table(data: dict[str, Any]) -> str:
     return f"<table>{rows}</table>"
 
 
-def _officers(by_officer: dict[str, dict[str, Any]]) -> str:
+def officers_table(by_officer: dict[str, dict[str, Any]]) -> str:
+    """The figures per officer as an HTML table (the monthly and the yearly page)."""
     if not by_officer:
         return "<p>—</p>"
-    rows = "".join(f"<tr><th>{html.escape(officer)}</th><td>{v['cases_handled']}</td>"
+    rows = "".join(f"<tr><th>{html.escape(officer)}</th>"
+                   f"<td>{html.escape(v['name'] or '—')}</td><td>{v['cases_handled']}</td>"
                    f"<td>{'—' if v['median_working_days'] is None else v['median_working_days']}"
                    f"</td><td>{v['breached']}</td></tr>" for officer, v in by_officer.items())
-    return ("<table><tr><th>officer</th><th>cases handled</th><th>median working days</th>"
-            f"<th>breached</th></tr>{rows}</table>")
+    return ("<table><tr><th>officer</th><th>name</th><th>cases handled</th>"
+            f"<th>median working days</th><th>breached</th></tr>{rows}</table>")
 
 
 def _corrections(corrections: list[dict[str, Any]]) -> str:
@@ -358,7 +373,7 @@ section {{ page-break-inside: avoid; }}
 <h3>Findings (hasil penanganan)</h3>{_bars("Findings", c["findings"])}</section>
 <section><h2>Escalations by tier</h2>{_bars("Escalations by tier", esc)}
 <h2>Days spent per tier</h2>{_bars("Days per tier", report["days_per_tier"])}</section>
-<section><h2>Per officer (cases whose clock stopped this month)</h2>{_officers(report["by_officer"])}</section>
+<section><h2>Per officer (cases whose clock stopped this month)</h2>{officers_table(report["by_officer"])}</section>
 <section><h2>Survei kepuasan (SKM)</h2>{_table(report["surveys"])}</section>
 {_corrections(report["calendar_corrections_after_month_end"])}
 </body></html>

@@ -200,7 +200,12 @@ CREATE TABLE IF NOT EXISTS sla_timers (
     case_closed_at timestamptz,      -- the case's work ended (a queue holds open cases)
     doc jsonb NOT NULL
 );
-CREATE INDEX IF NOT EXISTS sla_timers_open ON sla_timers (due_at) WHERE phase = 'open';
+-- The running clocks, with what their time-dependent state and the lists' filters read,
+-- so that counting or sorting them reads this index alone.
+CREATE INDEX IF NOT EXISTS sla_timers_open ON sla_timers (due_at)
+    INCLUDE (at_risk_at, created_at, type, unit, tier, assignee) WHERE phase = 'open';
+CREATE INDEX IF NOT EXISTS sla_timers_open_newest ON sla_timers (created_at DESC, case_id DESC)
+    INCLUDE (due_at, at_risk_at, type, unit, tier, assignee) WHERE phase = 'open';
 CREATE INDEX IF NOT EXISTS sla_timers_phase_newest
     ON sla_timers (phase, created_at DESC, case_id DESC);
 CREATE INDEX IF NOT EXISTS sla_timers_phase_due ON sla_timers (phase, due_at, case_id);
@@ -284,23 +289,28 @@ TIMED: tuple[SlaState, ...] = ("running", "at_risk", "breached")
 """The states that depend on the instant of asking (`state_condition` reads `now`)."""
 
 
-def state_condition(state: SlaState, now: str) -> str:
-    """SQL on `t` for the timers in `state` at the instant in parameter `now` (as
-    `STATE_SQL` says; read only for the states in `TIMED`), each branch on one phase so
-    that an index answers it."""
+def state_branches(state: SlaState, now: str) -> list[tuple[str, str]]:
+    """The timers in `state` at the instant in parameter `now` (as `STATE_SQL` says; `now`
+    read only for the states in `TIMED`): (phase, SQL condition on `t` or ""), one for
+    each phase that leads to the state, so that each is an index range of its own."""
     if state not in SLA_STATES:
         raise ValueError(f"not an SLA state: {state!r}")
     return {
-        "running": f"(t.phase = 'open' AND t.at_risk_at > {now})",
-        "at_risk": f"(t.phase = 'open' AND t.at_risk_at <= {now} AND t.due_at > {now})",
-        "breached": f"(t.phase = 'breached' OR (t.phase = 'open' AND t.due_at <= {now}))",
-    }.get(state, f"(t.phase = '{state}')")
+        "running": [("open", f"t.at_risk_at > {now}")],
+        "at_risk": [("open", f"t.at_risk_at <= {now} AND t.due_at > {now}")],
+        "breached": [("breached", ""), ("open", f"t.due_at <= {now}")],
+    }.get(state, [(state, "")])
+
+
+def state_condition(state: SlaState, now: str) -> str:
+    """`state_branches` as one SQL condition on `t`."""
+    return "(" + " OR ".join(f"(t.phase = '{phase}'{f' AND {extra}' if extra else ''})"
+                             for phase, extra in state_branches(state, now)) + ")"
 
 
 def phases_of(state: SlaState) -> tuple[str, ...]:
-    """The phases a timer in `state` may be in (`state_condition` tells them apart)."""
-    return {"running": ("open",), "at_risk": ("open",),
-            "breached": ("breached", "open")}.get(state, (state,))
+    """The phases a timer in `state` may be in."""
+    return tuple(phase for phase, _ in state_branches(state, "NULL"))
 
 
 class SlaTimers:

@@ -56,12 +56,14 @@ def _merge(months: list[dict[str, Any]], section: str, key: str) -> dict[str, in
 
 def compute(year: int, months: list[dict[str, Any]], responses: list[dict[str, Any]],
             cases: Mapping[str, CaseFigures],
-            evaluations: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+            evaluations: Sequence[Mapping[str, Any]] = (),
+            officers: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """`months`: the twelve monthly reports of the year, January first; `responses`: the
     year's survey rows; `cases`: the case counts of the year (`str(year)`) and of each
     of its quarters (`YYYY-Qn`), absent ones counting none; `evaluations`: the head's
     recorded evaluations of the year and their improvement plans (`EvaluationView`s as
-    plain data), shown beside the figures."""
+    plain data), shown beside the figures; `officers`: the figures per officer of the
+    year (`monthly_report.officer_figures` over its twelve months)."""
     start, end = year_bounds(year)
     issued = _sum(months, "applications", "issued")
     issued_in_time = _sum(months, "applications", "issued_within_sla")
@@ -139,20 +141,27 @@ def compute(year: int, months: list[dict[str, Any]], responses: list[dict[str, A
         "satisfaction": satisfaction,
         "complaints_by_problem_type": whole["complaints"]["by_problem_type"],
         "elements_vs_complaints": whole["elements_vs_complaints"],
+        "by_officer": dict(officers or {}),
         "evaluations": [dict(e) for e in evaluations],
     }
 
 
 async def load(conn: asyncpg.Connection, year: int, now: datetime,
-               evaluations: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
+               evaluations: Sequence[Mapping[str, Any]] = (),
+               names: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Everything the evaluation needs, from the read models; the recorded evaluations
-    come from their service (`EvaluationService.of_year`), as plain data."""
-    months = [await monthly_report.load(conn, f"{year}-{m:02d}", now) for m in range(1, 13)]
+    come from their service (`EvaluationService.of_year`), as plain data, and the
+    officers' names from the staff register."""
+    months = [await monthly_report.load(conn, f"{year}-{m:02d}", now, names)
+              for m in range(1, 13)]
+    officers = monthly_report.officer_figures(
+        await monthly_report.stopped_between(conn, f"{year}-01", f"{year}-12"), names)
     start, end = year_bounds(year)
     cases = {str(year): await satisfaction_report.cases_between(conn, start, end)}
     for q in quarters_of(year):
         cases[q] = await satisfaction_report.cases_between(conn, *quarter_bounds(q))
-    return compute(year, months, await responses_between(conn, start, end), cases, evaluations)
+    return compute(year, months, await responses_between(conn, start, end), cases, evaluations,
+                   officers)
 
 
 # -- renderings -------------------------------------------------------------------------
@@ -181,6 +190,9 @@ def to_csv(report: dict[str, Any]) -> str:
         for key in ("score", "grade", "problem_type", "complaints", "shared"):
             writer.writerow(["elements_vs_complaints", row["element"], key,
                              satisfaction_report.cell(row[key])])
+    for officer, figures in report["by_officer"].items():
+        for key, value in figures.items():
+            writer.writerow(["by_officer", officer, key, "" if value is None else value])
     for e in report["evaluations"]:
         for key in ("recorded_at", "recorded_by", "summary", "actions_done"):
             writer.writerow(["evaluations", e["id"], key, e[key]])
@@ -240,6 +252,8 @@ def to_html(report: dict[str, Any]) -> str:
 <section><h2>Satisfaction (IKM) of the year</h2>{headline(s)}
 <h3>Trend over the quarters ({s['quarters_surveyed']} of 4 surveyed)</h3>{trend}{quarters}</section>
 <section><h2>Elements beside the complaints of the year</h2>{side_by_side(report)}</section>
+<section><h2>Per officer (cases whose clock stopped in the year)</h2>
+{monthly_report.officers_table(report["by_officer"])}</section>
 <section><h2>Evaluasi dan rencana perbaikan (evaluation and improvement plan)</h2>
 {_evaluations(report["evaluations"])}</section>
 </body></html>

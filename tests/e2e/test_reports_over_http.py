@@ -116,6 +116,10 @@ async def test_suggestions_apart_and_out_of_the_queue(
     # Item 17: a suggestion has no clock, so no place in the escalation queue.
     queue = await office.get("/queues/escalation")
     assert [c["id"] for c in queue["items"]] == [complaint]
+    # The staff register names the officer in the figures per officer.
+    await office.post("/staff", "head", {"actor": "dewi", "name": "Dewi Lestari",
+                                         "role": "officer", "unit": "pengaduan"}, 201)
+    await office.post(f"/complaints/{complaint}/assignment", "supervisor", {"officer": "dewi"})
     await office.post(f"/complaints/{complaint}/classification", "dewi",
                       {"service_code": "SS-KBLI-10510", "problem_type": "time"})
     await office.post(f"/complaints/{complaint}/analysis", "dewi", {
@@ -133,6 +137,9 @@ async def test_suggestions_apart_and_out_of_the_queue(
             report["share_answered_within_sla"], report["suggestions_answered"]) == (1, 1, 1.0, 1)
     assert report["findings"] == {"proven": 1, "not_proven": 0, "partly_proven": 0}
     assert report["by_problem_type"] == {"time": 1}
+    officers = (await office.month("2026-03"))["by_officer"]
+    assert officers == {"dewi": {"name": "Dewi Lestari", "cases_handled": 1,
+                                 "median_working_days": 2.0, "breached": 0}}
     csv_text = (await pipeline_http.get("/reports/monthly/2026-03", headers={
         **people["supervisor"], "accept": "text/csv"})).text
     assert "complaints,suggestions_answered,,1" in csv_text

@@ -211,5 +211,31 @@ def test_findings_and_officers_are_counted() -> None:
     report = history.report("2026-03", at("2026-04-01T00:00"))
     assert report["complaints"]["findings"] == {"proven": 0, "not_proven": 0,
                                                 "partly_proven": 1}
-    assert report["by_officer"] == {"dewi": {"cases_handled": 1, "median_working_days": 3.0,
-                                             "breached": 0}}
+    assert report["by_officer"] == {"dewi": {"name": None, "cases_handled": 1,
+                                             "median_working_days": 3.0, "breached": 0}}
+    named = monthly_report.compute(history.facts("2026-03", at("2026-04-01T00:00")),
+                                   {"dewi": "Dewi Lestari"})
+    assert named["by_officer"]["dewi"]["name"] == "Dewi Lestari"
+
+
+def test_per_officer_the_cases_they_saw_through_and_the_late_ones() -> None:
+    """Two applications held by budi: one issued in time, one issued late; one held by
+    nobody; one withdrawn while budi held it (the applicant's act, not his)."""
+    def held(n: int, issued: str, officer: str | None) -> list[dict[str, Any]]:
+        cid = case_id(20 + n)
+        steps = [("file_declared_complete", "2026-03-02T10:00", ALL_MET),
+                 ("certificate_issued", issued, {"certificate": {}})]
+        events = application(cid, *steps)
+        if officer:
+            events.insert(1, ev(cid, 9, "application.assigned", "2026-03-02T09:00",
+                                officer=officer))
+        return events
+    withdrawn = application(case_id(30), ("assigned", "2026-03-02T09:00", {"officer": "budi"}),
+                            ("withdrawn", "2026-03-03T09:00", {"reason": "batal"}))
+    history = given(*held(1, "2026-03-05T10:00", "budi"), *held(2, "2026-03-20T10:00", "budi"),
+                    *held(3, "2026-03-06T10:00", None), *withdrawn)
+    figures = history.report("2026-03", at("2026-04-01T00:00"))["by_officer"]
+    # 3 working days (3-5 March) and 11 (3-17 March; 18-20 March Nyepi and Lebaran off):
+    # median 7.
+    assert figures == {"budi": {"name": None, "cases_handled": 2, "median_working_days": 7.0,
+                                "breached": 1}}
