@@ -14,7 +14,7 @@ not dropped, so a misspelt `behavior` never vanishes silently.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -88,8 +88,10 @@ class Responded(CaseEvent, tag="survey.responded", frozen=True):
     service_code: str
     scores: dict[str, int]
     """Only the elements answered."""
-    respondent: dict[str, str] | None
-    """Personal data: only the facts given; null when none were."""
+    respondent: dict[str, Any] | None
+    """Only the facts given; null when none were. When the response names a case they
+    describe that case's person, and are sealed under their data subject (an envelope
+    `{subject, kid, sealed, v}`, as every personal datum in an event)."""
     responded_at: datetime
     linked_case_id: str | None = None
     linked_case_type: CaseType | None = None

@@ -157,7 +157,7 @@ class System:
         surveys_committer = GroupCommitter(surveys_store, settings.group_commit_max)
         surveys = SurveyService(
             surveys_store, surveys_committer, clock, applications.catalogue,
-            {"application": applications, "complaint": complaints})
+            {"application": applications, "complaint": complaints}, vault)
         return cls(
             settings=settings, database_url=database_url, nats_url=nats_url,
             with_pipeline=with_pipeline, with_intake=with_intake, clock=clock,

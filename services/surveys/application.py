@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -19,6 +20,7 @@ from services.domain.actors import Actor
 from services.domain.clock import JAKARTA, Clock
 from services.domain.errors import ConcurrencyConflict, InvalidInput, NotFound
 from services.infra.groupcommit import GroupCommitter
+from services.infra.personal_data import PersonalDataVault, envelopes_in
 from services.infra.store import EventStoreApplication
 from services.surveys.domain import SurveyResponse
 
@@ -40,6 +42,8 @@ class ServiceCatalogue(Protocol):
 class CaseLookup(Protocol):
     async def get(self, case_id: uuid.UUID, version: int | None = None) -> Any: ...
 
+    def sealed(self, case: Any) -> Sequence[Any]: ...
+
 
 @dataclass
 class SurveyService:
@@ -49,6 +53,9 @@ class SurveyService:
     catalogue: ServiceCatalogue
     cases: dict[str, CaseLookup]
     """Where a linked case may be: {"application": ..., "complaint": ...}."""
+    vault: PersonalDataVault | None = None
+    """Seals the respondent's facts when the response names a case (None: kept clear,
+    as in the pure tests)."""
 
     async def submit(self, intake: SurveyIntake, actor: Actor) -> tuple[SurveyResponse, bool]:
         """Returns the response and whether it was created now (False: a repeat of the
@@ -59,8 +66,11 @@ class SurveyService:
         responded_at = intake.responded_at
         if responded_at is not None and responded_at.tzinfo is None:
             responded_at = responded_at.replace(tzinfo=JAKARTA)  # API.md: +07:00 by default
-        linked_type = (await self._linked_case_type(intake.case_id, intake.service_code)
-                       if intake.case_id is not None else None)
+        linked = (await self._linked_case(intake.case_id, intake.service_code)
+                  if intake.case_id is not None else None)
+        seal = None
+        if linked is not None and intake.respondent is not None and self.vault is not None:
+            seal = await self.vault.sealer(self._subject_of(*linked))
         response = SurveyResponse.respond(
             channel=intake.channel, external_id=intake.external_id,
             service_code=intake.service_code,
@@ -68,11 +78,13 @@ class SurveyService:
             respondent=(msgspec.to_builtins(intake.respondent)
                         if intake.respondent is not None else None),
             linked_case_id=str(intake.case_id) if intake.case_id is not None else None,
-            linked_case_type=linked_type, responded_at=responded_at,
-            actor=actor.as_record(), at=self.clock.now(),
+            linked_case_type=linked[0] if linked is not None else None,
+            responded_at=responded_at, actor=actor.as_record(), at=self.clock.now(), seal=seal,
         )
+        keys = (self.vault.take_new_keys(envelopes_in(response.respondent))
+                if self.vault is not None else [])
         try:
-            await self.committer.save(response)
+            await self.committer.save(response, keys=keys)  # the key with the event
             return response, True
         except ConcurrencyConflict:
             return await self.get(response.id), False
@@ -83,9 +95,9 @@ class SurveyService:
         except AggregateNotFoundError:
             raise NotFound(f"no survey response {response_id}") from None
 
-    async def _linked_case_type(self, case_id: uuid.UUID, service_code: str) -> str:
-        """Which kind of case the response is linked to; an application must be for the
-        service the respondent scores."""
+    async def _linked_case(self, case_id: uuid.UUID, service_code: str) -> tuple[str, Any]:
+        """The kind of case the response is linked to, and the case; an application
+        must be for the service the respondent scores."""
         for case_type, lookup in self.cases.items():
             try:
                 case = await lookup.get(case_id)
@@ -94,5 +106,13 @@ class SurveyService:
             if case_type == "application" and case.service_code != service_code:
                 raise InvalidInput("service_code", f"application {case_id} is for service "
                                    f"{case.service_code}, not {service_code}")
-            return case_type
+            return case_type, case
         raise InvalidInput("case_id", f"no application or complaint {case_id}")
+
+    def _subject_of(self, case_type: str, case: Any) -> str:
+        """The data subject of the case's person: the one their own data is sealed under
+        (so one erasure covers both), or the case alone when it holds none."""
+        for envelope in envelopes_in(*self.cases[case_type].sealed(case)):
+            return str(envelope["subject"])
+        assert self.vault is not None
+        return self.vault.subject_of(None, case.id)

@@ -13,6 +13,7 @@ submission collides with the first inside the event store.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, get_args
 
@@ -89,9 +90,14 @@ class SurveyResponse(Aggregate):
                 scores: dict[str, Any], respondent: dict[str, Any] | None,
                 linked_case_id: str | None, linked_case_type: str | None,
                 responded_at: datetime | None, actor: dict[str, Any],
-                at: datetime) -> SurveyResponse:
+                at: datetime,
+                seal: Callable[[dict[str, str]], dict[str, Any]] | None = None,
+                ) -> SurveyResponse:
         """Record an answer. `at` is when the system records it; `responded_at` when the
-        respondent filled it in (default `at`): the quarter it counts in."""
+        respondent filled it in (default `at`): the quarter it counts in. `seal`: given
+        when the response names a case, whose person the facts then describe (issue 12,
+        item 7): the facts are checked in the clear, then kept sealed under that
+        person's data subject, so their erasure erases these facts too."""
         if channel not in CHANNELS:
             raise InvalidInput("channel", f"must be one of {', '.join(CHANNELS)}")
         if not external_id.strip():
@@ -104,15 +110,19 @@ class SurveyResponse(Aggregate):
             raise InvalidInput("case_id", "a linked case needs its id and its type")
         if linked_case_type is not None and linked_case_type not in CASE_TYPES:
             raise InvalidInput("case_id", "must be an application or a complaint")
+        if facts is not None and seal is not None:
+            sealed: dict[str, Any] | None = seal(facts)
+        else:
+            sealed = facts
         return cls(channel=channel, external_id=external_id, service_code=service_code,
-                   scores=answered, respondent=facts, linked_case_id=linked_case_id,
+                   scores=answered, respondent=sealed, linked_case_id=linked_case_id,
                    linked_case_type=linked_case_type,
                    responded_at=stated_time("responded_at", responded_at, at),
                    actor=actor, at=at)
 
     @event("Responded")
     def __init__(self, channel: str, external_id: str, service_code: str,
-                 scores: dict[str, int], respondent: dict[str, str] | None,
+                 scores: dict[str, int], respondent: dict[str, Any] | None,
                  linked_case_id: str | None, linked_case_type: str | None,
                  responded_at: datetime, actor: dict[str, Any], at: datetime) -> None:
         self.channel = channel

@@ -134,3 +134,38 @@ async def test_reports_are_for_every_member_of_staff(
     r = await http.get("/reports/yearly/26", headers=people["supervisor"])
     assert r.status_code == 422 and r.json()["extra"]["field"] == "year"
     assert (await http.get("/reports/satisfaction/2026-Q1")).status_code == 401
+
+
+async def test_respondent_facts_of_a_named_case_are_sealed_and_erased_with_its_person(
+        http: httpx.AsyncClient, system: System, people: People) -> None:
+    # Issue 12, item 7: facts that describe a case's person are that person's data.
+    application = {
+        "channel": "oss", "external_id": "OSS-SKM-SEAL", "service_code": "SS-KBLI-10510",
+        "applicant": {"name": "Siti", "nik": "3214015505900002"},
+        "business": {"name": "CV Susu", "kbli": "10510", "scale": "kecil",
+                     "in_industrial_estate": False, "address": "Jl. Veteran"}}
+    r = await http.post("/applications", json=application, headers=people["oss"])
+    assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
+    r = await http.post("/surveys/responses", json=answer("SKM-SEAL", case_id=case_id),
+                        headers=people["whatsapp"])
+    assert r.status_code == 201, r.text
+    stored = await system.surveys.get(uuid.UUID(r.json()["id"]))
+    envelope = stored.respondent
+    assert envelope is not None and set(envelope) == {"subject", "kid", "sealed", "v"}
+    assert "30_39" not in str(envelope)  # no fact in the clear in the event
+    vault = system.vault
+    assert vault is not None
+    await vault.prefetch([envelope])
+    assert vault.open(envelope) == answer()["respondent"]
+    # Without a case, the facts describe nobody in particular: kept as given.
+    r = await http.post("/surveys/responses", json=answer("SKM-ANON"),
+                        headers=people["whatsapp"])
+    anonymous = await system.surveys.get(uuid.UUID(r.json()["id"]))
+    assert anonymous.respondent == answer()["respondent"]
+
+    r = await http.post(f"/applications/{case_id}/erasure", headers=people["head"],
+                        json={"reason": "permintaan subjek data"})
+    assert r.status_code == 200, r.text
+    await vault.prefetch([envelope])
+    assert vault.open(envelope) == {"erased": True}
