@@ -33,6 +33,8 @@ from projections import (
     yearly_report,
 )
 from projections.sla_timers import SlaTimers, sla_now
+from services.console.reports import Period
+from services.console.routes import printed_report
 from services.domain.actors import Actor
 from services.domain.clock import JAKARTA
 from services.domain.errors import InvalidInput
@@ -146,11 +148,12 @@ class SupervisionController(Controller):
         if (not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", month)
                 or not 2000 <= int(month[:4]) <= 2100):
             raise InvalidInput("month", "must be YYYY-MM, 2000 to 2100")
+        if _asks_html(request):
+            return await _html(request, state, "monthly", month)
         names = await _staff_names(state)
         async with state.system.pool.acquire() as conn:
             report = await monthly_report.load(conn, month, state.system.clock.now(), names)
-        return _rendered(request, report, MonthlyReport,
-                         monthly_report.to_csv, monthly_report.to_html)
+        return _rendered(request, report, MonthlyReport, monthly_report.to_csv)
 
 
 async def _staff_names(state: State) -> dict[str, str]:
@@ -158,19 +161,27 @@ async def _staff_names(state: State) -> dict[str, str]:
     return {m.actor: m.name for m in await state.system.staff.members()}
 
 
-def _rendered(request: Request[Any, Any, Any], report: dict[str, Any], shape: type[Report],
-              to_csv: Callable[[dict[str, Any]], str],
-              to_html: Callable[[dict[str, Any]], str]) -> Response[Report]:
-    """The report in the rendering the `Accept` header asks for (JSON by default)."""
+def _asks_html(request: Request[Any, Any, Any]) -> bool:
     accept = request.headers.get("accept", "")
-    rendered: Response[Any]
-    if "text/csv" in accept:
-        rendered = Response(to_csv(report), media_type="text/csv; charset=utf-8")
-    elif "text/html" in accept:
-        rendered = Response(to_html(report), media_type="text/html; charset=utf-8")
-    else:
-        rendered = Response(msgspec.convert(report, shape))
-    return rendered
+    return "text/html" in accept and "text/csv" not in accept
+
+
+async def _html(request: Request[Any, Any, Any], state: State, period: Period,
+                key: str) -> Response[Any]:
+    """Asked as HTML, a report is the page a head of office signs: the console's, in
+    words, figures beside their targets and the previous period (one rendering of a
+    report, services/console/reports.py), in Bahasa Indonesia unless `Accept-Language`
+    puts English first."""
+    page = await printed_report(request, state, period, key, None)
+    return Response(page, media_type="text/html; charset=utf-8")
+
+
+def _rendered(request: Request[Any, Any, Any], report: dict[str, Any], shape: type[Report],
+              to_csv: Callable[[dict[str, Any]], str]) -> Response[Any]:
+    """The report as data: CSV when the `Accept` header asks for it, JSON otherwise."""
+    if "text/csv" in request.headers.get("accept", ""):
+        return Response(to_csv(report), media_type="text/csv; charset=utf-8")
+    return Response(msgspec.convert(report, shape))
 
 
 class EvaluationController(Controller):
@@ -187,10 +198,11 @@ class EvaluationController(Controller):
         require_role(actor, *REPORT_READERS)
         if not re.fullmatch(r"\d{4}-Q[1-4]", quarter):
             raise InvalidInput("quarter", "must be YYYY-Qn, n from 1 to 4")
+        if _asks_html(request):
+            return await _html(request, state, "quarterly", quarter)
         async with state.system.pool.acquire() as conn:
             report = await satisfaction_report.load(conn, quarter)
-        return _rendered(request, report, SatisfactionReport,
-                         satisfaction_report.to_csv, satisfaction_report.to_html)
+        return _rendered(request, report, SatisfactionReport, satisfaction_report.to_csv)
 
     @get("/reports/yearly/{year:str}")
     async def yearly(self, year: str, actor: Actor, state: State,
@@ -200,11 +212,12 @@ class EvaluationController(Controller):
         require_role(actor, *REPORT_READERS)
         if not re.fullmatch(r"\d{4}", year) or not 2000 <= int(year) <= 2100:
             raise InvalidInput("year", "must be YYYY, 2000 to 2100")
+        if _asks_html(request):
+            return await _html(request, state, "yearly", year)
         evaluations = [msgspec.to_builtins(e)
                        for e in await state.system.evaluations.of_year(int(year))]
         names = await _staff_names(state)
         async with state.system.pool.acquire() as conn:
             report = await yearly_report.load(conn, int(year), state.system.clock.now(),
                                               evaluations, names)
-        return _rendered(request, report, YearlyReport,
-                         yearly_report.to_csv, yearly_report.to_html)
+        return _rendered(request, report, YearlyReport, yearly_report.to_csv)

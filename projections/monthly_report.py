@@ -17,9 +17,7 @@ three renderings of the same dict."""
 from __future__ import annotations
 
 import csv
-import html
 import io
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -295,86 +293,3 @@ def to_csv(report: dict[str, Any]) -> str:
         for key in ("kind", "reason", "declared_at", "declared_by"):
             writer.writerow(["calendar_corrections_after_month_end", c["date"], key, c[key]])
     return out.getvalue()
-
-
-def _bars(title: str, data: dict[str, float]) -> str:
-    """A horizontal bar chart as inline SVG."""
-    items = list(data.items()) or [("—", 0)]
-    top = max((v for _, v in items), default=0) or 1
-    row, width = 22, 420
-    parts = [f'<svg role="img" aria-label="{html.escape(title)}" width="{width + 200}" '
-             f'height="{row * len(items) + 10}" xmlns="http://www.w3.org/2000/svg">']
-    for i, (label, value) in enumerate(items):
-        y = i * row + 5
-        w = int(width * value / top)
-        parts.append(f'<text x="0" y="{y + 15}" font-size="12">{html.escape(str(label))}</text>'
-                     f'<rect x="150" y="{y}" width="{w}" height="16" fill="#2b6cb0"/>'
-                     f'<text x="{155 + w}" y="{y + 13}" font-size="12">{value}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def _table(data: dict[str, Any]) -> str:
-    def cell(v: Any) -> str:
-        return json.dumps(v) if isinstance(v, dict) else ("—" if v is None else str(v))
-
-    rows = "".join(f"<tr><th>{html.escape(k.replace('_', ' '))}</th><td>"
-                   f"{html.escape(cell(v))}</td></tr>" for k, v in data.items())
-    return f"<table>{rows}</table>"
-
-
-def officers_table(by_officer: dict[str, dict[str, Any]]) -> str:
-    """The figures per officer as an HTML table (the monthly and the yearly page)."""
-    if not by_officer:
-        return "<p>—</p>"
-    rows = "".join(f"<tr><th>{html.escape(officer)}</th>"
-                   f"<td>{html.escape(v['name'] or '—')}</td><td>{v['cases_handled']}</td>"
-                   f"<td>{'—' if v['median_working_days'] is None else v['median_working_days']}"
-                   f"</td><td>{v['breached']}</td></tr>" for officer, v in by_officer.items())
-    return ("<table><tr><th>officer</th><th>name</th><th>cases handled</th>"
-            f"<th>median working days</th><th>breached</th></tr>{rows}</table>")
-
-
-def _corrections(corrections: list[dict[str, Any]]) -> str:
-    """The calendar corrections declared after the month ended that moved its deadlines."""
-    if not corrections:
-        return ""
-    rows = "".join(f"<tr><td>{html.escape(c['date'])}</td><td>{html.escape(c['kind'])}</td>"
-                   f"<td>{html.escape(c['reason'])}</td><td>{html.escape(c['declared_at'])}"
-                   f"</td></tr>" for c in corrections)
-    return ("<section><h2>Calendar corrections declared after the month ended</h2>"
-            "<p>The deadlines of this month follow these corrections, declared after it "
-            "ended: its breaches may differ from the report as first read.</p>"
-            f"<table><tr><th>date</th><th>kind</th><th>reason</th><th>declared at</th></tr>"
-            f"{rows}</table></section>")
-
-
-def to_html(report: dict[str, Any]) -> str:
-    a, c = report["applications"], report["complaints"]
-    esc = {t: v["manual"] + v["automatic"] for t, v in report["escalations_by_tier"].items()}
-    return f"""<!doctype html>
-<html lang="id"><head><meta charset="utf-8">
-<title>Laporan bulanan {report['month']}</title>
-<style>
-body {{ font-family: sans-serif; margin: 2em; color: #111; }}
-h1 {{ font-size: 1.4em; }} h2 {{ font-size: 1.1em; margin-top: 1.5em; border-bottom: 1px solid #999; }}
-table {{ border-collapse: collapse; }} th, td {{ text-align: left; padding: 2px 12px 2px 0; }}
-section {{ page-break-inside: avoid; }}
-@media print {{ body {{ margin: 0; }} }}
-</style></head><body>
-<h1>Laporan bulanan pelayanan DPMPTSP — {report['month']}</h1>
-<p>Periode {report['period']['from']} s.d. {report['period']['to']} (Asia/Jakarta)</p>
-<section><h2>Permohonan (applications)</h2>{_table(a)}
-{_bars("Applications", {k: a[k] for k in ("received", "declared_complete", "issued", "rejected", "breached")})}</section>
-<section><h2>Pengaduan (complaints)</h2>{_table(c)}
-<h3>By channel</h3>{_bars("Complaints by channel", c["by_channel"])}
-<h3>By problem type</h3>{_bars("Complaints by problem type", c["by_problem_type"])}
-<h3>By track</h3>{_bars("Complaints by track", c["by_track"])}
-<h3>Findings (hasil penanganan)</h3>{_bars("Findings", c["findings"])}</section>
-<section><h2>Escalations by tier</h2>{_bars("Escalations by tier", esc)}
-<h2>Days spent per tier</h2>{_bars("Days per tier", report["days_per_tier"])}</section>
-<section><h2>Per officer (cases whose clock stopped this month)</h2>{officers_table(report["by_officer"])}</section>
-<section><h2>Survei kepuasan (SKM)</h2>{_table(report["surveys"])}</section>
-{_corrections(report["calendar_corrections_after_month_end"])}
-</body></html>
-"""  # noqa: E501 - the page's template: its lines are the HTML's own

@@ -24,7 +24,6 @@ many):
 from __future__ import annotations
 
 import csv
-import html
 import io
 from collections import Counter
 from collections.abc import Mapping
@@ -172,92 +171,3 @@ def to_csv(report: dict[str, Any]) -> str:
     for channel, n in report["by_channel"].items():
         writer.writerow(["by_channel", channel, "", n])
     return out.getvalue()
-
-
-def bars(title: str, data: dict[str, Any], scale: float | None = None,
-         color: str = "#2b6cb0") -> str:
-    """A horizontal bar chart as inline SVG; `scale` fixes the full width (100 for IKM
-    scores, so quarters compare by eye), else the largest value fills it."""
-    items = list(data.items()) or [("—", 0)]
-    top = scale or max((v or 0 for _, v in items), default=0) or 1
-    row, width = 22, 420
-    parts = [(f'<svg role="img" aria-label="{html.escape(title)}" width="{width + 260}" '
-              f'height="{row * len(items) + 10}" xmlns="http://www.w3.org/2000/svg">')]
-    for i, (label, value) in enumerate(items):
-        y = i * row + 5
-        w = int(width * (value or 0) / top)
-        shown = "—" if value is None else value
-        parts.append(f'<text x="0" y="{y + 15}" font-size="12">{html.escape(str(label))}</text>'
-                     f'<rect x="200" y="{y}" width="{w}" height="16" fill="{color}"/>'
-                     f'<text x="{205 + w}" y="{y + 13}" font-size="12">{shown}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
-def table(header: list[str], rows: list[list[Any]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape('—' if v is None else str(v))}</td>"
-                                    for v in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-STYLE = """<style>
-body { font-family: sans-serif; margin: 2em; color: #111; }
-h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 1.5em; border-bottom: 1px solid #999; }
-table { border-collapse: collapse; } th, td { text-align: left; padding: 2px 12px 2px 0; }
-.big { font-size: 2em; font-weight: bold; }
-section { page-break-inside: avoid; }
-@media print { body { margin: 0; } }
-</style>"""
-
-
-def headline(report: dict[str, Any]) -> str:
-    ikm_text = "—" if report["ikm"] is None else f"{report['ikm']:.2f}"
-    grade = report["grade"] or "—"
-    s = report["sample"]
-    sample = ("population unknown" if s["population"] is None else
-              f"{s['respondents']} of the {s['required']} respondents required for "
-              f"{s['population']} applications "
-              f"({'sufficient' if s['sufficient'] else 'NOT sufficient'})")
-    unanswered = (f"<p>Not answered by anyone (left out of the index, weight "
-                  f"{report['weight']} each): "
-                  f"{html.escape(', '.join(report['unanswered_elements']))}</p>"
-                  if report["unanswered_elements"] and report["weight"] else "")
-    return (f'<p><span class="big">IKM {ikm_text} — {html.escape(grade)}</span> '
-            f'({html.escape(report["grade_label"] or "no answers")})</p>'
-            f"<p>{report['respondents']} respondents; sample: {html.escape(sample)}</p>"
-            f"{unanswered}")
-
-
-def element_chart(report: dict[str, Any]) -> str:
-    return bars("Element scores, weakest first",
-                {f"{e['name']}": e["score"] for e in report["elements"].values()}, scale=100)
-
-
-def side_by_side(report: dict[str, Any]) -> str:
-    return table(["element", "score", "grade", "complaint problem type", "complaints"],
-                 [[r["name"], r["score"], r["grade"],
-                   r["problem_type"] + (" (shared)" if r["shared"] else ""), r["complaints"]]
-                  for r in report["elements_vs_complaints"]])
-
-
-def to_html(report: dict[str, Any]) -> str:
-    services = table(["service", "IKM", "grade", "respondents", "required", "sufficient"],
-                     [[code, s["ikm"], s["grade"], s["respondents"], s["sample"]["required"],
-                       s["sample"]["sufficient"]] for code, s in report["by_service"].items()])
-    complaints_chart = bars("Complaints by problem type",
-                            report["complaints"]["by_problem_type"], color="#c05621")
-    return f"""<!doctype html>
-<html lang="id"><head><meta charset="utf-8">
-<title>Survei Kepuasan Masyarakat {report['period']}</title>
-{STYLE}</head><body>
-<h1>Survei Kepuasan Masyarakat (SKM) — {report['period']}</h1>
-<p>Periode {report['from']} s.d. {report['to']} (Asia/Jakarta); PermenPANRB 14/2017</p>
-<section><h2>Indeks Kepuasan Masyarakat</h2>{headline(report)}</section>
-<section><h2>Elements, weakest first</h2>{element_chart(report)}</section>
-<section><h2>Elements beside the complaints of the period</h2>{side_by_side(report)}
-<h3>Complaints by problem type ({report['complaints']['received']} received)</h3>
-{complaints_chart}</section>
-<section><h2>By service</h2>{services}</section>
-</body></html>
-"""

@@ -9,7 +9,6 @@ Pure over its inputs; the SLA figures depend on `now` exactly as the monthly rep
 from __future__ import annotations
 
 import csv
-import html
 import io
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -22,12 +21,7 @@ import asyncpg
 from contracts.vocabulary import FINDINGS_OUTCOMES
 from projections import monthly_report, satisfaction_report
 from projections.satisfaction_report import (
-    STYLE,
     CaseFigures,
-    bars,
-    headline,
-    side_by_side,
-    table,
 )
 from projections.survey_responses import responses_between
 from services.domain.clock import JAKARTA
@@ -203,58 +197,3 @@ def to_csv(report: dict[str, Any]) -> str:
             writer.writerow(["evaluations.actions", e["id"], f"{a['n']}.done_at",
                              (a["done"] or {}).get("at", "")])
     return out.getvalue()
-
-
-def _evaluations(evaluations: list[dict[str, Any]]) -> str:
-    """The head's evaluations of the year, each with its plan and what is done of it."""
-    if not evaluations:
-        return "<p>Belum ada evaluasi yang dicatat (no evaluation recorded yet).</p>"
-    parts = []
-    for e in evaluations:
-        rows = [[a["n"], a["action"], a["owner"], a["due_on"],
-                 (a["done"] or {}).get("at") or "—"] for a in e["actions"]]
-        parts.append(f"<h3>{html.escape(str(e['recorded_at']))} — "
-                     f"{html.escape(e['recorded_by'])}</h3><p>{html.escape(e['summary'])}</p>"
-                     f"<p>{e['actions_done']} of {len(e['actions'])} actions done</p>"
-                     + table(["n", "action", "owner", "due on", "done at"], rows))
-    return "".join(parts)
-
-
-def to_html(report: dict[str, Any]) -> str:
-    sla, ch, s = report["sla"], report["complaint_handling"], report["satisfaction"]
-
-    def pct(share: float | None) -> float | None:
-        return None if share is None else round(share * 100, 2)
-
-    trend = bars("IKM by quarter", {q: v["ikm"] for q, v in s["quarters"].items()}, scale=100)
-    monthly = bars("Applications issued within the SLA, % by month",
-                   {m: pct(v["share_issued_within_sla"]) for m, v in sla["by_month"].items()},
-                   scale=100)
-    monthly_c = bars("Complaints answered within the SLA, % by month",
-                     {m: pct(v["share_answered_within_sla"]) for m, v in sla["by_month"].items()},
-                     scale=100, color="#c05621")
-    rows = [[k, v] for k, v in sla["applications"].items()]
-    rows += [[f"complaints {k}", v] for k, v in sla["complaints"].items()]
-    handling = [[k, ", ".join(f"{a}: {b}" for a, b in v.items()) if isinstance(v, dict) else v]
-                for k, v in ch.items()]
-    quarters = table(["quarter", "IKM", "grade", "respondents", "sample sufficient", "weakest"],
-                     [[q, v["ikm"], v["grade"], v["respondents"], v["sample_sufficient"],
-                       v["weakest"]] for q, v in s["quarters"].items()])
-    return f"""<!doctype html>
-<html lang="id"><head><meta charset="utf-8">
-<title>Evaluasi standar pelayanan {report['year']}</title>
-{STYLE}</head><body>
-<h1>Evaluasi standar pelayanan DPMPTSP — {report['year']}</h1>
-<p>Periode {report['period']['from']} s.d. {report['period']['to']} (Asia/Jakarta)</p>
-<section><h2>SLA compliance</h2>{table(["figure", "value"], rows)}
-{monthly}{monthly_c}</section>
-<section><h2>Complaint handling</h2>{table(["figure", "value"], handling)}</section>
-<section><h2>Satisfaction (IKM) of the year</h2>{headline(s)}
-<h3>Trend over the quarters ({s['quarters_surveyed']} of 4 surveyed)</h3>{trend}{quarters}</section>
-<section><h2>Elements beside the complaints of the year</h2>{side_by_side(report)}</section>
-<section><h2>Per officer (cases whose clock stopped in the year)</h2>
-{monthly_report.officers_table(report["by_officer"])}</section>
-<section><h2>Evaluasi dan rencana perbaikan (evaluation and improvement plan)</h2>
-{_evaluations(report["evaluations"])}</section>
-</body></html>
-"""

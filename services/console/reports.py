@@ -18,6 +18,7 @@ from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 from services.console.i18n import N_, Speaker
+from services.console.labels import vocabulary_label
 from services.domain.clock import JAKARTA
 from services.surveys import ikm
 
@@ -244,6 +245,10 @@ def _complaints(report: Mapping[str, Any], previous: Mapping[str, Any] | None,
                "answered_within_sla"),
         _share(N_("Share answered within the deadline"), report, previous, section,
                "share_answered_within_sla"),
+        _count(N_("Suggestions reclassified as complaints"), report, previous, section,
+               "reclassified"),
+        _count(N_("Suggestions acknowledged"), report, previous, section,
+               "suggestions_answered"),
         _count(N_("Handled with APIP"), report, previous, section, "apip"),
         _count(N_("Still open at the end of the month"), report, previous, section,
                "open_at_month_end"),
@@ -259,8 +264,71 @@ def _complaints(report: Mapping[str, Any], previous: Mapping[str, Any] | None,
               _bars(_get(report, section, "by_problem_type")), "problem_type"),
         Chart(N_("Complaints by resolution track"), _bars(_get(report, section, "by_track")),
               "track"),
+        Chart(N_("Findings of the investigations (step 6.e)"),
+              _bars(_get(report, section, "findings")), "finding"),
     ]
     return s
+
+
+def _officers(report: Mapping[str, Any], period_note: str) -> Section:
+    """Who saw which cases through: the service guarantee's sanctions need to know."""
+    s = Section(N_("Each officer"), note=period_note)
+    s.tables = [Table(N_("Cases whose clock stopped while the officer held them"),
+                      [N_("Officer"), N_("Name"), N_("Cases handled"),
+                       N_("Working days taken (median)"), N_("Deadlines breached")],
+                      [[("text", officer), ("text", v.get("name") or "—"),
+                        ("count", v.get("cases_handled")),
+                        ("days", v.get("median_working_days")), ("count", v.get("breached"))]
+                       for officer, v in (report.get("by_officer") or {}).items()])]
+    return s
+
+
+def _corrections(report: Mapping[str, Any], say: Speaker) -> Section | None:
+    """Calendar corrections declared after the month ended: the one thing that may
+    change a closed month's figures, so the report names them."""
+    corrections = report.get("calendar_corrections_after_month_end") or []
+    if not corrections:
+        return None
+    s = Section(N_("Calendar corrections declared after the month ended"),
+                note=N_("They moved the deadlines of clocks still running; the figures "
+                        "above count them."))
+    s.tables = [Table(N_("Corrections"), [N_("Date"), N_("Now"), N_("Reason"),
+                                          N_("Declared on"), N_("Declared by")],
+                      [[("text", say.date(date.fromisoformat(c["date"]))),
+                        ("text", say(vocabulary_label("day_kind", c["kind"]))),
+                        ("text", c["reason"]),
+                        ("text", say.datetime(datetime.fromisoformat(c["declared_at"]))),
+                        ("text", c["declared_by"])] for c in corrections])]
+    return s
+
+
+def _evaluations(report: Mapping[str, Any], say: Speaker) -> Section:
+    """The head's evaluations of the year and their improvement plans, as recorded."""
+    s = Section(N_("Evaluation and improvement plan"),
+                note=N_("As the head of office recorded them (POST /evaluations)."))
+    for e in report.get("evaluations") or []:
+        recorded = say.date(datetime.fromisoformat(str(e["recorded_at"])).astimezone(JAKARTA))
+        s.tables.append(Table(
+            say(N_("Evaluation of %(date)s by %(who)s: %(summary)s"), date=recorded,
+                who=e["recorded_by"], summary=e["summary"]),
+            [N_("Action"), N_("Owner"), N_("Due"), N_("Done")],
+            [[("text", a["action"]), ("text", a["owner"]),
+              ("text", say.date(date.fromisoformat(str(a["due_on"])))),
+              ("text", say(N_("Yes")) if a.get("done") else say(N_("Not yet")))]
+             for a in e.get("actions") or []]))
+    if not s.tables:
+        s.note = N_("No evaluation recorded for this year yet.")
+    return s
+
+
+def _elements_table(report: Mapping[str, Any]) -> Table:
+    return Table(N_("Each element, weakest first, beside the complaints about it"),
+                 [N_("Element"), N_("Average (1–4)"), N_("Score (25–100)"),
+                  N_("Grade"), N_("Complaints of this kind")],
+                 [[("text", e.get("name")), ("index", e.get("average")),
+                   ("index", e.get("score")), ("grade", e.get("grade")),
+                   ("count", e.get("complaints"))]
+                  for e in report.get("elements_vs_complaints") or []])
 
 
 def _survey(say: Speaker, report: Mapping[str, Any] | None,
@@ -300,11 +368,13 @@ def monthly(report: Mapping[str, Any], previous: Mapping[str, Any] | None,
     escalations.charts = [Chart(N_("Calendar days cases spent at each tier"),
                                 _bars(report.get("days_per_tier")), "tier", "calendar_days")]
     survey = Section(N_("Satisfaction survey (SKM)"), _survey(say, report, previous, "surveys"))
+    officers = _officers(report, N_("Cases issued, rejected or answered this month."))
+    corrections = _corrections(report, say)
     return ReportPage("monthly", key, N_("Monthly service report"),
                       in_words("monthly", key, say), previous_key("monthly", key),
                       in_words("monthly", previous_key("monthly", key), say),
                       [apps, _complaints(report, previous, "complaints", targets), escalations,
-                       survey])
+                       officers, survey, *([corrections] if corrections else [])])
 
 
 def _months_table(months: Sequence[Mapping[str, Any]], say: Speaker) -> Table:
@@ -331,14 +401,15 @@ def quarterly(report: Mapping[str, Any], previous: Mapping[str, Any] | None,
     survey.figures.append(Figure(N_("Complaints received"), _get(report, "complaints",
                                                                  "received"),
                                  previous=_get(previous, "complaints", "received")))
-    survey.tables = [Table(N_("Each element, weakest first, beside the complaints about it"),
-                           [N_("Element"), N_("Average (1–4)"), N_("Score (25–100)"),
-                            N_("Grade"), N_("Complaints of this kind")],
-                           [[("text", e.get("name")), ("index", e.get("average")),
-                             ("index", e.get("score")), ("grade", e.get("grade")),
-                             ("count", e.get("complaints"))]
-                            for e in report.get("elements_vs_complaints") or []])]
-    survey.charts = [Chart(N_("Score of each element (25–100)"),
+    survey.tables = [_elements_table(report), Table(
+        N_("Each service"), [N_("Service"), N_("Satisfaction index"), N_("Grade"),
+                             N_("Respondents"), N_("Respondents required")],
+        [[("text", code), ("index", v.get("ikm")), ("grade", v.get("grade")),
+          ("count", v.get("respondents")), ("count", _get(v, "sample", "required"))]
+         for code, v in (report.get("by_service") or {}).items()])]
+    survey.charts = [Chart(N_("Complaints by problem type"),
+                           _bars(_get(report, "complaints", "by_problem_type")), "problem_type"),
+                     Chart(N_("Score of each element (25–100)"),
                            [(str(e.get("name")), e.get("score"))
                             for e in report.get("elements_vs_complaints") or []],
                            None, "index")]
@@ -380,11 +451,13 @@ def yearly(report: Mapping[str, Any], previous: Mapping[str, Any] | None,
                                              N_("Grade"), N_("Respondents")],
                         [[("text", say(N_("Quarter %(roman)s"), roman=ROMAN[int(q[-1]) - 1])),
                           ("index", v.get("ikm")), ("grade", v.get("grade")),
-                          ("count", v.get("respondents"))] for q, v in quarters.items()])]
+                          ("count", v.get("respondents"))] for q, v in quarters.items()]),
+                  _elements_table(report)]
+    officers = _officers(report, N_("Cases issued, rejected or answered this year."))
     return ReportPage("yearly", key, N_("Yearly evaluation of the service standard"),
                       in_words("yearly", key, say), previous_key("yearly", key),
                       in_words("yearly", previous_key("yearly", key), say),
-                      [sla, complaints, sat])
+                      [sla, complaints, officers, sat, _evaluations(report, say)])
 
 
 def pdf(html: str) -> bytes:

@@ -102,7 +102,12 @@ MAX_LIST = 500
 
 # -- rendering ----------------------------------------------------------------------------
 def speaker(request: Request[Any, Any, Any]) -> Speaker:
-    return Speaker(language_of(request.cookies.get(LANGUAGE_COOKIE)))
+    """The language the person chose in the console; for a caller of the API (no such
+    cookie), English when its `Accept-Language` puts English first."""
+    chosen = request.cookies.get(LANGUAGE_COOKIE)
+    if chosen is None:
+        chosen = request.headers.get("accept-language", "")[:2].lower()
+    return Speaker(language_of(chosen))
 
 
 def navigation(actor: Actor) -> list[tuple[str, str]]:
@@ -422,21 +427,37 @@ async def report_page(state: State, period: reports.Period, key: str,
     system = state.system
     now = system.clock.now()
     before = reports.previous_key(period, key)
+    names = {m.actor: m.name for m in await system.staff.members()}
     async with system.pool.acquire() as conn:
         if period == "monthly":
-            report = await monthly_report.load(conn, key, now)
-            previous = await monthly_report.load(conn, before, now)
+            report = await monthly_report.load(conn, key, now, names)
+            previous = await monthly_report.load(conn, before, now, names)
             return reports.monthly(report, previous, targets(state), say), report
         if period == "quarterly":
             report = await satisfaction_report.load(conn, key)
             previous = await satisfaction_report.load(conn, before)
             year, n = int(key[:4]), int(key[-1])
-            months = [await monthly_report.load(conn, f"{year}-{m:02d}", now)
+            months = [await monthly_report.load(conn, f"{year}-{m:02d}", now, names)
                       for m in range(3 * n - 2, 3 * n + 1)]
             return reports.quarterly(report, previous, months, targets(state), say), report
-        report = await yearly_report.load(conn, int(key), now)
-        previous = await yearly_report.load(conn, int(before), now)
+        evaluations = [msgspec.to_builtins(e)
+                       for e in await system.evaluations.of_year(int(key))]
+        report = await yearly_report.load(conn, int(key), now, evaluations, names)
+        previous = await yearly_report.load(conn, int(before), now, (), names)
         return reports.yearly(report, previous, targets(state), say), report
+
+
+async def printed_report(request: Request[Any, Any, Any], state: State,
+                         period: reports.Period, key: str, user: StaffUser | None) -> str:
+    """The report as a head of office would sign it: the console's page, whole (its
+    style inside, no menu), for the PDF and for `GET /reports/...` asked as HTML."""
+    shown, _ = await report_page(state, period, key, speaker(request))
+    engine = request.app.template_engine
+    assert engine is not None  # the app is made with the console's template config
+    return str(engine.get_template("report.html").render(
+        **page(request, "report.html", user, report=shown, printable=True,
+               targets=targets(state),
+               report_css=(STATIC_DIR / "report.css").read_text()).context))
 
 
 CSV_OF = {"monthly": monthly_report.to_csv, "quarterly": satisfaction_report.to_csv,
@@ -492,14 +513,7 @@ def _download(name: str) -> dict[str, str]:
 async def report_pdf(request: Request[Any, Any, Any], state: State, user: StaffUser,
                      period: str, key: str) -> Response[bytes]:
     require_role(user.actor, *REPORT_READERS)
-    say = speaker(request)
-    shown, _ = await report_page(state, period_of(period), key, say)
-    engine = request.app.template_engine
-    assert engine is not None  # the app is made with the console's template config
-    template = engine.get_template("report.html")
-    html = template.render(**page(request, "report.html", user, report=shown, printable=True,
-                                  targets=targets(state),
-                                  report_css=(STATIC_DIR / "report.css").read_text()).context)
+    html = await printed_report(request, state, period_of(period), key, user)
     pdf = await asyncio.to_thread(reports.pdf, html)
     return Response(pdf, media_type="application/pdf",
                     headers=_download(f"laporan-{period}-{key}.pdf"))

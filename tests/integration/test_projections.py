@@ -50,12 +50,10 @@ async def snapshot(system: System, months: list[str]) -> dict[str, Any]:
         reports = {}
         for month in months:
             report = await monthly_report.load(conn, month, REPORT_NOW)
-            reports[month] = (json.dumps(report, sort_keys=True), monthly_report.to_csv(report),
-                              monthly_report.to_html(report))
+            reports[month] = (json.dumps(report, sort_keys=True), monthly_report.to_csv(report))
         for year in sorted({m[:4] for m in months}):
             report = await yearly_report.load(conn, int(year), REPORT_NOW)
-            reports[year] = (json.dumps(report, sort_keys=True), yearly_report.to_csv(report),
-                             yearly_report.to_html(report))
+            reports[year] = (json.dumps(report, sort_keys=True), yearly_report.to_csv(report))
     return {"case_views": cases, "sla_timers": timers, "counts": counts, "reports": reports}
 
 

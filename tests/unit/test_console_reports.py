@@ -88,3 +88,54 @@ def test_the_pdf_is_a_pdf() -> None:
                       "<link rel='stylesheet' href='http://127.0.0.1:9/x.css'>"
                       "</head><body><h1>Laporan bulanan</h1></body></html>")
     assert pdf.startswith(b"%PDF-")  # the link is refused, not fetched
+
+
+def tables(page: reports.ReportPage) -> dict[str, list[list[Any]]]:
+    return {t.title: [[value for _, value in row] for row in t.rows]
+            for s in page.sections for t in s.tables}
+
+
+def test_the_month_shows_findings_officers_suggestions_and_late_corrections() -> None:
+    # Issue 12: the new figures reach the page a head signs, not only the JSON and CSV.
+    report = month("2026-03", share=1.0, median=5.0, breached=0)
+    report["complaints"] |= {"reclassified": 1, "suggestions_answered": 2,
+                             "findings": {"proven": 2, "not_proven": 1, "partly_proven": 0}}
+    report["by_officer"] = {"dewi": {"name": "Dewi Lestari", "cases_handled": 3,
+                                     "median_working_days": 4.0, "breached": 1}}
+    report["calendar_corrections_after_month_end"] = [
+        {"date": "2026-03-23", "kind": "working_day", "reason": "cuti bersama dicabut",
+         "declared_at": "2026-04-02T09:00:00+07:00", "declared_by": "kepala"}]
+    page = reports.monthly(report, None, TARGETS, ID)
+    shown = figures(page)
+    assert shown["complaints.reclassified"].value == 1
+    assert shown["complaints.suggestions_answered"].value == 2
+    findings = next(c for s in page.sections for c in s.charts if "6.e" in c.title)
+    assert findings.bars == [("proven", 2.0), ("not_proven", 1.0), ("partly_proven", 0.0)]
+    rows = tables(page)
+    assert rows["Cases whose clock stopped while the officer held them"] == [
+        ["dewi", "Dewi Lestari", 3, 4.0, 1]]
+    assert rows["Corrections"][0][:3] == ["23 Maret 2026", "Hari kerja", "cuti bersama dicabut"]
+    # Without late corrections the section is left out.
+    del report["calendar_corrections_after_month_end"]
+    assert "Corrections" not in tables(reports.monthly(report, None, TARGETS, ID))
+
+
+def test_the_year_shows_the_evaluations_and_their_plan() -> None:
+    report = {"year": 2026, "sla": {"applications": {"received": 1}, "by_month": {}},
+              "complaint_handling": {"received": 0}, "satisfaction": {"quarters": {}},
+              "elements_vs_complaints": [], "by_officer": {},
+              "evaluations": [{"id": "e1", "summary": "Loket kurang", "recorded_by": "kepala",
+                               "recorded_at": "2026-07-01T10:00:00+07:00", "actions_done": 1,
+                               "actions": [
+                                   {"n": 1, "action": "Tambah petugas loket", "owner": "tu",
+                                    "due_on": "2026-09-01", "done": {"at": "x", "by": "k"}},
+                                   {"n": 2, "action": "SOP baru", "owner": "perizinan",
+                                    "due_on": "2026-12-01", "done": None}]}]}
+    page = reports.yearly(report, None, TARGETS, ID)
+    plan = next(rows for title, rows in tables(page).items() if "Loket kurang" in title)
+    assert plan == [["Tambah petugas loket", "tu", "1 September 2026", "Ya"],
+                    ["SOP baru", "perizinan", "1 Desember 2026", "Belum"]]
+    report["evaluations"] = []
+    empty = next(s for s in reports.yearly(report, None, TARGETS, ID).sections
+                 if s.title == "Evaluation and improvement plan")
+    assert empty.note == "No evaluation recorded for this year yet." and not empty.tables
