@@ -137,10 +137,10 @@ def run(settings: Settings, db_url: str, nats_url: str, workers: int,
     try:
         # One at a time: each creates missing tables on start, and concurrent DDL on the
         # same catalog rows fails in Postgres ("tuple concurrently updated").
-        commands = [(child_command(PIPELINE, settings), ())] + [
-            (child_command(HTTP, settings, sock.fileno()), (sock.fileno(),))
+        commands = [(child_command(PIPELINE, settings), (), None)] + [
+            (child_command(HTTP, settings, sock.fileno()), (sock.fileno(),), sock)
             for sock in sockets]
-        for command, fds in commands:
+        for command, fds, handed in commands:
             # One process group for all children, not the terminal's: Ctrl-C reaches the
             # parent alone, which stops them in order.
             group = children[0].pid if children else 0
@@ -150,6 +150,11 @@ def run(settings: Settings, db_url: str, nats_url: str, workers: int,
             _record_worker(runtime, child.pid)
             if not _started(child, command[command.index("--role") + 1], stop):
                 return 1
+            if handed is not None:
+                # The worker holds its own copy now. Ours would keep the kernel queueing
+                # connections on it should the worker die: a port that accepts and never
+                # answers. Closed, a dead worker's share goes to the others.
+                handed.close()
         if not _wait_ready(settings, children, stop):
             return 1
         print(f"ptsp ready http://{settings.host}:{settings.port}", flush=True)

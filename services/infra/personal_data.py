@@ -45,6 +45,7 @@ import asyncpg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from services.infra.signing import secret_bytes
 from services.infra.unavailable import reaching
 
 ERASED: dict[str, Any] = {"erased": True}
@@ -132,14 +133,9 @@ class PersonalDataVault:
     def load_or_create(cls, path: Path) -> PersonalDataVault:
         """The vault secret (HMAC key for subject ids + key-encryption key), a file in the
         keys directory next to the office key: outside the database on purpose."""
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            try:
-                os.write(fd, os.urandom(64))
-            finally:
-                os.close(fd)
-        return cls(path.read_bytes())
+        # Written whole, then linked into place: a process starting beside another one
+        # never reads a half-written secret (it would then seal under a wrong key).
+        return cls(secret_bytes(path, 64))
 
     async def attach(self, pool: asyncpg.Pool) -> None:
         self.pool = pool

@@ -175,3 +175,20 @@ def test_workers_die_with_their_parent(tmp_path: Path, ups: list[Up]) -> None:
     assert alive == [], f"orphans still running: {alive}"
     with pytest.raises(httpx.TransportError):  # nobody serves the port any more
         httpx.get(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+def test_only_the_workers_hold_the_listening_port(tmp_path: Path, ups: list[Up]) -> None:
+    # Were the parent to keep its copy, a worker that died would leave a socket the
+    # kernel still queues connections on (the port accepts, nobody answers).
+    data_dir, port = tmp_path / "data", free_port()
+    up = start(data_dir, port)
+    ups.append(up)
+    assert up.ready() is not None, "".join(up.stderr)
+
+    def listening(pid: int) -> int:
+        return sum(1 for c in psutil.Process(pid).net_connections(kind="tcp")
+                   if c.status == psutil.CONN_LISTEN and c.laddr.port == port)
+
+    assert listening(up.proc.pid) == 0
+    assert sorted(listening(pid) for pid in up.worker_pids()) == [0, 1, 1]  # the pipeline
+    assert httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200

@@ -4,7 +4,9 @@ memory are bounded (a key per case would otherwise grow it without end)."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +49,19 @@ async def test_the_keys_in_memory_are_bounded(monkeypatch: pytest.MonkeyPatch) -
     assert [vault.open(e) for e in envelopes[2:]] == [2, 3, 4]
     with pytest.raises(VaultUnavailable):  # dropped: a read must prefetch it again
         vault.open(envelopes[0])
+
+
+def test_processes_starting_together_share_one_whole_vault_secret(tmp_path: Path) -> None:
+    # `ptsp up` starts its workers and the pipeline at once on a fresh data dir: each
+    # makes the secret if it is missing. Every one must end with the same 64 bytes.
+    path = tmp_path / "keys" / "personal-data-vault.key"
+    with multiprocessing.get_context("fork").Pool(8) as pool:
+        secrets = pool.map(_vault_secret, [str(path)] * 32)
+    assert len(set(secrets)) == 1 and len(secrets[0]) == 64
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left
+
+
+def _vault_secret(path: str) -> bytes:
+    PersonalDataVault.load_or_create(Path(path))  # refuses a secret shorter than 64 bytes
+    return Path(path).read_bytes()
