@@ -27,20 +27,23 @@ Everything on loopback, on an embedded Postgres and a JetStream nats-server of i
    `--repeats` runs of each, alternating (positions and streams reset between).
 4. **Rebuild throughput**: `projections.runner.rebuild()` of every read model
    (`System.projections`) at once from the event store, as `ptsp projections rebuild`
-   does; then, in the same run and database, a raw asyncpg `copy_records_to_table` of as
-   many ~500 byte rows as the store holds events, into a scratch table. `--repeats`
-   times, alternating; the best of each is reported (every run in the JSON), and their
-   ratio. Both 3 and 4 are bound by one core of this process: the table also gives
-   events per CPU-second of it, a figure that moves less when the box is shared.
+   does (its worker processes as it forks them: `--rebuild-workers`); then, in the same
+   run and database, a raw asyncpg `copy_records_to_table` of as many ~500 byte rows as
+   the store holds events, into a scratch table. `--repeats` times, alternating; the best
+   of each is reported (every run in the JSON), and their ratio. The table also gives
+   events per CPU-second of this process and of the rebuild's workers (`bench_workers`:
+   the CPU of this process's children that exited), a figure that moves less than the
+   rate when the box is shared.
 
 Targets (issue 11) are reported, never asserted: committed → visible p99 ≤ 250 ms at 60%
 of the intake ceiling (`--ceiling`, the durable submissions/s `bench.intake` measured;
 without it, at `--rate`); rebuild ≥ 0.2× the raw COPY; relay ≥ 0.7× the raw
 `publish_async`. Every phase reports the cores each part used and what else ran on the
 box (`others`): this machine may be shared. `--profile` records py-spy stacks (pipeline
-process during phase 1; this process during phases 3 and 4) and prints where the time
-went. The table is printed and written to bench/results/pipeline-<date>.json. Every
-server and process started here is stopped on exit, Ctrl-C or error.
+process during phase 1; this process during phases 3 and 4, and the rebuild's workers)
+and prints where the time went. The table is printed and written to
+bench/results/pipeline-<date>.json. Every server and process started here is stopped on
+exit, Ctrl-C or error.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ import contextlib
 import math
 import os
 import random
+import resource
 import subprocess
 import time
 import uuid
@@ -80,10 +84,18 @@ COPY_ROW_BYTES = 500
 
 
 def _per_cpu_s(events: int, wall: float, cpu: dict[str, float]) -> float | None:
-    """Events per CPU-second of this process: the relay and the rebuild are bound by it,
-    and on a shared box this figure moves less than the wall-clock rate."""
-    used = cpu.get("bench_process_cores", 0) * wall
+    """Events per CPU-second of this process and of its workers (the rebuild's): the
+    relay and the rebuild are bound by them, and on a shared box this figure moves less
+    than the wall-clock rate."""
+    used = (cpu.get("bench_process_cores", 0) + cpu.get("bench_workers_cores", 0)) * wall
     return round(events / used, 1) if used > 0 else None
+
+
+def _workers_cpu() -> float:
+    """CPU seconds of this process's children that have exited and been waited for: the
+    rebuild's worker processes, once it has shut them down."""
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
 
 
 # -- profiling (py-spy) ---------------------------------------------------------------
@@ -97,15 +109,21 @@ PROFILE_KEYS: list[tuple[str, str]] = [
     ("  nats-py publish", "publish (nats/aio/client.py"),
     ("  signing", "headers (services/infra/event_signing.py"),
     ("  ack counting", "_on_reply (services/infra/relay.py"),
-    ("apply_batch (projection transaction)", "apply_batch ("),
+    ("apply_delivered (a live batch's transaction)", "apply_delivered ("),
     ("  CaseViews.apply", "apply (projections/case_views.py"),
     ("  SlaTimers.apply", "apply (projections/sla_timers.py"),
     ("  SurveyResponses.apply", "apply (projections/survey_responses.py"),
+    ("rebuild: a batch decoded and folded (workers, or a thread)", "_fold (projections/runner"),
+    ("  case views", "fold (projections/case_views.py"),
+    ("  SLA timers", "fold (projections/sla_timers.py"),
+    ("  survey responses", "fold (projections/survey_responses.py"),
+    ("  rows as COPY's text", "encode (projections/doc_table.py"),
+    ("rebuild: rows copied in (this process)", "copy (projections/doc_table.py"),
+    ("rebuild: reading whole cases", "rows_by_case (services/infra/eventlog.py"),
     ("    msgspec.to_builtins (events -> dicts)", "to_builtins"),
     ("    evolve (the folds)", "evolve (projections/"),
     ("    working-day calendar", "services/domain/workdays.py"),
-    ("    json.dumps (docs)", "dumps (json"),
-    ("    json.loads (docs)", "loads (json"),
+    ("    msgspec (docs)", "_doc (projections/doc_table.py"),
     ("    asyncpg executemany", "executemany ("),
     ("projection runner: JetStream fetch + decode", "_consume_owned ("),
     ("audit chain keeper", "services/audit/"),
@@ -531,7 +549,8 @@ async def rebuild_throughput(args: argparse.Namespace, deadline: Deadline, syste
         t0 = time.perf_counter()
         deadline.check("rebuild")
         counts = await asyncio.wait_for(
-            rebuild(pool, eventlog, projections, batch=args.rebuild_batch, progress=False),
+            rebuild(pool, eventlog, projections, batch=args.rebuild_batch, progress=False,
+                    workers=args.rebuild_workers),
             deadline.allow(args.rebuild_timeout, args.reserve_after_rebuild))
         elapsed = time.perf_counter() - t0
         phase["cpu"] = meter.stop()
@@ -541,7 +560,8 @@ async def rebuild_throughput(args: argparse.Namespace, deadline: Deadline, syste
                      events_per_s=round(total / elapsed, 1),
                      event_applications=applied,
                      event_applications_per_s=round(applied / elapsed, 1),
-                     batch=args.rebuild_batch, read_models=counts)
+                     batch=args.rebuild_batch, workers=args.rebuild_workers,
+                     read_models=counts)
         async with pool.acquire() as conn:
             phase["rows"] = {"case_views": await conn.fetchval("SELECT count(*) FROM case_views"),
                              "sla_timers": await conn.fetchval("SELECT count(*) FROM sla_timers")}
@@ -675,13 +695,15 @@ def run_backlog_phases(args: argparse.Namespace, deadline: Deadline, pg: Any, na
 
     def meter() -> CpuMeter:
         return CpuMeter(lambda: {"bench_process": proc_cpu(os.getpid()),
+                                 "bench_workers": _workers_cpu(),
                                  "postgres": pg_cpu(pg.pgdata),
                                  "nats": proc_cpu(nats.proc.pid if nats.proc else None)})
 
-    def profile(name: str, seconds: float, into: dict[str, Any]) -> None:
+    def profile(name: str, seconds: float, into: dict[str, Any],
+                options: tuple[str, ...] = ()) -> None:
         if args.profile:
             out = harness.profile_path("pipeline", f"-{name}")
-            profilers.append(harness.start_profiler(os.getpid(), seconds, out))
+            profilers.append(harness.start_profiler(os.getpid(), seconds, out, options=options))
             into["profile"] = str(out)
 
     async def body() -> None:
@@ -732,8 +754,8 @@ def run_backlog_phases(args: argparse.Namespace, deadline: Deadline, pg: Any, na
             print(f"rebuild ({run + 1}/{args.repeats}): every read model from the event "
                   "store ...", flush=True)
             r = {}
-            if run == 0:
-                profile("rebuild", 30, rebuild)
+            if run == 0:  # with the workers the rebuild forks
+                profile("rebuild", 30, rebuild, ("--subprocesses",))
             await rebuild_throughput(args, deadline, system, meter(), r)
             if run == 0:
                 harness.stop_profiler(profilers[-1] if profilers else None)
@@ -905,6 +927,9 @@ def main(argv: list[str] | None = None) -> int:
     throughput.add_argument("--relay-timeout", type=float, default=40)
     throughput.add_argument("--rebuild-timeout", type=float, default=90,
                             help="every read model (90 s)")
+    throughput.add_argument("--rebuild-workers", type=int, default=None,
+                            help="processes that decode and fold in rebuild() (its default: "
+                                 "one per CPU, up to 4; 0: a thread of this process)")
     throughput.add_argument("--rebuild-batch", type=int, default=5000,
                             help="events per read of the store in rebuild() (its default, 5000)")
     args = p.parse_args(argv)

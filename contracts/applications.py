@@ -110,8 +110,8 @@ class Withdrawn(CaseEvent, tag="application.withdrawn", frozen=True):
 
 
 # Assignment, escalation and personal data (UU 27/2022): as for every case type.
-Assigned, Escalated, AuditHoldPlaced, AuditHoldReleased, PersonalDataErased, ErasureRefused = (
-    shared_events("application", __name__))
+(Assigned, Escalated, AuditHoldPlaced, AuditHoldReleased, PersonalDataErased, ErasureRefused,
+ NotificationDelivered) = shared_events("application", __name__)
 
 
 EVENT_TYPES: tuple[type[CaseEvent], ...] = (
@@ -119,4 +119,5 @@ EVENT_TYPES: tuple[type[CaseEvent], ...] = (
     TechnicallyReviewed, Decided, CertificateIssued, CertificateRevoked, Withdrawn,
     Assigned, Escalated,
     AuditHoldPlaced, AuditHoldReleased, PersonalDataErased, ErasureRefused,
+    NotificationDelivered,
 )

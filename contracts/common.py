@@ -85,8 +85,21 @@ class ErasureRefused(CaseEvent, frozen=True):
     hold_reason: str | None = None
 
 
+class NotificationDelivered(CaseEvent, frozen=True):
+    """A message about one of the case's steps reached the person (services/notifications):
+    accepted by the office's SMTP server (`via: email`) or acknowledged by the case's
+    channel adapter (`via`: the channel). `about_version` is the version of the event the
+    message told of; `notification` the outbox row. No address, no text: no personal data."""
+
+    notification: int
+    step: str
+    about_version: int
+    via: str
+
+
 SHARED_EVENTS: tuple[type[CaseEvent], ...] = (
-    Assigned, Escalated, AuditHoldPlaced, AuditHoldReleased, PersonalDataErased, ErasureRefused)
+    Assigned, Escalated, AuditHoldPlaced, AuditHoldReleased, PersonalDataErased, ErasureRefused,
+    NotificationDelivered)
 
 
 def shared_events(case_type: str, module: str) -> tuple[type[CaseEvent], ...]:

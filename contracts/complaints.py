@@ -78,6 +78,9 @@ class ComplaintIntakeAccepted(msgspec.Struct, frozen=True, kw_only=True):
     kind: ComplaintKind
     reason: SuggestionReason | None
     reasons: list[SuggestionReason]
+    pin: str
+    """The secret the channel hands to the complainant: with the tracking number it opens
+    `GET /track/{tracking_number}?pin=`. The same on a repeat."""
 
 
 # -- events -----------------------------------------------------------------------
@@ -170,8 +173,8 @@ class Closed(CaseEvent, tag="complaint.closed", frozen=True):
 
 
 # Assignment, escalation and personal data (UU 27/2022): as for every case type.
-Assigned, Escalated, AuditHoldPlaced, AuditHoldReleased, PersonalDataErased, ErasureRefused = (
-    shared_events("complaint", __name__))
+(Assigned, Escalated, AuditHoldPlaced, AuditHoldReleased, PersonalDataErased, ErasureRefused,
+ NotificationDelivered) = shared_events("complaint", __name__)
 
 
 class ConfidentialityMarked(CaseEvent, tag="complaint.confidentiality_marked", frozen=True):
@@ -184,4 +187,5 @@ EVENT_TYPES: tuple[type[CaseEvent], ...] = (
     Received, Reclassified, Classified, Analysed, FindingsRecorded, ApipInvolvementApproved,
     TrackChosen, Responded, ComplainantNotified, ReportedToSuperior, Closed, Assigned, Escalated,
     AuditHoldPlaced, AuditHoldReleased, PersonalDataErased, ErasureRefused, ConfidentialityMarked,
+    NotificationDelivered,
 )

@@ -28,7 +28,7 @@ import asyncpg
 
 from contracts.vocabulary import CLOSED_STATUSES, FIRST_TIER, SlaState
 from projections.counts import add_counts
-from projections.doc_table import Doc, DocTable
+from projections.doc_table import Doc, DocTable, RowWriter, encode_doc
 from projections.months import month_of, month_start, next_month
 from projections.schema import drop_if_outdated
 from projections.sla_timers import TIMED, phases_of, state_branches, state_condition
@@ -151,11 +151,10 @@ def facts(before: Doc | None, after: Doc, e: Doc) -> list[Fact]:
     of that quarter)."""
     tag: str = e["type"]
     case_type = after["type"]
-    month = month_of(e["at"])
-    out: list[Fact] = []
+    counted: list[tuple[str, str, int]] = []  # (fact, key, count) in the event's month
 
     def count(fact: str, key: str = "", n: int = 1) -> None:
-        out.append((month, case_type, fact, key, n))
+        counted.append((fact, key, n))
 
     if tag == "application.submitted":
         count("received", after.get("service_code") or "")
@@ -188,15 +187,28 @@ def facts(before: Doc | None, after: Doc, e: Doc) -> list[Fact]:
     newly_closed = after.get("closed_at") and not (before or {}).get("closed_at")
     if newly_closed and (case_type == "application" or after.get("kind") == "complaint"):
         count("closed")
+    # The month is worked out only for an event that counts (many do not).
+    out: list[Fact] = []
+    if counted:
+        month = month_of(e["at"])
+        out = [(month, case_type, fact, key, n) for fact, key, n in counted]
     # Time at a tier: each period that ended with this event, by the months it spans.
     for period in after["tier_periods"][len((before or {}).get("tier_periods", [])):]:
         out += _tier_time(case_type, period)
-    # A complaint's standing under the month its channel received it.
-    old, new = _receipt_key(before), _receipt_key(after)
-    if old != new:
-        out += [(m, case_type, "by_receipt", key, n)
-                for (m, key), n in ((old, -1), (new, 1)) if m]
+    # A complaint's standing under the month its channel received it (what it rests on
+    # compared first: it seldom changes).
+    if _receipt_basis(before) != _receipt_basis(after):
+        old, new = _receipt_key(before), _receipt_key(after)
+        if old != new:
+            out += [(m, case_type, "by_receipt", key, n)
+                    for (m, key), n in ((old, -1), (new, 1)) if m]
     return out
+
+
+def _receipt_basis(doc: Doc | None) -> tuple[Any, Any, Any]:
+    """What `_receipt_key` is made of."""
+    return (None, None, None) if doc is None else (
+        doc.get("kind"), doc.get("received_at"), doc.get("problem_type"))
 
 
 def _receipt_key(doc: Doc | None) -> tuple[str, str]:
@@ -303,49 +315,93 @@ class CaseViews(DocTable):
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None:
         plain = [e.data for e in events]  # decoded once for every read model
-        ids = list({UUID(d["case_id"]) for d in plain})
-        rows = await conn.fetch(
-            "SELECT id, doc FROM case_views WHERE id = ANY($1::uuid[])", ids)
-        docs: dict[str, Doc | None] = {str(r["id"]): json.loads(r["doc"]) for r in rows}
-        first = {case_id: docs.get(case_id) for case_id in docs}
-        month_facts: Counter[tuple[str, str, str, str]] = Counter()
+        docs = await self.stored(conn, plain)
+        tally = Tally()
+        tally.fold(docs, plain)
+        await ROWS.upsert(conn, [_row(d) for d in docs.values() if d is not None])
+        await tally.write(conn)
+
+    async def rebuilding(self, conn: asyncpg.Connection) -> CaseViewsRebuilding:
+        return CaseViewsRebuilding()
+
+
+class Tally:
+    """What case views add to `case_counts` and `report_counts` as they are folded."""
+
+    def __init__(self) -> None:
+        self.month_facts: Counter[tuple[str, str, str, str]] = Counter()
+        self.cases: Counter[tuple[str, str, str, str, str]] = Counter()
+
+    def fold(self, docs: dict[str, Doc | None], plain: Sequence[Doc]) -> None:
+        """Fold the events (plain data) into `docs` (the stored views they touch, by id,
+        updated in place) and count what they move."""
+        first = dict(docs)
         for d in plain:
             before = docs.get(d["case_id"])
             after = evolve(before, d)
             for month, case_type, fact, key, n in facts(before, after, d):
-                month_facts[(month, case_type, fact, key)] += n
+                self.month_facts[(month, case_type, fact, key)] += n
             docs[d["case_id"]] = after
-        counts: Counter[tuple[str, str, str, str, str]] = Counter()
         for case_id, doc in docs.items():
             if doc is None:
                 continue
             was = first.get(case_id)
             if was is not None:
-                counts[_counted(was)] -= 1
-            counts[_counted(doc)] += 1
-        await conn.executemany(
-            """INSERT INTO case_views (id, type, tracking_number, status, kind, channel, unit,
-                   tier, assignee, service_code, problem_type, created_at, updated_at,
-                   tier_since, closed_at, doc)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                       $16::jsonb)
-               ON CONFLICT (id) DO UPDATE SET type = excluded.type,
-                   tracking_number = excluded.tracking_number, status = excluded.status,
-                   kind = excluded.kind, channel = excluded.channel, unit = excluded.unit,
-                   tier = excluded.tier, assignee = excluded.assignee,
-                   service_code = excluded.service_code, problem_type = excluded.problem_type,
-                   created_at = excluded.created_at, updated_at = excluded.updated_at,
-                   tier_since = excluded.tier_since, closed_at = excluded.closed_at,
-                   doc = excluded.doc""",
-            [(UUID(d["id"]), d["type"], d.get("tracking_number"), d.get("status"), d.get("kind"),
-              d.get("channel"), d.get("unit"), d["tier"], d["assignee"], d.get("service_code"),
-              d.get("problem_type"), _ts(d["created_at"]), _ts(d["updated_at"]),
-              _ts(d.get("tier_since") or d["created_at"]),
-              _ts(d["closed_at"]) if d.get("closed_at") else None, json.dumps(d, sort_keys=True))
-             for d in docs.values() if d is not None],
-        )
-        await add_counts(conn, "case_counts", "type, status, tier, unit, assignee", counts)
-        await add_counts(conn, "report_counts", "month, case_type, fact, key", month_facts)
+                self.cases[_counted(was)] -= 1
+            self.cases[_counted(doc)] += 1
+
+    def add(self, other: Tally) -> None:
+        self.month_facts.update(other.month_facts)
+        self.cases.update(other.cases)
+
+    async def write(self, conn: asyncpg.Connection) -> None:
+        await add_counts(conn, "case_counts", "type, status, tier, unit, assignee", self.cases)
+        await add_counts(conn, "report_counts", "month, case_type, fact, key", self.month_facts)
+
+
+CaseRows = tuple[bytes, Tally]
+"""Whole cases folded: their rows (`RowWriter.encode`), and what they count for."""
+
+
+class CaseViewsFolder:
+    """Whole cases into their views (`projections.runner.Folder`)."""
+
+    def fold(self, events: Sequence[LoggedEvent]) -> CaseRows:
+        docs: dict[str, Doc | None] = {}
+        tally = Tally()
+        tally.fold(docs, [e.data for e in events])
+        return ROWS.encode([_row(d) for d in docs.values() if d is not None]), tally
+
+
+class CaseViewsRebuilding:
+    """Case views folded anew (`projections.runner.Rebuilding`)."""
+
+    def __init__(self) -> None:
+        self.folder = CaseViewsFolder()
+        self.tally = Tally()
+
+    async def write(self, conn: asyncpg.Connection, folded: CaseRows) -> None:
+        rows, tally = folded
+        await ROWS.copy(conn, rows)
+        self.tally.add(tally)
+
+    async def finish(self, conn: asyncpg.Connection) -> None:
+        await self.tally.write(conn)
+
+
+ROWS = RowWriter("case_views", "id", (
+    "id", "type", "tracking_number", "status", "kind", "channel", "unit", "tier", "assignee",
+    "service_code", "problem_type", "created_at", "updated_at", "tier_since", "closed_at",
+    "doc"))
+
+
+def _row(d: Doc) -> tuple[Any, ...]:
+    """A case view's row, in the columns of `ROWS`."""
+    return (d["id"], d["type"], d.get("tracking_number"), d.get("status"), d.get("kind"),
+            d.get("channel"), d.get("unit"), d["tier"], d["assignee"], d.get("service_code"),
+            d.get("problem_type"), _ts(d["created_at"]), _ts(d["updated_at"]),
+            _ts(d.get("tier_since") or d["created_at"]),
+            _ts(d["closed_at"]) if d.get("closed_at") else None, encode_doc(d))
 
 
 # -- the officers' list ----------------------------------------------------------------

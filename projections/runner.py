@@ -26,11 +26,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import gc
 import logging
+import multiprocessing
+import os
 import sys
-from collections.abc import Sequence
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from typing import Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
+from uuid import UUID
 
 import asyncpg
 import msgspec
@@ -44,10 +51,13 @@ from nats.js.errors import NotFoundError
 from projections import dead_letters
 from projections.dead_letters import DeadLetter
 from services.infra.event_signing import EventSigner, Unverified
-from services.infra.eventlog import EventLog, LoggedEvent, Stream, connection
+from services.infra.eventlog import EventLog, LoggedEvent, StoredRow, Stream, connection
 from services.infra.tasks import cancel_and_wait
 
 log = logging.getLogger("ptsp.projections")
+
+Folded = TypeVar("Folded")
+Folded_co = TypeVar("Folded_co", covariant=True)
 
 TRACKING_SCHEMA = """
 CREATE TABLE IF NOT EXISTS projection_positions (
@@ -71,7 +81,41 @@ class Projection(Protocol):
 
     async def create(self, conn: asyncpg.Connection) -> None: ...
     async def drop(self, conn: asyncpg.Connection) -> None: ...
-    async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None: ...
+    async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None:
+        """Fold a batch of events into the read model, in the caller's transaction: each
+        row the batch touches read once and written once."""
+
+
+class Rebuildable(Projection, Protocol):
+    """A read model `rebuild` can fold anew from the event store."""
+
+    async def rebuilding(self, conn: asyncpg.Connection) -> Rebuilding[Any]:
+        """The read model being folded anew into its empty tables, in the rebuild's
+        transaction."""
+
+
+class Folder(Protocol[Folded_co]):
+    """The pure half of a read model's rebuild: whole cases folded into their rows."""
+
+    def fold(self, events: Sequence[LoggedEvent]) -> Folded_co:
+        """The rows of these whole cases and what they add to the read model's counts.
+        No I/O and no state of its own, and picklable: it may run in a worker process
+        (`rebuild`), on a copy."""
+
+
+class Rebuilding(Protocol[Folded]):
+    """A read model folded anew into empty tables, whole cases at a time: every event of
+    a case comes in one batch, in order, and no row of the case is stored yet. So each
+    row is made once and written once, with nothing read back; what the read model
+    counts across cases is summed over the whole rebuild and written at the end."""
+
+    @property
+    def folder(self) -> Folder[Folded]: ...
+    async def write(self, conn: asyncpg.Connection, folded: Folded) -> None:
+        """A batch's rows (as `folder` folded them), in the rebuild's transaction; its
+        counts kept for `finish`."""
+    async def finish(self, conn: asyncpg.Connection) -> None:
+        """What every case folded adds to the counts."""
 
 
 def lock_key(projection: str, stream: str = "") -> int:
@@ -91,21 +135,6 @@ async def install(pool: asyncpg.Pool, projections: Sequence[Projection]) -> None
                 await p.create(conn)
         finally:
             await conn.execute("SELECT pg_advisory_unlock(7075)")
-
-
-async def apply_batch(conn: asyncpg.Connection, projection: Projection, stream: str,
-                      events: Sequence[LoggedEvent], stream_seq: int | None = None,
-                      stream_created: str | None = None) -> int:
-    """In the caller's transaction: skip what was applied, apply the rest, move the
-    tracking position. Returns how many were applied."""
-    tracked = await _tracked(conn, projection, stream)
-    fresh = [e for e in events if e.position > tracked]
-    if fresh:
-        await projection.apply(conn, fresh)
-    await _track(conn, projection, stream,
-                 max(tracked, events[-1].position) if events else tracked,
-                 stream_seq, stream_created)
-    return len(fresh)
 
 
 async def _tracked(conn: asyncpg.Connection, projection: Projection, stream: str) -> int:
@@ -173,7 +202,7 @@ async def apply_delivered(conn: asyncpg.Connection, projection: Projection, stre
     applied (healing a gap from the event store first), dead-letter the rest, move the
     tracking position. Returns (applied, healed, dead-lettered)."""
     last = await _tracked(conn, projection, stream)
-    fresh: list[LoggedEvent] = []
+    unapplied: list[LoggedEvent] = []
     healed = refused = 0
     for item in delivered:
         if isinstance(item, DeadLetter):
@@ -191,7 +220,7 @@ async def apply_delivered(conn: asyncpg.Connection, projection: Projection, stre
             continue
         if item.prev > last:
             gap = await heal(conn, eventlog, stream, last, item.prev, heal_batch)
-            fresh += gap
+            unapplied += gap
             healed += len(gap)
             if gap:
                 last = gap[-1].position
@@ -201,12 +230,12 @@ async def apply_delivered(conn: asyncpg.Connection, projection: Projection, stre
                                           replace(item.letter, reason=reason))
                 refused += 1
                 continue
-        fresh.append(item.event)
+        unapplied.append(item.event)
         last = item.event.position
-    if fresh:
-        await projection.apply(conn, fresh)
+    if unapplied:
+        await projection.apply(conn, unapplied)
     await _track(conn, projection, stream, last, stream_seq, stream_created)
-    return len(fresh), healed, refused
+    return len(unapplied), healed, refused
 
 
 class ProjectionRunner:
@@ -347,20 +376,33 @@ class ProjectionRunner:
             await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
 
 
-async def rebuild(pool: asyncpg.Pool, eventlog: EventLog, projections: Sequence[Projection],
-                  batch: int = 5000, progress: bool = True) -> dict[str, int]:
+async def rebuild(pool: asyncpg.Pool, eventlog: EventLog, projections: Sequence[Rebuildable],
+                  batch: int = 5000, progress: bool = True,
+                  workers: int | None = None) -> dict[str, int]:
     """Drop each read model and fold it again from the event store (not from JetStream),
     all in one transaction: readers see the old read models until the new ones are
     complete, and live consumers wait on each read model's lock meanwhile.
 
-    The store is read once: each batch of events is decoded once and handed to every
-    read model that takes its stream (the next batch is read meanwhile)."""
+    The store is read once, whole cases at a time (`_whole_cases`: each case's events
+    together, in order, about `batch` events a read), up to each stream's head when the
+    rebuild began. Each batch is decoded once and folded by every read model that takes
+    its stream (`Rebuilding`): every row is made once and copied in once, with nothing
+    read back, and the indexes are built once the rows are in. A case's rows are the
+    same whatever batch its events come in; what a read model counts across cases is a
+    sum, the same in any order (tests/integration/test_projections.py compares a
+    rebuild with the read models applied live). Each stream's position is then the
+    head it was read to, in the same transaction.
+
+    The work goes on side by side: the next batch is read (on a second connection, if
+    one is free), batches are decoded and folded by `workers` processes (`Folding`; by
+    default one per CPU, up to 4; with 0, or on a single CPU, by one thread), and the
+    rows folded are written in the transaction, by this process."""
     await install(pool, projections)
     counts = {p.name: 0 for p in projections}
     declared = list(dict.fromkeys(s for p in projections for s in p.streams))
     # The calendar first: deadlines are then computed once, on the final calendar.
     streams = sorted(declared, key=lambda s: s != "calendar")
-    totals = {s: await eventlog.head(s) for s in streams}
+    heads = {s: await eventlog.head(s) for s in streams}
     async with contextlib.AsyncExitStack() as stack:
         conn = await stack.enter_async_context(connection(pool))
         # A second connection reads ahead, if one is free now: taken before the read
@@ -371,32 +413,202 @@ async def rebuild(pool: asyncpg.Pool, eventlog: EventLog, projections: Sequence[
             await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(p.name))
         for p in projections:
             await p.drop(conn)
+        existing = await _tables(conn)
+        for p in projections:
             await p.create(conn)
             await conn.execute("DELETE FROM projection_positions WHERE projection = $1", p.name)
+        # Indexes are built once the rows are in (a sort each), not kept up row by row.
+        deferred = await _drop_indexes(conn, await _tables(conn) - existing)
+        folding = stack.enter_context(Folding(eventlog, workers))
         for stream in streams:
             takers = [p for p in projections if stream in p.streams]
-            rows = await eventlog.rows(stream, 0, batch, reader or conn)
-            while rows:
-                after = rows[-1].position
-                ahead = (asyncio.create_task(eventlog.rows(stream, after, batch, reader))
-                         if reader is not None and len(rows) == batch else None)
-                try:
-                    events = [eventlog.decode(r) for r in rows]
-                    for p in takers:
-                        counts[p.name] += await apply_batch(conn, p, stream, events)
-                except BaseException:
-                    if ahead is not None:
-                        await cancel_and_wait(ahead)
-                    raise
-                if progress:
-                    _progress(stream, after, totals[stream])
-                rows = (await ahead if ahead is not None
-                        else await eventlog.rows(stream, after, batch, conn)
-                        if len(rows) == batch else [])
+            if not heads[stream]:
+                continue
+            # Made after the streams before (the calendar) are written.
+            models = [await p.rebuilding(conn) for p in takers]
+            folders = [m.folder for m in models]
+            done = 0
+            folded: deque[asyncio.Future[list[Any]]] = deque()
+            try:
+                async with contextlib.aclosing(_whole_cases(
+                        eventlog, stream, heads[stream], batch, conn, reader)) as batches:
+                    async for rows in batches:
+                        folded.append(folding.fold(rows, folders))
+                        if len(folded) > folding.ahead:
+                            await _write(conn, models, await folded.popleft())
+                        done += len(rows)
+                        if progress:  # the head: about as many events as the stream has
+                            _progress(stream, done, heads[stream])
+                while folded:
+                    await _write(conn, models, await folded.popleft())
+            finally:
+                for future in folded:
+                    future.cancel()
+            for p, model in zip(takers, models, strict=True):
+                await model.finish(conn)
+                await _track(conn, p, stream, heads[stream], None, None)
+                counts[p.name] += done
+        for definition in deferred:
+            await conn.execute(definition)
     if progress:
         print(f"\r{', '.join(f'{n}: {c} events' for n, c in counts.items())}{' ' * 20}",
               file=sys.stderr)
     return counts
+
+
+async def _tables(conn: asyncpg.Connection) -> set[str]:
+    """The tables of the current schema."""
+    return {r["name"] for r in await conn.fetch(
+        "SELECT oid::regclass::text AS name FROM pg_class "
+        "WHERE relkind = 'r' AND relnamespace = current_schema()::regnamespace")}
+
+
+async def _drop_indexes(conn: asyncpg.Connection, tables: set[str]) -> list[str]:
+    """Drop the indexes of these tables but the unique ones (keys, and what an upsert's
+    conflict needs) and those of constraints: their definitions, to make them again."""
+    rows = await conn.fetch(
+        "SELECT indexrelid::regclass::text AS name, pg_get_indexdef(indexrelid) AS definition "
+        "FROM pg_index i WHERE indrelid = ANY($1::regclass[]) AND NOT indisunique "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) "
+        "ORDER BY 1", sorted(tables))
+    for r in rows:
+        await conn.execute(f"DROP INDEX {r['name']}")
+    return [r["definition"] for r in rows]
+
+
+class Folding:
+    """Where a rebuild's batches are decoded and folded, beside the process that reads
+    and writes them: worker processes, forked so that each has the event log's decoders
+    as they are (they hold the stores' mappers, which do not pickle), each batch and its
+    folders sent pickled and its rows sent back; or, with no workers, one thread (the
+    folding then overlaps only the reads and writes, which wait on Postgres)."""
+
+    def __init__(self, eventlog: EventLog, workers: int | None = None) -> None:
+        if workers is None:
+            cpus = os.cpu_count() or 1
+            workers = min(cpus, 4) if cpus > 1 else 0
+        if not sys.platform.startswith("linux"):
+            workers = 0  # forking is Linux's to rely on (macOS has it, but not safely)
+        self.executor: Executor
+        self._call: Callable[[Any, Sequence[Folder[Any]]], list[Any]]
+        if workers:
+            self.executor = ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("fork"),
+                initializer=_adopt, initargs=(eventlog,))
+            self._call = _fold_in_worker
+        else:
+            self.executor = ThreadPoolExecutor(1, thread_name_prefix="rebuild-fold")
+            self._call = functools.partial(_fold, eventlog)
+        self.workers = workers
+        self.ahead = max(1, workers)
+        """Batches being folded while the oldest one's rows are written."""
+
+    def fold(self, rows: Sequence[StoredRow],
+             folders: Sequence[Folder[Any]]) -> asyncio.Future[list[Any]]:
+        """One batch (of one stream) decoded and folded by each folder."""
+        batch = _pack(rows) if self.workers else rows
+        return asyncio.get_running_loop().run_in_executor(self.executor, self._call, batch,
+                                                          folders)
+
+    def __enter__(self) -> Folding:
+        # What lives now is left out of the collector's passes until the rebuild ends:
+        # they would go over it again and again as the batches come and go (and copy
+        # every page of it into each worker forked).
+        gc.freeze()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+        finally:
+            gc.unfreeze()
+
+
+_worker_eventlog: EventLog | None = None
+"""In a worker process of `Folding`: the event log it was forked with."""
+
+
+def _adopt(eventlog: EventLog) -> None:
+    global _worker_eventlog  # one per worker process, set as it starts
+    _worker_eventlog = eventlog
+
+
+Packed = tuple[str, list[int], bytes, list[int], list[str], list[bytes]]
+"""A batch of stored rows of one stream as columns (the originator ids' bytes end to
+end): pickled in a tenth of the time the rows take."""
+
+
+def _pack(rows: Sequence[StoredRow]) -> Packed:
+    return (rows[0].stream, [r.position for r in rows],
+            b"".join(r.originator_id.bytes for r in rows),
+            [r.originator_version for r in rows], [r.topic for r in rows],
+            [r.state for r in rows])
+
+
+def _unpack(packed: Packed) -> list[StoredRow]:
+    stream, positions, ids, versions, topics, states = packed
+    return [StoredRow(stream, position, UUID(bytes=ids[16 * i:16 * i + 16]), version, topic,
+                      state)
+            for i, (position, version, topic, state)
+            in enumerate(zip(positions, versions, topics, states, strict=True))]
+
+
+def _fold_in_worker(packed: Packed, folders: Sequence[Folder[Any]]) -> list[Any]:
+    if _worker_eventlog is None:
+        raise RuntimeError("not a rebuild's worker process")
+    return _fold(_worker_eventlog, _unpack(packed), folders)
+
+
+def _fold(eventlog: EventLog, rows: Sequence[StoredRow],
+          folders: Sequence[Folder[Any]]) -> list[Any]:
+    """One batch decoded once and folded by each read model."""
+    events = [eventlog.decode(r) for r in rows]
+    return [folder.fold(events) for folder in folders]
+
+
+async def _write(conn: asyncpg.Connection, models: Sequence[Rebuilding[Any]],
+                 folded: Sequence[Any]) -> None:
+    for model, rows in zip(models, folded, strict=True):
+        await model.write(conn, rows)
+
+
+async def _whole_cases(eventlog: EventLog, stream: str, upto: int, batch: int,
+                       conn: asyncpg.Connection,
+                       reader: asyncpg.Connection | None,
+                       ) -> AsyncGenerator[list[StoredRow], None]:
+    """The stream's rows up to position `upto`, case by case, in batches of whole cases:
+    about `batch` rows each (a case that goes on past a read waits for the next one; a
+    case longer than a read makes a longer batch). With a `reader` connection the next
+    read is under way while the caller works on a batch (on `conn`, otherwise)."""
+
+    def read(after: StoredRow | None) -> Coroutine[Any, Any, list[StoredRow]]:
+        key = None if after is None else (after.originator_id, after.originator_version)
+        return eventlog.rows_by_case(stream, key, upto, batch, reader or conn)
+
+    held: list[StoredRow] = []
+    rows = await read(None)
+    while rows:
+        more = len(rows) == batch
+        ahead = asyncio.create_task(read(rows[-1])) if reader is not None and more else None
+        try:
+            # The last case read may go on in the next read: it waits for it.
+            cut = len(rows)
+            while more and cut and rows[cut - 1].originator_id == rows[-1].originator_id:
+                cut -= 1
+            if not cut and held and held[-1].originator_id == rows[0].originator_id:
+                held += rows  # one case longer than a read
+            else:
+                ready, held = held + rows[:cut], rows[cut:]
+                if ready:
+                    yield ready
+        except BaseException:
+            if ahead is not None:
+                await cancel_and_wait(ahead)
+            raise
+        rows = (await ahead if ahead is not None
+                else await read(rows[-1]) if more else [])
+    if held:
+        yield held
 
 
 async def _spare(pool: asyncpg.Pool,
@@ -410,8 +622,8 @@ async def _spare(pool: asyncpg.Pool,
     return cast("asyncpg.Connection", proxy)
 
 
-def _progress(stream: str, position: int, total: int) -> None:
+def _progress(stream: str, done: int, total: int) -> None:
     width = 30
-    filled = int(width * position / total) if total else width
-    print(f"\r{stream} [{'#' * filled}{'.' * (width - filled)}] {position}/{total}",
+    filled = min(width, int(width * done / total)) if total else width
+    print(f"\r{stream} [{'#' * filled}{'.' * (width - filled)}] {done}/{total}",
           end="", file=sys.stderr, flush=True)

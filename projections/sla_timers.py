@@ -20,11 +20,11 @@ so totals need no scan.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any, cast
 from uuid import UUID
 
@@ -33,6 +33,7 @@ import msgspec
 
 from contracts.vocabulary import FIRST_TIER, SLA_STATES, SlaState
 from projections.counts import add_counts
+from projections.doc_table import RowWriter, decode_doc, encode_doc, fold_into
 from projections.months import month_of
 from projections.schema import drop_if_outdated
 from services.domain.sla import (
@@ -126,10 +127,12 @@ class Judged:
     breach_due: datetime | None
 
 
-def judge(doc: Doc, calendar: WorkingCalendar, at_risk_ratio: float = AT_RISK_RATIO) -> Judged:
+def judge(doc: Doc, calendar: WorkingCalendar, at_risk_ratio: float = AT_RISK_RATIO,
+          clock: SlaClock | None = None) -> Judged:
     """What the columns hold for a timer doc: everything about its clock that does not
-    depend on the instant of asking, by the rules of `services.domain.sla`."""
-    clock = clock_of(doc)
+    depend on the instant of asking, by the rules of `services.domain.sla` (`clock`: the
+    doc's, if the caller has it already)."""
+    clock = clock or clock_of(doc)
     limit = doc["limit"]
     d = clock.deadlines(limit, calendar, at_risk_ratio)
     if d is None:
@@ -146,7 +149,7 @@ def judge(doc: Doc, calendar: WorkingCalendar, at_risk_ratio: float = AT_RISK_RA
                       d.used_before, breached,
                       None if breached is not None else max(d.due_at, recorded))
     # Paused, finished or withdrawn: the state no longer moves with time.
-    sla = clock.sla(limit, calendar, last.end, at_risk_ratio)
+    sla = clock.sla(limit, calendar, last.end, at_risk_ratio, d)
     return Judged(sla.state, clock.started_at, d.due_at, d.at_risk_at, None,
                   sla.working_days_used, breached, None)
 
@@ -342,17 +345,8 @@ class SlaTimers:
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None:
         case_events = [e for e in events if e.stream != "calendar"]
-        corrections = [e.data for e in events if e.stream == "calendar"
-                       and e.tag == "calendar.day_declared"]
-        for c in corrections:
-            row = (date.fromisoformat(c["date"]), c["kind"], c["reason"],
-                   datetime.fromisoformat(c["at"]), c["actor"]["id"])
-            await conn.execute(
-                "INSERT INTO sla_calendar VALUES ($1, $2, $3, $4, $5) ON CONFLICT (date) "
-                "DO UPDATE SET kind = excluded.kind, reason = excluded.reason, "
-                "declared_at = excluded.declared_at, declared_by = excluded.declared_by", *row)
-            await conn.execute("INSERT INTO sla_calendar_history VALUES ($1, $2, $3, $4, $5, "
-                               "$6) ON CONFLICT (version) DO NOTHING", c["version"], *row)
+        corrections = _corrections(events)
+        await _store_corrections(conn, corrections)
         calendar = await self.calendar(conn)
         if corrections:
             # A correction moves the clocks still going; a clock that stopped since it
@@ -363,7 +357,7 @@ class SlaTimers:
                 f"SELECT case_id, doc, {COUNTED} FROM sla_timers "
                 "WHERE (finished_at IS NULL AND started_at IS NOT NULL) OR finished_at >= $1",
                 earliest)
-            await self.write(conn, [json.loads(r["doc"]) for r in rows], calendar,
+            await self.write(conn, [decode_doc(r["doc"]) for r in rows], calendar,
                              {str(r["case_id"]): _counted(r) for r in rows})
         if not case_events:
             return
@@ -371,11 +365,14 @@ class SlaTimers:
         ids = list({UUID(d["case_id"]) for d in data})
         rows = await conn.fetch(f"SELECT case_id, doc, {COUNTED} FROM sla_timers "
                                 "WHERE case_id = ANY($1::uuid[])", ids)
-        docs: dict[str, Doc | None] = {str(r["case_id"]): json.loads(r["doc"]) for r in rows}
-        for d in data:
-            docs[d["case_id"]] = evolve(docs.get(d["case_id"]), d)
+        docs: dict[str, Doc | None] = {str(r["case_id"]): decode_doc(r["doc"]) for r in rows}
+        fold_into(docs, data, evolve)
         await self.write(conn, [d for d in docs.values() if d is not None], calendar,
                          {str(r["case_id"]): _counted(r) for r in rows})
+
+    async def rebuilding(self, conn: asyncpg.Connection) -> SlaTimersRebuilding:
+        # The calendar prepared here, where the rebuild's workers are forked from.
+        return SlaTimersRebuilding(self, (await self.calendar(conn)).prepare())
 
     async def write(self, conn: asyncpg.Connection, docs: list[Doc], calendar: WorkingCalendar,
                     before: dict[str, list[Counted]] | None = None) -> None:
@@ -387,47 +384,104 @@ class SlaTimers:
                                     "WHERE case_id = ANY($1::uuid[])",
                                     [UUID(d["id"]) for d in docs])
             before = {str(r["case_id"]): _counted(r) for r in rows}
-        records = [self._row(d, calendar) for d in docs]
-        await conn.executemany(
-            """INSERT INTO sla_timers (case_id, type, unit, working_days_limit, created_at,
-                   phase, started_at, due_at, at_risk_at, running_since, paused_at,
-                   finished_at, withdrawn_at, stopped_by, working_days_used, breached_at,
-                   breach_due, assignee, tier, case_closed_at, doc)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                       $17, $18, $19, $20, $21::jsonb)
-               ON CONFLICT (case_id) DO UPDATE SET unit = excluded.unit,
-                   created_at = excluded.created_at, phase = excluded.phase,
-                   started_at = excluded.started_at, due_at = excluded.due_at,
-                   at_risk_at = excluded.at_risk_at, running_since = excluded.running_since,
-                   paused_at = excluded.paused_at, finished_at = excluded.finished_at,
-                   withdrawn_at = excluded.withdrawn_at, stopped_by = excluded.stopped_by,
-                   working_days_used = excluded.working_days_used,
-                   breached_at = excluded.breached_at, breach_due = excluded.breach_due,
-                   assignee = excluded.assignee, tier = excluded.tier,
-                   case_closed_at = excluded.case_closed_at, doc = excluded.doc""",
-            records)
+        records = [self.row(d, calendar) for d in docs]
+        await ROWS.upsert(conn, records)
         moves: Counter[Counted] = Counter()
         for record in records:
             for old in before.get(str(record[0]), []):
                 moves[old] -= 1
-            for new in _counted(dict(zip(COUNTED_COLUMNS, (record[i] for i in COUNTED_AT),
-                                         strict=True))):
-                moves[new] += 1
-        for table, key in COUNT_TABLES.items():
-            await add_counts(conn, table, key,
-                             {k[1:]: n for k, n in moves.items() if k[0] == table})
+        count_rows(moves, records)
+        await write_counts(conn, moves)
 
-    def _row(self, doc: Doc, calendar: WorkingCalendar) -> tuple[Any, ...]:
+    def row(self, doc: Doc, calendar: WorkingCalendar) -> tuple[Any, ...]:
+        """A timer's row, in the columns of `ROWS`."""
         clock = clock_of(doc)
-        j = judge(doc, calendar, self.at_risk_ratio)
-        return (UUID(doc["id"]), doc["type"], doc.get("unit"), doc["limit"],
+        j = judge(doc, calendar, self.at_risk_ratio, clock)
+        return (doc["id"], doc["type"], doc.get("unit"), doc["limit"],
                 datetime.fromisoformat(doc.get("created_at") or doc.get("received_at")
                                        or clock.spans[0].start.isoformat()),
                 j.phase, j.started_at, j.due_at, j.at_risk_at, j.running_since,
                 clock.paused_at, clock.finished_at, clock.withdrawn_at, doc.get("stopped_by"),
                 j.working_days_used, j.breached_at, j.breach_due, doc.get("assignee"),
                 doc.get("tier", FIRST_TIER), _instant(doc.get("case_closed_at")),
-                json.dumps(doc, sort_keys=True))
+                encode_doc(doc))
+
+
+TimerRows = tuple[list[Doc], bytes, Counter["Counted"]]
+"""Whole cases folded: the calendar's corrections among them, the timers' rows
+(`RowWriter.encode`), and what these count for."""
+
+
+class SlaTimersFolder:
+    """Whole cases into their timers (`projections.runner.Folder`), judged on `calendar`
+    (a rebuild folds the calendar's stream first)."""
+
+    def __init__(self, timers: SlaTimers, calendar: WorkingCalendar) -> None:
+        self.timers = timers
+        self.calendar = calendar
+
+    def fold(self, events: Sequence[LoggedEvent]) -> TimerRows:
+        docs = fold_into({}, [e.data for e in events if e.stream != "calendar"], evolve)
+        records = [self.timers.row(d, self.calendar) for d in docs.values() if d is not None]
+        moves: Counter[Counted] = Counter()
+        count_rows(moves, records)
+        return _corrections(events), ROWS.encode(records), moves
+
+
+class SlaTimersRebuilding:
+    """SLA timers folded anew (`projections.runner.Rebuilding`)."""
+
+    def __init__(self, timers: SlaTimers, calendar: WorkingCalendar) -> None:
+        self.folder = SlaTimersFolder(timers, calendar)
+        self.moves: Counter[Counted] = Counter()
+
+    async def write(self, conn: asyncpg.Connection, folded: TimerRows) -> None:
+        corrections, records, moves = folded
+        await _store_corrections(conn, corrections)
+        await ROWS.copy(conn, records)
+        self.moves.update(moves)
+
+    async def finish(self, conn: asyncpg.Connection) -> None:
+        await write_counts(conn, self.moves)
+
+
+def _corrections(events: Sequence[LoggedEvent]) -> list[Doc]:
+    """The calendar's corrections among the events (plain data)."""
+    return [e.data for e in events if e.stream == "calendar" and e.tag == "calendar.day_declared"]
+
+
+async def _store_corrections(conn: asyncpg.Connection, corrections: Sequence[Doc]) -> None:
+    """The calendar as it stands (the last correction of a date wins) and every
+    correction in the order declared."""
+    for c in corrections:
+        row = (date.fromisoformat(c["date"]), c["kind"], c["reason"],
+               datetime.fromisoformat(c["at"]), c["actor"]["id"])
+        await conn.execute(
+            "INSERT INTO sla_calendar VALUES ($1, $2, $3, $4, $5) ON CONFLICT (date) "
+            "DO UPDATE SET kind = excluded.kind, reason = excluded.reason, "
+            "declared_at = excluded.declared_at, declared_by = excluded.declared_by", *row)
+        await conn.execute("INSERT INTO sla_calendar_history VALUES ($1, $2, $3, $4, $5, "
+                           "$6) ON CONFLICT (version) DO NOTHING", c["version"], *row)
+
+
+def count_rows(moves: Counter[Counted], records: Sequence[tuple[Any, ...]]) -> None:
+    """Add what these timer rows (as `SlaTimers.row` makes them) count for to `moves`."""
+    for record in records:
+        for new in _counts(*_COUNTED_OF(record)):
+            moves[new] += 1
+
+
+async def write_counts(conn: asyncpg.Connection, moves: Mapping[Counted, int]) -> None:
+    """Move `sla_counts`, `sla_stopped_counts` and `sla_breach_counts` by `moves`."""
+    for table, key in COUNT_TABLES.items():
+        await add_counts(conn, table, key, {k[1:]: n for k, n in moves.items() if k[0] == table})
+
+
+ROWS = RowWriter("sla_timers", "case_id", (
+    "case_id", "type", "unit", "working_days_limit", "created_at", "phase", "started_at",
+    "due_at", "at_risk_at", "running_since", "paused_at", "finished_at", "withdrawn_at",
+    "stopped_by", "working_days_used", "breached_at", "breach_due", "assignee", "tier",
+    "case_closed_at", "doc"), kept=("type", "working_days_limit"))
 
 
 Counted = tuple[Any, ...]
@@ -435,25 +489,30 @@ Counted = tuple[Any, ...]
 COUNTED_COLUMNS = ("type", "unit", "tier", "phase", "finished_at", "stopped_by",
                    "working_days_used", "assignee", "breached_at")
 COUNTED = ", ".join(COUNTED_COLUMNS)
-COUNTED_AT = (1, 2, 18, 5, 11, 13, 14, 17, 15)
-"""Where `_row` puts each of `COUNTED_COLUMNS`."""
+_COUNTED_OF = itemgetter(1, 2, 18, 5, 11, 13, 14, 17, 15)
+"""`COUNTED_COLUMNS` of a row as `SlaTimers.row` makes it."""
 COUNT_TABLES = {"sla_counts": "type, unit, tier, assignee, phase",
                 "sla_stopped_counts": "month, type, stopped_by, state, working_days, assignee",
                 "sla_breach_counts": "month, type"}
 
 
 def _counted(row: Mapping[str, Any] | asyncpg.Record) -> list[Counted]:
-    """What a timer row counts for: its phase; the month its clock stopped in, with how;
-    the month of the deadline it missed, once an event settled it."""
-    out: list[Counted] = [("sla_counts", row["type"], row["unit"] or "",
-                           row["tier"] or FIRST_TIER, row["assignee"] or "", row["phase"])]
-    if row["finished_at"] is not None:
-        used = row["working_days_used"]
-        out.append(("sla_stopped_counts", month_of(row["finished_at"]), row["type"],
-                    row["stopped_by"] or "", row["phase"], -1 if used is None else used,
-                    row["assignee"] or ""))
-    if row["breached_at"] is not None:
-        out.append(("sla_breach_counts", month_of(row["breached_at"]), row["type"]))
+    """What a stored timer row counts for (`_counts`)."""
+    return _counts(*(row[c] for c in COUNTED_COLUMNS))
+
+
+def _counts(type_: str, unit: str | None, tier: str | None, phase: str,
+            finished_at: datetime | None, stopped_by: str | None, used: int | None,
+            assignee: str | None, breached_at: datetime | None) -> list[Counted]:
+    """What a timer row (its `COUNTED_COLUMNS`) counts for: its phase; the month its clock
+    stopped in, with how; the month of the deadline it missed, once an event settled it."""
+    out: list[Counted] = [("sla_counts", type_, unit or "", tier or FIRST_TIER, assignee or "",
+                           phase)]
+    if finished_at is not None:
+        out.append(("sla_stopped_counts", month_of(finished_at), type_, stopped_by or "",
+                    phase, -1 if used is None else used, assignee or ""))
+    if breached_at is not None:
+        out.append(("sla_breach_counts", month_of(breached_at), type_))
     return out
 
 

@@ -7,14 +7,13 @@ in one place."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import datetime
-from uuid import UUID
+from typing import Any
 
 import asyncpg
 
-from projections.doc_table import Doc, DocTable
+from projections.doc_table import Doc, DocTable, RowWriter, decode_doc, encode_doc, fold_into
 from projections.schema import drop_if_outdated
 from services.domain.clock import JAKARTA
 from services.infra.eventlog import LoggedEvent
@@ -72,23 +71,43 @@ class SurveyResponses(DocTable):
 
     async def apply(self, conn: asyncpg.Connection, events: Sequence[LoggedEvent]) -> None:
         docs = await self.folded(conn, events, evolve)
-        await conn.executemany(
-            """INSERT INTO survey_responses (id, service_code, channel, responded_at, quarter,
-                   month, report_month, linked_case_id, scores, doc)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10::jsonb)
-               ON CONFLICT (id) DO UPDATE SET service_code = excluded.service_code,
-                   channel = excluded.channel, responded_at = excluded.responded_at,
-                   quarter = excluded.quarter, month = excluded.month,
-                   report_month = excluded.report_month,
-                   linked_case_id = excluded.linked_case_id, scores = excluded.scores,
-                   doc = excluded.doc""",
-            [(UUID(d["id"]), d["service_code"], d["channel"],
-              datetime.fromisoformat(d["responded_at"]), d["quarter"], d["month"],
-              d["report_month"],
-              UUID(d["linked_case_id"]) if d["linked_case_id"] else None,
-              json.dumps(d["scores"], sort_keys=True), json.dumps(d, sort_keys=True))
-             for d in docs.values() if d is not None],
-        )
+        await ROWS.upsert(conn, [_row(d) for d in docs.values() if d is not None])
+
+    async def rebuilding(self, conn: asyncpg.Connection) -> SurveyResponsesRebuilding:
+        return SurveyResponsesRebuilding()
+
+
+class SurveyResponsesFolder:
+    """Whole responses into their rows (`projections.runner.Folder`)."""
+
+    def fold(self, events: Sequence[LoggedEvent]) -> bytes:
+        docs = fold_into({}, [e.data for e in events], evolve)
+        return ROWS.encode([_row(d) for d in docs.values() if d is not None])
+
+
+class SurveyResponsesRebuilding:
+    """Survey responses folded anew (`projections.runner.Rebuilding`)."""
+
+    def __init__(self) -> None:
+        self.folder = SurveyResponsesFolder()
+
+    async def write(self, conn: asyncpg.Connection, folded: bytes) -> None:
+        await ROWS.copy(conn, folded)
+
+    async def finish(self, conn: asyncpg.Connection) -> None:
+        pass  # no counts
+
+
+ROWS = RowWriter("survey_responses", "id", (
+    "id", "service_code", "channel", "responded_at", "quarter", "month", "report_month",
+    "linked_case_id", "scores", "doc"))
+
+
+def _row(d: Doc) -> tuple[Any, ...]:
+    """A response's row, in the columns of `ROWS`."""
+    return (d["id"], d["service_code"], d["channel"], datetime.fromisoformat(d["responded_at"]),
+            d["quarter"], d["month"], d["report_month"], d["linked_case_id"] or None,
+            encode_doc(d["scores"]), encode_doc(d))
 
 
 async def responses_between(conn: asyncpg.Connection, start: datetime,
@@ -97,11 +116,11 @@ async def responses_between(conn: asyncpg.Connection, start: datetime,
     rows = await conn.fetch(
         "SELECT doc FROM survey_responses WHERE responded_at >= $1 AND responded_at < $2 "
         "ORDER BY id", start, end)
-    return [json.loads(r["doc"]) for r in rows]
+    return [decode_doc(r["doc"]) for r in rows]
 
 
 async def responses_of_month(conn: asyncpg.Connection, month: str) -> list[Doc]:
     """The responses the monthly report of `month` counts (`report_month`)."""
     rows = await conn.fetch(
         "SELECT doc FROM survey_responses WHERE report_month = $1 ORDER BY id", month)
-    return [json.loads(r["doc"]) for r in rows]
+    return [decode_doc(r["doc"]) for r in rows]

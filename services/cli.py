@@ -257,7 +257,9 @@ def cmd_nats_credentials(args: argparse.Namespace) -> int:
     prefix = nats_auth.inbox_prefix(args.channel)
     print(f"ptsp nats-credentials: may publish only on ptsp.intake.*.{args.channel}; "
           f"replies arrive on the inbox prefix {prefix} (nats-py `inbox_prefix`, the nats "
-          "tool's `--inbox-prefix`)", file=sys.stderr)
+          "tool's `--inbox-prefix`); the office's messages to its people come as requests on "
+          f"ptsp.outbound.{args.channel}, each to be answered {{\"ok\": true}} once "
+          "delivered (README, \"Notifications\")", file=sys.stderr)
     if not address:
         print("ptsp nats-credentials: no NATS_URL and no running `ptsp up`: user:password only",
               file=sys.stderr)
@@ -275,6 +277,35 @@ def cmd_dead_letters_list(args: argparse.Namespace) -> int:
         return await dead_letters.listing(conn, args.limit)
     return print_rows(args, _query(args, fetch), ("id", "received_at", "consumer", "stream",
                                                   "subject", "body_size", "reason"))
+
+
+# -- ptsp notifications (services/notifications) ---------------------------------------------
+def cmd_notifications_list(args: argparse.Namespace) -> int:
+    from services.notifications import outbox
+
+    chosen = args.status or outbox.OPEN
+    statuses = outbox.STATUSES if "all" in chosen else tuple(chosen)
+
+    async def fetch(conn: Conn) -> list[dict[str, Any]]:
+        await outbox.install(conn)
+        return await outbox.listing(conn, statuses, args.limit)
+    return print_rows(args, _query(args, fetch), outbox.LISTED)
+
+
+def cmd_notifications_resend(args: argparse.Namespace) -> int:
+    from services.notifications import outbox
+
+    async def resend(conn: Conn) -> list[dict[str, Any]]:
+        await outbox.install(conn)
+        await outbox.resend(conn, args.id)
+        return []
+    try:
+        _query(args, resend)
+    except outbox.CannotResend as exc:
+        print(f"ptsp notifications resend: {exc}", file=sys.stderr)
+        return 1
+    print(f"notification {args.id} goes out again at the sender's next round")
+    return 0
 
 
 def _query(args: argparse.Namespace,
@@ -340,6 +371,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
     from services.ops.commands import run_restore
 
     return run_restore(_settings(args), Path(args.source))
+
+
+# -- ptsp certificate verify ---------------------------------------------------------------
+def cmd_certificate_verify(args: argparse.Namespace) -> int:
+    """A certificate's PDF checked offline with the office's public key: exit status 1 when
+    it is not genuine and unaltered (services/applications/certificate_offline.py)."""
+    from services.applications import certificate_offline
+
+    key = Path(args.public_key) if args.public_key else None
+    return certificate_offline.run(Path(args.file), key, _settings(args).keys_dir)
 
 
 # -- ptsp contracts -----------------------------------------------------------------------
@@ -489,6 +530,21 @@ def parser() -> argparse.ArgumentParser:
     export.add_argument("--case", metavar="ID", help="only this case's events")
     export.set_defaults(func=cmd_audit)
     ops_parsers(sub, common)
+    notification_parsers(sub, common)
+
+    certificate = sub.add_parser("certificate", help="the certificates the office issues")
+    certificate_sub = certificate.add_subparsers(dest="certificate_action", required=True)
+    certificate_verify = certificate_sub.add_parser(
+        "verify", parents=[common],
+        help="check a certificate's PDF offline with the office's public key (default: the "
+             "data dir's office key); exit status 1 when not valid")
+    certificate_verify.add_argument(
+        "file", metavar="FILE.pdf",
+        help="the certificate's PDF (GET /certificates/{number} with Accept: application/pdf)")
+    certificate_verify.add_argument(
+        "--public-key", metavar="FILE",
+        help="the office's public key: PEM, or the JSON of GET /certificates/public-key")
+    certificate_verify.set_defaults(func=cmd_certificate_verify)
     return p
 
 
@@ -507,6 +563,31 @@ def ops_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
     restore.add_argument("--from", dest="source", required=True, metavar="DIR",
                          help="the backup directory (`ptsp backup --out`)")
     restore.set_defaults(func=cmd_restore)
+
+
+def notification_parsers(sub: Any, common: argparse.ArgumentParser) -> None:
+    """`ptsp notifications list|resend` (services/notifications)."""
+    from services.notifications.outbox import STATUSES
+
+    notifications = sub.add_parser(
+        "notifications", help="the notification outbox: messages to people about their cases")
+    notifications_sub = notifications.add_subparsers(dest="notifications_action",
+                                                     required=True)
+    listing = notifications_sub.add_parser(
+        "list", parents=[common],
+        help="messages, oldest first: by default those not yet sent (pending, sending) and "
+             "the dead letters")
+    listing.add_argument("--status", action="append", choices=(*STATUSES, "all"),
+                         help="only this status (repeatable; `all`: every message)")
+    listing.add_argument("--limit", type=int, default=100, help="at most this many (100)")
+    listing.add_argument("--json", action="store_true", help="JSON lines")
+    listing.set_defaults(func=cmd_notifications_list)
+    resend = notifications_sub.add_parser(
+        "resend", parents=[common],
+        help="send a dead letter (or a waiting message) again now, its attempts counted "
+             "afresh; a delivered message is never sent twice")
+    resend.add_argument("id", type=int, help="the message's id (`ptsp notifications list`)")
+    resend.set_defaults(func=cmd_notifications_resend)
 
 
 def main(argv: list[str] | None = None) -> int:

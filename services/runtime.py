@@ -15,7 +15,7 @@ from uuid import UUID
 import asyncpg
 
 from projections.case_views import CaseViews
-from projections.runner import Projection
+from projections.runner import Rebuildable
 from projections.runner import install as install_read_models
 from projections.sla_timers import SlaTimers
 from projections.survey_responses import SurveyResponses
@@ -40,11 +40,13 @@ from services.infra.eventlog import Stream
 from services.infra.groupcommit import GroupCommitter
 from services.infra.nats_auth import PROJECTIONS, NatsAuth
 from services.infra.personal_data import PersonalDataVault
-from services.infra.signing import OfficeKey
+from services.infra.signing import OFFICE_KEY_FILE, OfficeKey
 from services.infra.store import EventStoreApplication, eventsourcing_env
 from services.infra.tasks import cancel_and_wait
 from services.infra.tokens import TokenIssuer
+from services.infra.tracking_key import TrackingKey
 from services.intake.nats_intake import NatsIntake, case_types
+from services.notifications.notifier import Notifier
 from services.ops.metrics_port import MetricsPort
 from services.ops.readiness import Probe
 from services.ops.scrape import ReadModel, Sources, exposition
@@ -68,12 +70,18 @@ connections, is in README, "Benchmarks"."""
 
 
 def office_key(settings: Settings) -> OfficeKey:
-    return OfficeKey.load_or_create(settings.keys_dir / "office-ed25519.pem")
+    return OfficeKey.load_or_create(settings.keys_dir / OFFICE_KEY_FILE)
 
 
 def personal_data_vault(settings: Settings) -> PersonalDataVault:
     """The vault secret lives in the keys directory, outside the database."""
     return PersonalDataVault.load_or_create(settings.keys_dir / "personal-data-vault.key")
+
+
+def tracking_key(settings: Settings) -> TrackingKey:
+    """Tracking numbers and PINs (services/infra/tracking_key.py): one secret, shared by
+    every process and replica through the keys directory."""
+    return TrackingKey.of_keys_dir(settings.keys_dir)
 
 
 def token_issuer(settings: Settings) -> TokenIssuer:
@@ -133,6 +141,7 @@ class System:
                         if settings.simulated_clock else Clock())
         key = office_key(settings)
         vault = personal_data_vault(settings)
+        tracking = tracking_key(settings)
         calendars = Calendars(env=env)
         calendar_committer = GroupCommitter(calendars, settings.group_commit_max)
         calendar = CalendarService(calendars, calendar_committer, clock)
@@ -147,12 +156,12 @@ class System:
         applications = ApplicationService(
             applications_store, applications_committer, clock, calendar,
             Catalogue.load(settings.catalogue), key, settings.base_url, settings.at_risk_ratio,
-            vault=vault, staff=staff)
+            vault=vault, staff=staff, tracking=tracking)
         complaints_store = Complaints(env=env)
         complaints_committer = GroupCommitter(complaints_store, settings.group_commit_max)
         complaints = ComplaintService(
             complaints_store, complaints_committer, clock, calendar, applications.catalogue,
-            applications, settings.at_risk_ratio, vault=vault, staff=staff)
+            applications, settings.at_risk_ratio, vault=vault, staff=staff, tracking=tracking)
         surveys_store = Surveys(env=env)
         surveys_committer = GroupCommitter(surveys_store, settings.group_commit_max)
         surveys = SurveyService(
@@ -202,7 +211,9 @@ class System:
                                      self.projections(), self.clock, self.escalate_for_breach,
                                      stream_replicas=self.settings.stream_replicas,
                                      signer=event_signer(self.settings),
-                                     auth=nats_auth(self.settings))
+                                     auth=nats_auth(self.settings),
+                                     notifier=Notifier(self.settings, self.database_url,
+                                                       self.applications, self.complaints))
             await self.pipeline.start()
         if self.nats_url and self.with_intake:
             # Last: intake is taken only once everything it needs is running.
@@ -232,7 +243,7 @@ class System:
             Stream("evaluations", stores["evaluations"], EVALUATION_CONTRACTS),
         ]
 
-    def projections(self) -> list[Projection]:
+    def projections(self) -> list[Rebuildable]:
         """Every read model fed from JetStream (and rebuilt from the store)."""
         return [CaseViews(), SlaTimers(self.settings.at_risk_ratio), SurveyResponses()]
 

@@ -99,6 +99,29 @@ class Settings:
     """PTSP_CONSOLE_SESSION_HOURS: a console session ends this long after sign-in, in use
     or not."""
 
+    # -- notifications (services/notifications) --
+    smtp_host: str | None = None
+    """PTSP_SMTP_HOST: the SMTP server e-mail notifications go through; unset, e-mail
+    waits in the outbox (`ptsp notifications list`) until one is set."""
+    smtp_port: int = 25
+    """PTSP_SMTP_PORT: its port (25; 587 is usual with STARTTLS)."""
+    smtp_user: str | None = None
+    """PTSP_SMTP_USER: log in as this user (with PTSP_SMTP_PASSWORD); unset: no login."""
+    smtp_password: str | None = None
+    """PTSP_SMTP_PASSWORD: the SMTP user's password."""
+    smtp_starttls: bool = False
+    """PTSP_SMTP_STARTTLS: `true` to upgrade the connection with STARTTLS (the server's
+    certificate is checked) before logging in and sending; `false` (default) sends plain."""
+    mail_from: str = "DPMPTSP <noreply@localhost>"
+    """PTSP_MAIL_FROM: the sender of notification e-mail (its domain also names the
+    messages' Message-ID)."""
+    notify_max_attempts: int = 8
+    """PTSP_NOTIFY_MAX_ATTEMPTS: attempts at one message before it becomes a dead letter
+    (`ptsp notifications list --status dead`, `ptsp notifications resend ID`)."""
+    notify_backoff_seconds: float = 5.0
+    """PTSP_NOTIFY_BACKOFF_SECONDS: the wait after a first failed attempt; it doubles with
+    every further one (at most an hour)."""
+
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Settings:
         env = dict(os.environ if env is None else env)
@@ -126,6 +149,12 @@ class Settings:
     def audit_dir(self) -> Path:
         """Signed checkpoints of the audit chain: outside the database on purpose."""
         return self.data_dir / "audit"
+
+
+def _true_or_false(value: str) -> bool:
+    if value not in ("true", "false"):
+        raise ValueError("must be true or false")
+    return value == "true"
 
 
 def _one_of(value: str, allowed: tuple[str, ...]) -> str:
@@ -163,4 +192,12 @@ FROM_ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PTSP_OFFICE_NAME": ("office_name", str),
     "PTSP_CONSOLE_IDLE_MINUTES": ("console_idle_minutes", float),
     "PTSP_CONSOLE_SESSION_HOURS": ("console_session_hours", float),
+    "PTSP_SMTP_HOST": ("smtp_host", str),
+    "PTSP_SMTP_PORT": ("smtp_port", int),
+    "PTSP_SMTP_USER": ("smtp_user", str),
+    "PTSP_SMTP_PASSWORD": ("smtp_password", str),
+    "PTSP_SMTP_STARTTLS": ("smtp_starttls", _true_or_false),
+    "PTSP_MAIL_FROM": ("mail_from", str),
+    "PTSP_NOTIFY_MAX_ATTEMPTS": ("notify_max_attempts", int),
+    "PTSP_NOTIFY_BACKOFF_SECONDS": ("notify_backoff_seconds", float),
 }

@@ -20,11 +20,12 @@ from contracts.mapping import ContractRegistry
 from contracts.vocabulary import ApplicationChannel, NibSource, Tier
 from services.applications.catalogue import Catalogue
 from services.applications.domain import (
+    TRACKING_PREFIX,
     LicenceApplication,
     application_id,
     certificate_payload,
+    legacy_tracking_number,
     nib_of,
-    tracking_number,
 )
 from services.applications.views import (
     ApplicationIntakeAccepted,
@@ -32,8 +33,10 @@ from services.applications.views import (
     BusinessRecord,
     Certificate,
     CertificateCheck,
+    CertificateCopy,
     DecisionRecord,
     ReviewRecord,
+    SignedRecord,
     VerificationRecord,
     WithdrawalRecord,
 )
@@ -48,6 +51,7 @@ from services.infra.groupcommit import GroupCommitter
 from services.infra.personal_data import PersonalDataVault
 from services.infra.signing import OfficeKey
 from services.infra.store import EventStoreApplication
+from services.infra.tracking_key import TrackingKey
 
 
 class Applications(EventStoreApplication):
@@ -56,7 +60,9 @@ class Applications(EventStoreApplication):
 
 def _contract_extras(event: Any) -> dict[str, Any]:
     if type(event).__name__ == "Submitted":
-        return {"tracking_number": tracking_number(event.originator_id)}
+        # Recorded since numbers are keyed; derived from the id for the cases before.
+        return {"tracking_number": getattr(event, "tracking_number", None)
+                or legacy_tracking_number(event.originator_id)}
     return {}
 
 
@@ -103,9 +109,11 @@ def case_id_of_certificate(number: str) -> uuid.UUID | None:
         return None
 
 
-def accepted(app: LicenceApplication) -> ApplicationIntakeAccepted:
+def accepted(service: ApplicationService, app: LicenceApplication) -> ApplicationIntakeAccepted:
+    """Intake's answer, the same on 201 and on a repeat's 200 (the PIN follows from the
+    case id)."""
     return ApplicationIntakeAccepted(id=str(app.id), tracking_number=app.tracking_number,
-                                     status=app.status)
+                                     status=app.status, pin=service.tracking.pin(app.id))
 
 
 class Verification(Protocol):
@@ -128,8 +136,10 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
                  calendar: CalendarService, catalogue: Catalogue, office_key: OfficeKey,
                  base_url: str, at_risk_ratio: float = 0.8,
                  vault: PersonalDataVault | None = None,
-                 staff: StaffDirectory | None = None) -> None:
+                 staff: StaffDirectory | None = None, *, tracking: TrackingKey) -> None:
         super().__init__(store, committer, clock, calendar, at_risk_ratio, vault)
+        self.tracking = tracking
+        """Draws each new case's tracking number and PIN."""
         self.catalogue = catalogue
         self.office_key = office_key
         self.base_url = base_url
@@ -160,6 +170,8 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
             business=msgspec.to_builtins(intake.business),  # the business: not personal data
             actor=actor.as_record(), at=self.clock.now(),
             procedure_classification=intake.procedure_classification,
+            tracking_number=self.tracking.number(
+                TRACKING_PREFIX, application_id(intake.channel, intake.external_id)),
         ))
 
     async def _sealed_applicant(self, intake: ApplicationIntake) -> dict[str, Any]:
@@ -208,6 +220,12 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
 
         The business's name is shown only to someone holding the copy's signature (the QR
         link's `sig`): the number alone confirms a certificate, not whose it is."""
+        return (await self.certificate_copy(number, presented_signature)).check
+
+    async def certificate_copy(self, number: str,
+                               presented_signature: str | None) -> CertificateCopy:
+        """The check of `verify_certificate` and, to the holder of the copy's signature,
+        the signed record (what the certificate's page and PDF show)."""
         case_id = case_id_of_certificate(number)
         if case_id is None:
             raise NotFound(f"no certificate {number}")
@@ -233,7 +251,7 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
             problems.append("the presented copy's signature does not match the office's record")
         if revoked:
             problems.append(f"revoked: {revoked['reason']}")
-        return CertificateCheck(
+        check = CertificateCheck(
             valid=genuine and copy_matches and not revoked,
             certificate_number=number,
             nib=cert["nib"],
@@ -249,6 +267,10 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
             key_id=cert.get("key_id"),
             public_key=self.office_key.public_b64,
         )
+        signed = SignedRecord(payload=payload, signature=cert["signature"],
+                              key_id=cert.get("key_id") or self.office_key.key_id,
+                              verification_url=self.verification_url(cert))
+        return CertificateCopy(check=check, signed=signed if holds_copy else None)
 
     # -- the view -------------------------------------------------------------------------
     async def view(self, case: LicenceApplication, actor: Actor,

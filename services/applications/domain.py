@@ -50,9 +50,15 @@ def application_id(channel: str, external_id: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"application:{channel}:{external_id}")
 
 
-def tracking_number(case_id: uuid.UUID) -> str:
-    """Short, readable, and derived from the id (so it needs no counter)."""
-    return f"PRM-{case_id.hex[:10].upper()}"
+TRACKING_PREFIX = "PRM"
+
+
+def legacy_tracking_number(case_id: uuid.UUID) -> str:
+    """The number of a case submitted before numbers were drawn with the office's key
+    (its first event records none): derived from the id, so anyone who knows the
+    channel's reference could work it out. Such a case keeps it; a new case's number is
+    `services.infra.tracking_key.TrackingKey.number`, recorded in `Submitted`."""
+    return f"{TRACKING_PREFIX}-{case_id.hex[:10].upper()}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -79,8 +85,12 @@ class LicenceApplication(Case, ClockedCase):
                  requirement_codes: list[str], sla_working_days: int, unit: str,
                  applicant: dict[str, Any], business: dict[str, Any],
                  actor: dict[str, Any], at: datetime,
-                 procedure_classification: int | None = None) -> None:
+                 procedure_classification: int | None = None,
+                 tracking_number: str | None = None) -> None:
         self.channel = channel
+        # Drawn at intake with the office's key; None in the events of cases submitted
+        # before that, which keep the number derived from their id.
+        self._tracking_number = tracking_number
         # The seed's procedure (Lampiran IV: classification 3, 7, 12 or 16), as the
         # channel declared it and intake checked it against the catalogue.
         self.procedure_classification = procedure_classification
@@ -107,7 +117,7 @@ class LicenceApplication(Case, ClockedCase):
 
     @property
     def tracking_number(self) -> str:
-        return tracking_number(self.id)
+        return self._tracking_number or legacy_tracking_number(self.id)
 
     @property
     def is_closed(self) -> bool:

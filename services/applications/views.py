@@ -138,6 +138,9 @@ class ApplicationIntakeAccepted(msgspec.Struct, kw_only=True):
     id: str
     tracking_number: str
     status: str
+    pin: str
+    """The secret the channel hands to the applicant: with the tracking number it opens
+    `GET /track/{tracking_number}?pin=`. The same on a repeat."""
 
 
 class CertificateCheck(msgspec.Struct, kw_only=True):
@@ -163,3 +166,26 @@ class CertificateCheck(msgspec.Struct, kw_only=True):
     public_key: str
     """The office's Ed25519 public key (base64url)."""
 
+
+SIGNED_RECORD_FORMAT = "ptsp.sertifikat-standar.v1"
+
+
+class SignedRecord(msgspec.Struct, kw_only=True, frozen=True):
+    """What a certificate's holder carries (the PDF's attachment `sertifikat-standar.json`):
+    the facts exactly as the office signed them, the signature over their canonical JSON
+    and the signing key's id. `verification_url` is not signed: it is where the copy is
+    checked online (revocation is known only there)."""
+
+    format: str = SIGNED_RECORD_FORMAT
+    payload: dict[str, Any]
+    signature: str
+    key_id: str
+    verification_url: str
+
+
+class CertificateCopy(msgspec.Struct, kw_only=True, frozen=True):
+    """The public check of a certificate and, to whoever presented its signature (the QR
+    link's `sig`), the signed record itself."""
+
+    check: CertificateCheck
+    signed: SignedRecord | None

@@ -160,6 +160,13 @@ Submit = Callable[[Any, Actor], Awaitable[tuple[Any, bool]]]
 """A service's intake: (body, actor) → (the case, created now?)."""
 
 
+class IntakeService(Protocol):
+    """A service that takes new cases from channels."""
+
+    @property
+    def submit(self) -> Submit: ...
+
+
 @dataclass(frozen=True, kw_only=True)
 class Intake:
     """A channel submits a new case: the same declaration for HTTP and NATS."""
@@ -169,15 +176,16 @@ class Intake:
     request: type[msgspec.Struct]
     channels: tuple[str, ...]
     """The channels that take this kind of case."""
-    accepted: Callable[[Any], msgspec.Struct]
-    """The answer for the case: the same on 201 and on a repeat's 200."""
+    accepted: Callable[[Any, Any], msgspec.Struct]
+    """(the service, the case) → the answer: the same on 201 and on a repeat's 200 (the
+    service holds what the answer needs beside the case, the key a PIN is drawn with)."""
     summary: str
     description: str = ""
 
-    async def take(self, submit: Submit, body: ChannelBody,
+    async def take(self, service: IntakeService, body: ChannelBody,
                    actor: Actor) -> tuple[msgspec.Struct, bool]:
         """Check the channel, submit, answer; True when the case was created now (False:
         a repeat of the same (channel, external_id), which writes nothing)."""
         require_channel(actor, body.channel, self.channels)
-        case, created = await submit(body, actor)
-        return self.accepted(case), created
+        case, created = await service.submit(body, actor)
+        return self.accepted(service, case), created

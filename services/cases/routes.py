@@ -156,7 +156,7 @@ def intake_handler(intake: Intake, service: str, path: str = "/") -> HTTPRouteHa
     """`POST {path}`: a channel submits; 201, or 200 for a repeat."""
 
     async def submit(data: Body, actor: Actor, state: State) -> Response[Answer]:
-        answer, created = await intake.take(state[service].submit, data, actor)
+        answer, created = await intake.take(state[service], data, actor)
         return Response(answer, status_code=201 if created else 200)
 
     return post(

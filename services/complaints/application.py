@@ -20,7 +20,12 @@ from services.calendar.application import CalendarService
 from services.cases.commands import StaffDirectory
 from services.cases.service import CaseService
 from services.cases.views import AuditHold, PersonalDataErasure, TierStep
-from services.complaints.domain import Complaint, complaint_id, tracking_number
+from services.complaints.domain import (
+    TRACKING_PREFIX,
+    Complaint,
+    complaint_id,
+    legacy_tracking_number,
+)
 from services.complaints.views import (
     AnalysisRecord,
     ApipApprovalRecord,
@@ -43,6 +48,7 @@ from services.domain.errors import InvalidInput, NotFound
 from services.infra.groupcommit import GroupCommitter
 from services.infra.personal_data import PersonalDataVault
 from services.infra.store import EventStoreApplication
+from services.infra.tracking_key import TrackingKey
 
 __all__ = ["CONTRACTS", "ComplaintService", "Complaints", "accepted", "mask_identity"]
 
@@ -54,7 +60,10 @@ class Complaints(EventStoreApplication):
 def _contract_extras(event: Any) -> dict[str, Any]:
     """What a contract carries that the domain event does not spell out."""
     if type(event).__name__ == "Received":
-        return {"at": event.recorded_at, "tracking_number": tracking_number(event.originator_id)}
+        # The number is recorded since numbers are keyed; derived from the id before.
+        return {"at": event.recorded_at,
+                "tracking_number": getattr(event, "tracking_number", None)
+                or legacy_tracking_number(event.originator_id)}
     return {}
 
 
@@ -84,12 +93,15 @@ class Classification(Protocol):
     def concerns_head(self) -> bool: ...
 
 
-def accepted(complaint: Complaint) -> ComplaintIntakeAccepted:
+def accepted(service: ComplaintService, complaint: Complaint) -> ComplaintIntakeAccepted:
+    """Intake's answer, the same on 201 and on a repeat's 200 (the PIN follows from the
+    case id)."""
     return ComplaintIntakeAccepted(
         id=str(complaint.id), tracking_number=complaint.tracking_number,
         kind=cast(ComplaintKind, complaint.kind),
         reason=cast(SuggestionReason | None, complaint.reason),
-        reasons=cast(list[SuggestionReason], list(complaint.reasons)))
+        reasons=cast(list[SuggestionReason], list(complaint.reasons)),
+        pin=service.tracking.pin(complaint.id))
 
 
 class ComplaintService(CaseService[Complaint, ComplaintView]):
@@ -99,8 +111,10 @@ class ComplaintService(CaseService[Complaint, ComplaintView]):
                  calendar: CalendarService, catalogue: ServiceCatalogue,
                  applications: ApplicationLookup, at_risk_ratio: float = 0.8,
                  vault: PersonalDataVault | None = None,
-                 staff: StaffDirectory | None = None) -> None:
+                 staff: StaffDirectory | None = None, *, tracking: TrackingKey) -> None:
         super().__init__(store, committer, clock, calendar, at_risk_ratio, vault)
+        self.tracking = tracking
+        """Draws each new case's tracking number and PIN."""
         self.catalogue = catalogue
         self.applications = applications
         self.staff = staff
@@ -122,6 +136,8 @@ class ComplaintService(CaseService[Complaint, ComplaintView]):
             related_application_id=(str(intake.related_application_id)
                                     if intake.related_application_id is not None else None),
             actor=actor.as_record(), at=self.clock.now(), seal=await self._sealer(intake),
+            tracking_number=self.tracking.number(
+                TRACKING_PREFIX, complaint_id(intake.channel, intake.external_id)),
         )
         if intake.related_application_id is not None:
             try:

@@ -84,8 +84,13 @@ def complaint_id(channel: str, external_id: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"complaint:{channel}:{external_id}")
 
 
-def tracking_number(case_id: uuid.UUID) -> str:
-    return f"ADU-{case_id.hex[:10].upper()}"
+TRACKING_PREFIX = "ADU"
+
+
+def legacy_tracking_number(case_id: uuid.UUID) -> str:
+    """The number of a case received before numbers were drawn with the office's key
+    (its `Received` records none), derived from the id; such a case keeps it."""
+    return f"{TRACKING_PREFIX}-{case_id.hex[:10].upper()}"
 
 
 def classify_intake(complainant: dict[str, Any] | None, subject_matter: str | None,
@@ -126,11 +131,14 @@ class Complaint(Case, ClockedCase):
                 subject_matter: str | None, description: str, service_received_on: date,
                 received_at: datetime | None, related_application_id: str | None,
                 actor: dict[str, Any], at: datetime,
-                seal: Callable[[Any], Any] | None = None) -> Complaint:
+                seal: Callable[[Any], Any] | None = None,
+                tracking_number: str | None = None) -> Complaint:
         """Record a submission and classify it. `at` is when the system records it;
         `received_at` when the channel got it (a letter, a box opened later), default `at`.
         `seal` (from the service) turns the personal data into what the event stores:
-        applied after the classification, which needs the plaintext."""
+        applied after the classification, which needs the plaintext. `tracking_number`:
+        drawn by the service with the office's key (None: the number derived from the id,
+        as cases received before keep)."""
         if channel not in COMPLAINT_CHANNELS:
             raise InvalidInput("channel", f"must be one of {', '.join(COMPLAINT_CHANNELS)}")
         if not external_id.strip():
@@ -153,6 +161,7 @@ class Complaint(Case, ClockedCase):
             recorded_at=at, related_application_id=related_application_id,
             kind=SUGGESTION if reasons else COMPLAINT, reasons=reasons,
             sla_working_days=RESPONSE_WORKING_DAYS, actor=actor,
+            tracking_number=tracking_number,
         )
 
     @event("Received")
@@ -160,8 +169,10 @@ class Complaint(Case, ClockedCase):
                  subject_matter: str | None, description: str, service_received_on: date,
                  received_at: datetime, recorded_at: datetime,
                  related_application_id: str | None, kind: str, reasons: list[str],
-                 sla_working_days: int, actor: dict[str, Any]) -> None:
+                 sla_working_days: int, actor: dict[str, Any],
+                 tracking_number: str | None = None) -> None:
         self.channel = channel
+        self._tracking_number = tracking_number  # None: received before numbers were keyed
         self.external_id = external_id
         self.complainant = complainant
         self.subject_matter = subject_matter
@@ -199,7 +210,7 @@ class Complaint(Case, ClockedCase):
 
     @property
     def tracking_number(self) -> str:
-        return tracking_number(self.id)
+        return self._tracking_number or legacy_tracking_number(self.id)
 
     @property
     def reason(self) -> str | None:

@@ -197,6 +197,7 @@ EVENTS: dict[str, str] = {
     "personal_data_erased": N_("Personal data erased"),
     "erasure_refused": N_("Erasure refused"),
     "confidentiality_marked": N_("Identity made confidential"),
+    "notification_delivered": N_("Message delivered to the person"),
 }
 """Each event type (the contract tag after the case type) as the timeline says it."""
 

@@ -134,25 +134,3 @@ async def stamp(conn: Conn, now: datetime) -> str:
         "FROM projection_positions WHERE projection = ANY($1::text[])",
         ["case_views", "sla_timers"])
     return f"{positions or ''}|{now:%Y%m%d%H%M}"
-
-
-async def find_by_tracking_number(conn: Conn, tables: dict[str, str],
-                                  number: str) -> list[tuple[str, UUID]]:
-    """The (stream, case id) pairs whose id begins as the tracking number says: a
-    tracking number is a prefix and ten hex digits of the case's id (`PRM-…`, `ADU-…`),
-    found in the event store itself, so a case submitted a moment ago is found too.
-    `tables`: each case stream's events table. The caller keeps the ids whose own
-    tracking number is `number`."""
-    text = number.strip().upper()
-    digits = text.rpartition("-")[2]
-    if len(digits) != 10 or any(c not in "0123456789ABCDEF" for c in digits):
-        return []
-    low = UUID(digits.lower() + "0" * 22)
-    high = UUID(digits.lower() + "f" * 22)
-    found: list[tuple[str, UUID]] = []
-    for stream, table in tables.items():
-        rows = await conn.fetch(
-            f"SELECT originator_id FROM {table} WHERE originator_id BETWEEN $1 AND $2 "
-            "AND originator_version = 1 LIMIT 5", low, high)
-        found += [(stream, r["originator_id"]) for r in rows]
-    return found

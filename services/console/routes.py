@@ -89,8 +89,10 @@ from services.domain.policy import (
     authorize,
     require_role,
 )
+from services.infra.tracking_key import normalized
 from services.staff.domain import PEOPLE_ROLES
 from services.staff.passwords import MIN_LENGTH, check_strength, set_password
+from services.tracking.lookup import candidates
 
 MAX_ACTOR = 200
 """The staff register's longest actor id."""
@@ -297,11 +299,11 @@ async def search(request: Request[Any, Any, Any], state: State, user: StaffUser,
     tables = {stream: s.table for stream, s in system.audit.eventlog.streams.items()
               if stream in ("applications", "complaints")}
     async with system.pool.acquire() as conn:
-        candidates = await queries.find_by_tracking_number(conn, tables, q)
-    for _, case_id in candidates:
+        found = await candidates(conn, tables, system.applications.tracking, q)
+    for _, case_id in found:
         with contextlib.suppress(NotFound):
             _, view = await located(system, case_id, user.actor)
-            if view.tracking_number == q.strip().upper():
+            if view.tracking_number == normalized(q):
                 return Redirect(f"{PATH}/cases/{case_id}", status_code=303)
     items = await queue_items(state, user.actor)
     return page(request, "queue.html", user, items=items, stamp=await current_stamp(state),

@@ -178,6 +178,34 @@ class Case(Aggregate):
         self._personal_data_erasure = {"subjects": subjects, "reason": reason,
                                        "by": actor["id"], "at": at}
 
+    # -- notifications: a message about a step reached the person -------------------
+    @property
+    def notified(self) -> list[int]:
+        """The outbox rows (services/notifications) whose delivery the case records."""
+        return list(getattr(self, "_notified", []))
+
+    def record_notification(self, notification: int, step: str, about_version: int, via: str,
+                            actor: dict[str, Any], at: datetime) -> bool:
+        """The system's notifier delivered a message about the step recorded at
+        `about_version`, by e-mail or through the case's channel (`via`). Recorded once
+        per message, whatever the case's status (a closed case's last step is told after
+        it closed): a second report of the same message records nothing. Returns whether
+        it was recorded now."""
+        if notification in self.notified:
+            return False
+        if not step.strip() or not via.strip():
+            raise InvalidInput("step" if not step.strip() else "via", "must not be empty")
+        if not 0 < about_version <= self.version:
+            raise InvalidInput("about_version", f"the case has no version {about_version}")
+        self._notification_delivered(notification=notification, step=step,
+                                     about_version=about_version, via=via, actor=actor, at=at)
+        return True
+
+    @event("NotificationDelivered")
+    def _notification_delivered(self, notification: int, step: str, about_version: int,
+                                via: str, actor: dict[str, Any], at: datetime) -> None:
+        self._notified = [*self.notified, notification]
+
     # -- guards -------------------------------------------------------------------
     def check_open(self, step: str) -> None:
         if self.is_closed:

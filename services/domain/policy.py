@@ -183,3 +183,6 @@ HOLDS_FOR_AUDIT = Policy(roles=("auditor", "head"))
 ERASES = HEAD_ONLY
 SLA_TIMER = Policy(roles=(SYSTEM,))
 """Only the system's own timer escalates a breached case automatically."""
+NOTIFIER = Policy(roles=(SYSTEM,))
+"""Only the system's notifier records that a message reached the person (and, with a
+complaint's answer, that the complainant was told: services/notifications)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
 
@@ -97,12 +97,14 @@ def sla_of(
     finished_at: datetime | None = None,
     at_risk_ratio: float = AT_RISK_RATIO,
     withdrawn_at: datetime | None = None,
+    known: Deadlines | None = None,
 ) -> Sla:
     """The state rule. `finished_at` is when the obligation was discharged; the clock is
     then `met` or `breached` for good, judged on the calendar as it stood then.
     `withdrawn_at`: the application was withdrawn, the clock stopped as `withdrawn`.
-    (`STATE_SQL` in projections/sla_timers.py says the same in SQL, and a test holds the
-    two together at every boundary.)"""
+    `known`: `deadlines` of these spans on the calendar they are judged on, if the caller
+    has them already. (`STATE_SQL` in projections/sla_timers.py says the same in SQL, and
+    a test holds the two together at every boundary.)"""
     stopped = finished_at or withdrawn_at
     if stopped is not None:
         calendar = calendar.as_of(stopped)
@@ -110,7 +112,7 @@ def sla_of(
         return Sla(started_at=None, due_at=None,
                    state="withdrawn" if withdrawn_at is not None else "not_started",
                    working_days_used=0, working_days_limit=limit)
-    d = deadlines(spans, limit, calendar, at_risk_ratio)
+    d = known or deadlines(spans, limit, calendar, at_risk_ratio)
     last, due_at = spans[-1], d.due_at
     until = finished_at or last.end or now
     used = d.used_before + calendar.working_days_between(last.start, until)
@@ -142,6 +144,14 @@ class SlaClock:
     finished_at: datetime | None = None
     withdrawn_at: datetime | None = None
     """The application was withdrawn then (its clock, if it ran, finished then too)."""
+
+    def but(self, *, spans: tuple[Span, ...] | None = None, finished_at: datetime | None = None,
+            withdrawn_at: datetime | None = None) -> SlaClock:
+        """This clock with these changed (`dataclasses.replace` without its cost: clocks
+        move on every event a rebuild folds)."""
+        return SlaClock(self.spans if spans is None else spans,
+                        self.finished_at if finished_at is None else finished_at,
+                        self.withdrawn_at if withdrawn_at is None else withdrawn_at)
 
     @property
     def started_at(self) -> datetime | None:
@@ -183,28 +193,29 @@ class SlaClock:
         return breached_at(self.spans, limit, self.judged_on(calendar), now)
 
     def sla(self, limit: int, calendar: WorkingCalendar, now: datetime,
-            at_risk_ratio: float = AT_RISK_RATIO) -> Sla:
+            at_risk_ratio: float = AT_RISK_RATIO, known: Deadlines | None = None) -> Sla:
+        """`sla_of` this clock (`known`: its `deadlines` on `calendar`, if had already)."""
         return sla_of(self.spans, limit, calendar, now, self.finished_at, at_risk_ratio,
-                      self.withdrawn_at)
+                      self.withdrawn_at, known)
 
 
 def start(clock: SlaClock, at: datetime) -> SlaClock:
     """The obligation begins. A clock starts once: a later start changes nothing."""
-    return clock if clock.spans else replace(clock, spans=(Span(at),))
+    return clock if clock.spans else clock.but(spans=(Span(at),))
 
 
 def pause(clock: SlaClock, at: datetime) -> SlaClock:
     """The case is with the applicant: the days used so far are kept."""
     if not clock.running:
         return clock
-    return replace(clock, spans=(*clock.spans[:-1], Span(clock.spans[-1].start, at)))
+    return clock.but(spans=(*clock.spans[:-1], Span(clock.spans[-1].start, at)))
 
 
 def resume(clock: SlaClock, at: datetime) -> SlaClock:
     """Back with the office: a new span. A clock never started stays so."""
     if not clock.spans or clock.running:
         return clock
-    return replace(clock, spans=(*clock.spans, Span(at)))
+    return clock.but(spans=(*clock.spans, Span(at)))
 
 
 def finish(clock: SlaClock, at: datetime) -> SlaClock:
@@ -212,13 +223,13 @@ def finish(clock: SlaClock, at: datetime) -> SlaClock:
     (a file never complete, a suggestion) has none to stop."""
     if not clock.spans:
         return clock
-    return replace(pause(clock, at), finished_at=at)
+    return pause(clock, at).but(finished_at=at)
 
 
 def withdraw(clock: SlaClock, at: datetime) -> SlaClock:
     """The applicant withdrew: the clock stops for good as `withdrawn`, neither met nor
     breached (a clock that never started is `withdrawn` too)."""
-    return replace(finish(clock, at), withdrawn_at=at)
+    return finish(clock, at).but(withdrawn_at=at)
 
 
 @dataclass(frozen=True)

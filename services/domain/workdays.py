@@ -7,16 +7,25 @@ a regional day off, a holiday revoked) always wins.
 
 "N working days from X" counts from the first working day after X (Asia/Jakarta); the
 deadline is midnight at the end of the Nth working day.
+
+The rule is `is_working_day`, and `working_days_after` steps through the days by it: that
+is the definition. Counting by stepping costs a lookup per calendar day, and the SLA
+clocks count on every event they fold, so each calendar also keeps, for the years the
+national calendar covers (`NATIONAL_YEARS`), how many working days come before each date
+(`_before`, made once per calendar from the same rule): "working days between" is then a
+subtraction and "the Nth working day after" a binary search. Outside those years the
+calendar steps. tests/unit/test_working_days.py compares the two over random dates.
 """
 
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
-from itertools import islice, takewhile
+from functools import cached_property, lru_cache
+from itertools import accumulate, islice, takewhile
 from typing import Literal
 
 import holidays
@@ -46,13 +55,50 @@ def _declared(day: OfficeDay) -> tuple[int, datetime]:
 _EPOCH = datetime(1970, 1, 1, tzinfo=JAKARTA)
 
 
+NATIONAL_YEARS = range(2000, 2061)
+"""The years the national calendar is expanded for (and counted without stepping)."""
+_FIRST = date(NATIONAL_YEARS[0], 1, 1).toordinal()
+"""The ordinal of the first day `_before` counts from."""
+
+
 @lru_cache(maxsize=1)
 def _national() -> holidays.HolidayBase:
     # Expanded once for a wide range: the object fills years lazily, which is not
     # thread-safe, and request handlers run in threads.
     return holidays.country_holidays(
-        "ID", categories=("public", "government"), language="id", years=range(2000, 2061)
+        "ID", categories=("public", "government"), language="id", years=NATIONAL_YEARS
     )
+
+
+def _nationally_working(day: date) -> bool:
+    """The national rule: Monday to Friday, neither a holiday nor cuti bersama."""
+    return day.weekday() < 5 and day not in _national()
+
+
+@lru_cache(maxsize=1)
+def _national_days() -> bytes:
+    """For each day of `NATIONAL_YEARS`, from `_FIRST`: 1 where the national rule makes it
+    a working day, else 0. Made once per process."""
+    last = date(NATIONAL_YEARS[-1], 12, 31).toordinal()
+    return bytes(_nationally_working(date.fromordinal(o)) for o in range(_FIRST, last + 1))
+
+
+@lru_cache(maxsize=32)
+def _working_days_before(corrected: tuple[tuple[int, bool], ...]) -> array[int]:
+    """`WorkingCalendar._before` for a calendar whose corrections make these days (by
+    ordinal) working days or not: `is_working_day` day by day, the national part made
+    once per process and the corrections over it. Shared by every calendar with the
+    same corrections (one is made for each request that reads the clocks)."""
+    days = bytearray(_national_days())
+    for ordinal, working in corrected:
+        if 0 <= ordinal - _FIRST < len(days):
+            days[ordinal - _FIRST] = working
+    return array("i", accumulate(days, initial=0))
+
+
+def _corrected_working(correction: OfficeDay) -> bool:
+    """An office correction always wins over the national rule."""
+    return correction.kind == "working_day"
 
 
 class WorkingCalendar:
@@ -61,14 +107,19 @@ class WorkingCalendar:
         # same instant, or with no instant, keep the order given); the last of a date wins.
         self.history: tuple[OfficeDay, ...] = tuple(sorted(corrections, key=_declared))
         self.corrections: Mapping[date, OfficeDay] = {c.date: c for c in self.history}
-        self._national = _national()
+        self._declared_keys = [_declared(c) for c in self.history]
         self._as_of: dict[int, WorkingCalendar] = {}
+
+    def __reduce__(self) -> tuple[type[WorkingCalendar], tuple[tuple[OfficeDay, ...]]]:
+        """Pickled as its corrections (a rebuild's worker processes judge on it); what is
+        derived from them is made again where needed."""
+        return (WorkingCalendar, (self.history,))
 
     def as_of(self, instant: datetime) -> WorkingCalendar:
         """The calendar as the office knew it at `instant`: the corrections declared by
         then (at that very instant included). A finished clock is judged on it, so a
         correction declared later moves only the clocks still running."""
-        known = bisect.bisect_right([_declared(c) for c in self.history], (1, instant))
+        known = bisect.bisect_right(self._declared_keys, (1, instant))
         if known == len(self.history):
             return self
         if known not in self._as_of:
@@ -78,22 +129,52 @@ class WorkingCalendar:
     def is_working_day(self, day: date) -> bool:
         correction = self.corrections.get(day)
         if correction is not None:
-            return correction.kind == "working_day"
-        return day.weekday() < 5 and day not in self._national
+            return _corrected_working(correction)
+        return _nationally_working(day)
+
+    @cached_property
+    def _before(self) -> array[int]:
+        """Index i: how many working days fall in the i days from `_FIRST` (so index i + 1
+        counts up to and including day `_FIRST + i`)."""
+        return _working_days_before(tuple(sorted(
+            (day.toordinal(), _corrected_working(c)) for day, c in self.corrections.items())))
+
+    def prepare(self) -> WorkingCalendar:
+        """Make now what counting needs (the national days, this calendar's counts),
+        not at the first count: worker processes forked afterwards start with them."""
+        self._before  # noqa: B018 - made and kept by the cached property
+        return self
+
+    def _through(self, day: date) -> int | None:
+        """Where `_before` counts the working days up to and including `day` (None when
+        `day` lies outside the years it covers)."""
+        i = day.toordinal() - _FIRST + 1
+        return i if 0 < i < len(self._before) else None
 
     def reason_off(self, day: date) -> str | None:
         """Why a day is not a working day, or None when it is one."""
         correction = self.corrections.get(day)
         if correction is not None:
             return correction.reason if correction.kind == "holiday" else None
-        if day in self._national:
-            return str(self._national.get(day))
+        national = _national()
+        if day in national:
+            return str(national.get(day))
         if day.weekday() >= 5:
             return "Sabtu" if day.weekday() == 5 else "Minggu"
         return None
 
     def nth_working_day_after(self, day: date, n: int) -> date:
         """The Nth working day strictly after `day` (n >= 1)."""
+        if n < 1:
+            raise ValueError(f"n must be at least 1, not {n}")
+        through = self._through(day)
+        if through is not None:
+            before = self._before
+            # The first count that reaches n more than `day`'s: the Nth day is the one
+            # that brought it there.
+            reached = bisect.bisect_left(before, before[through] + n, through)
+            if reached < len(before):
+                return date.fromordinal(_FIRST + reached - 1)
         return next(islice(self.working_days_after(day), n - 1, None))
 
     def working_days_after(self, day: date) -> Iterator[date]:
@@ -124,6 +205,11 @@ class WorkingCalendar:
         last = end.astimezone(JAKARTA).date()
         if end.astimezone(JAKARTA).timetz().replace(tzinfo=None) == time(0) and last > first:
             last -= timedelta(days=1)  # midnight belongs to the day that just ended
+        if last <= first:
+            return 0
+        start_at, end_at = self._through(first), self._through(last)
+        if start_at is not None and end_at is not None:
+            return self._before[end_at] - self._before[start_at]
         return sum(1 for _ in takewhile(lambda d: d <= last, self.working_days_after(first)))
 
     def year(self, year: int) -> list[dict[str, str]]:

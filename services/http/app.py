@@ -41,6 +41,7 @@ from services.http.auth import PUBLIC, BearerAuthentication, provide_actor
 from services.http.errors import EXCEPTION_HANDLERS, refuse_nul
 from services.http.ratelimit import TokenBuckets
 from services.infra import shared_clock
+from services.open311.api import open311_router
 from services.ops import scrape
 from services.ops.readiness import Probe
 from services.ops.telemetry import RequestTelemetry
@@ -52,6 +53,7 @@ from services.privacy import (
 from services.runtime import System
 from services.staff.api import StaffController
 from services.surveys.api import surveys_router
+from services.tracking.api import TrackingThrottle, track
 
 
 class CalendarDay(msgspec.Struct, kw_only=True):
@@ -165,6 +167,8 @@ def create_app(system: System, manage_lifecycle: bool = True) -> Litestar:
             ready, metrics, StaffController, EvaluationsController,
             application_privacy_router, complaint_privacy_router, AuditHoldController,
             console_router,  # the staff console: its own sign-in (services/console)
+            track,  # public: a case by its tracking number and PIN (services/tracking)
+            open311_router,  # Open311 GeoReport v2 onto the complaint intake (services/open311)
         ],
         template_config=template_config(),
         dependencies={"actor": Provide(provide_actor)},
@@ -176,7 +180,7 @@ def create_app(system: System, manage_lifecycle: bool = True) -> Litestar:
         state=State({"system": system, "probe": probe, "applications": system.applications,
                      "complaints": system.complaints, "surveys": system.surveys,
                      "staff": system.staff, "evaluations": system.evaluations,
-                     "tokens": system.tokens,
+                     "tokens": system.tokens, "tracking_throttle": TrackingThrottle(),
                      "intake_limiter": TokenBuckets(system.settings.intake_rate_per_second,
                                                     system.settings.intake_burst)}),
         lifespan=[lifespan],

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any, cast
 from uuid import UUID
 
@@ -77,11 +76,15 @@ class LoggedEvent(msgspec.Struct, frozen=True, dict=True):
     def msg_id(self) -> str:
         return f"{self.stream}:{self.position}"
 
-    @cached_property
+    @property
     def data(self) -> dict[str, Any]:
         """The event as plain JSON data (`msgspec.to_builtins`), made once however many
-        read models fold it."""
-        data: dict[str, Any] = msgspec.to_builtins(self.event)
+        read models fold it (kept in the instance's dict: `functools.cached_property`
+        takes a lock on every first read, a cost on every event a rebuild folds)."""
+        kept = self.__dict__
+        data: dict[str, Any] | None = kept.get("data")
+        if data is None:
+            data = kept["data"] = msgspec.to_builtins(self.event)
         return data
 
 
@@ -119,6 +122,22 @@ class EventLog:
         sql = (f"SELECT {_COLUMNS} FROM {self.streams[stream].table} "
                "WHERE notification_id > $1 ORDER BY notification_id LIMIT $2")
         return [_row(stream, r) for r in await self._fetch(conn, sql, after, limit)]
+
+    async def rows_by_case(self, stream: str, after: tuple[UUID, int] | None, upto: int,
+                           limit: int, conn: Conn | None = None) -> list[StoredRow]:
+        """The stored rows up to position `upto`, case by case (by originator id, each
+        case's in version order, on the primary key's index), after the case and version
+        `after`. Notification ids are handed out in commit order, so every row up to
+        `upto` is there once a reader has seen `upto`."""
+        table = self.streams[stream].table
+        if after is None:
+            sql = (f"SELECT {_COLUMNS} FROM {table} WHERE notification_id <= $1 "
+                   "ORDER BY originator_id, originator_version LIMIT $2")
+            return [_row(stream, r) for r in await self._fetch(conn, sql, upto, limit)]
+        sql = (f"SELECT {_COLUMNS} FROM {table} WHERE notification_id <= $1 "
+               "AND (originator_id, originator_version) > ($2, $3) "
+               "ORDER BY originator_id, originator_version LIMIT $4")
+        return [_row(stream, r) for r in await self._fetch(conn, sql, upto, *after, limit)]
 
     async def rows_at(self, stream: str, positions: Sequence[int],
                       conn: Conn | None = None) -> dict[int, StoredRow]:

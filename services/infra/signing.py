@@ -53,12 +53,45 @@ def secret_bytes(path: Path, size: int = 32) -> bytes:
     return path.read_bytes()
 
 
+OFFICE_KEY_FILE = "office-ed25519.pem"
+"""The office's private key, in the data dir's `keys/`."""
+
+
+def key_id_of(public: Ed25519PublicKey) -> str:
+    """The first 16 hex digits of SHA-256 over the key's 32 raw bytes."""
+    raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def signature_verifies(public: Ed25519PublicKey, payload: Any, signature: str) -> bool:
+    """Whether `signature` (base64url) is this key's over the payload's canonical JSON."""
+    try:
+        public.verify(unb64url(signature), canonical_json(payload))
+        return True
+    except (InvalidSignature, ValueError):
+        return False
+
+
+def load_public_key(data: bytes) -> Ed25519PublicKey:
+    """An Ed25519 public key from PEM: a public key (SubjectPublicKeyInfo), or the
+    office's private key file itself (its public half is taken). ValueError otherwise."""
+    if b"PRIVATE KEY" in data:
+        private = serialization.load_pem_private_key(data, password=None)
+        if not isinstance(private, Ed25519PrivateKey):
+            raise ValueError("not an Ed25519 private key")
+        return private.public_key()
+    public = serialization.load_pem_public_key(data)
+    if not isinstance(public, Ed25519PublicKey):
+        raise ValueError("not an Ed25519 public key")
+    return public
+
+
 class OfficeKey:
     def __init__(self, private_key: Ed25519PrivateKey) -> None:
         self._private = private_key
         self.public: Ed25519PublicKey = private_key.public_key()
         raw = self.public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        self.key_id = hashlib.sha256(raw).hexdigest()[:16]
+        self.key_id = key_id_of(self.public)
         self.public_b64 = b64url(raw)
 
     @classmethod
@@ -78,8 +111,4 @@ class OfficeKey:
         return b64url(self._private.sign(canonical_json(payload)))
 
     def verify(self, payload: Any, signature: str) -> bool:
-        try:
-            self.public.verify(unb64url(signature), canonical_json(payload))
-            return True
-        except (InvalidSignature, ValueError):
-            return False
+        return signature_verifies(self.public, payload, signature)

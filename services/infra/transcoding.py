@@ -30,7 +30,7 @@ of a generated history.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeGuard
 from uuid import UUID
 
 import msgspec
@@ -109,16 +109,25 @@ class StoredDecoder:
     def _way(self, cls: type[CaseEvent], domain_cls: type[Any] | None) -> Way:
         enrich = self.contracts.enrich
         unwrap = self._unwrap
+        usual: list[str] = []
+        """The top-level fields events of the class had transcoded so far: looked at
+        first, every field only when a transcoded value is left after them."""
 
         def way(originator_id: UUID, version: int, state: bytes) -> CaseEvent | None:
             try:
                 fields = self._dict.decode(state)
                 wrapped = state.count(_OPEN)
-                for key, value in fields.items():
-                    if (type(value) is dict and len(value) == 2
-                            and type(value.get("_data_")) is str and "_type_" in value):
+                for key in usual:
+                    if _transcoded(value := fields.get(key)):
                         fields[key] = unwrap(value)
                         wrapped -= 1
+                if wrapped:
+                    for key, value in fields.items():
+                        if _transcoded(value):
+                            fields[key] = unwrap(value)
+                            wrapped -= 1
+                            if key not in usual:
+                                usual.append(key)
                 if wrapped:
                     fields = self._unwrap_all(fields)  # some inside other values
                 if domain_cls is not None:
@@ -151,6 +160,12 @@ class StoredDecoder:
             if len(value) == 2 and "_type_" in value and "_data_" in value:
                 return self._unwrap(value)
         return value
+
+
+def _transcoded(value: Any) -> TypeGuard[dict[str, Any]]:
+    """Whether a decoded value is a transcoded one, `{"_type_": ..., "_data_": text}`."""
+    return (type(value) is dict and len(value) == 2 and type(value.get("_data_")) is str
+            and "_type_" in value)
 
 
 class _Class:

@@ -4,12 +4,13 @@ HTTP POST as a request on `ptsp.intake.<case-type>.<channel>`.
 The reply is what the HTTP call would answer, plus the status code in the body (a NATS
 reply has no status line):
 
-    accepted:  {"status_code": 201, "id": ..., "tracking_number": ..., ...}  (200: a repeat)
+    accepted:  {"status_code": 201, "id": ..., "tracking_number": ..., "pin": ..., ...}
+               (200: a repeat, with the same body)
     refused:   {"status_code": N, "detail": "...", "extra": {"rule": ..., "field": ...}}
 
 The body after `status_code` is exactly the HTTP response body for that case type
-(applications `{id, tracking_number, status}`, complaints `{id, tracking_number, kind,
-reason, reasons}`, survey responses `{id}`). Errors: 400 malformed JSON or a body that
+(applications `{id, tracking_number, status, pin}`, complaints `{id, tracking_number, kind,
+reason, reasons, pin}`, survey responses `{id}`). Errors: 400 malformed JSON or a body that
 does not fit the intake contract (`extra.field` names the field, e.g. `business.kbli`,
 `$` for the whole body), 403 the subject's channel is not the body's or does not take
 this case type, 404 a case type that has no service, 413 too large, 422 well-formed but
@@ -50,7 +51,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from services.applications.commands import INTAKE as APPLICATION_INTAKE
-from services.cases.commands import Intake, Submit
+from services.cases.commands import Intake, IntakeService
 from services.complaints.commands import INTAKE as COMPLAINT_INTAKE
 from services.domain.actors import ALL_CHANNELS, Actor
 from services.domain.errors import DomainError
@@ -80,7 +81,7 @@ class CaseType:
     and the service that takes it."""
 
     intake: Intake
-    submit: Submit
+    service: IntakeService
 
     @property
     def channels(self) -> tuple[str, ...]:
@@ -96,7 +97,7 @@ def case_types(applications: Any, complaints: Any = None,
     """The handler table. Complaints and surveys join when their service is given."""
     given = ((APPLICATION_INTAKE, applications), (COMPLAINT_INTAKE, complaints),
              (SURVEY_INTAKE, surveys))
-    return {intake.case_type: CaseType(intake, service.submit)
+    return {intake.case_type: CaseType(intake, service)
             for intake, service in given if service is not None}
 
 
@@ -341,7 +342,7 @@ class NatsIntake:
             raise Rejected(403, f"subject {subject} submits for channel {channel}, "
                                 f"not {intake.channel}", rule="forbidden", field="channel")
         actor = Actor(id=f"nats:{channel}", role="channel", channel=channel)
-        answer, created = await case_type.intake.take(case_type.submit, intake, actor)
+        answer, created = await case_type.intake.take(case_type.service, intake, actor)
         return (201 if created else 200), msgspec.to_builtins(answer)
 
     async def _keep(self, msg: Msg, status: int, detail: str) -> None:

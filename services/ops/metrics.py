@@ -4,8 +4,9 @@ Two kinds (this module: the first; `services.ops.scrape`: the second and the exp
 
 - counted where things happen, in whichever process they happen: request durations
   (`ptsp_http_request_duration_seconds`, by route template, method and status), intake
-  outcomes (`ptsp_intake_total`, by case type, channel and outcome) and group-commit batch
-  sizes (`ptsp_group_commit_batch_size`). Under `ptsp up` every process writes them to
+  outcomes (`ptsp_intake_total`, by case type, channel and outcome), group-commit batch
+  sizes (`ptsp_group_commit_batch_size`) and notifications (`ptsp_notifications_total`,
+  by way and outcome). Under `ptsp up` every process writes them to
   prometheus-client's multiprocess directory (`PROMETHEUS_MULTIPROC_DIR`, which `ptsp up`
   sets to DATA_DIR/metrics for its children and empties at each start), and a scrape
   adds up every HTTP worker and the pipeline;
@@ -42,6 +43,11 @@ INTAKE = Counter(
     "ptsp_intake", "Intake requests (HTTP and NATS) by case type, channel and outcome: "
     "created, repeated (idempotent repeat), refused (4xx), rate_limited (429), failed (5xx).",
     ("case_type", "channel", "outcome"), registry=REGISTRY)
+NOTIFICATIONS = Counter(
+    "ptsp_notifications", "Notification messages by way (`email` or the channel) and "
+    "outcome: sent, failed (tried again later), dead (a dead letter), erased (the person's "
+    "data was erased: not sent), no_address (no e-mail address given).",
+    ("channel", "outcome"), registry=REGISTRY)
 GROUP_COMMIT_BATCH = Histogram(
     "ptsp_group_commit_batch_size", "Commands written in one event-store transaction.",
     registry=REGISTRY, buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
@@ -69,6 +75,11 @@ def count_intake(case_type: str, channel: str | None, status: int) -> None:
     INTAKE.labels(case_type if case_type in CASE_TYPES else "other",
                   channel if channel in CHANNELS else "other",
                   intake_outcome(status)).inc()
+
+
+def count_notification(way: str, outcome: str) -> None:
+    """One message settled (or tried) by the notifier (services/notifications)."""
+    NOTIFICATIONS.labels(way if way == "email" or way in CHANNELS else "other", outcome).inc()
 
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:

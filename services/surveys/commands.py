@@ -9,7 +9,8 @@ from services.domain.actors import ALL_CHANNELS
 from services.surveys.domain import SurveyResponse
 
 
-def accepted(response: SurveyResponse) -> SurveyIntakeAccepted:
+def accepted(_: object, response: SurveyResponse) -> SurveyIntakeAccepted:
+    """The answer to (the service, the response): its id alone."""
     return SurveyIntakeAccepted(id=str(response.id))
 
 

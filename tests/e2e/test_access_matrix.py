@@ -56,6 +56,7 @@ PUBLIC = "ok  ok  ok  ok  ok  ok  ok  ok  ok"
 ANY_TOKEN = "401 ok  ok  ok  ok  ok  ok  ok  ok"
 AUDITS = "401 403 403 403 403 403 403 ok  ok"     # the auditor and the head
 ALL_STAFF = "401 403 403 ok  ok  ok  ok  ok  ok"  # every role but a channel (reports: aggregates)
+ANY_CHANNEL = "401 ok  ok  403 403 403 403 403 403"  # Open311: each channel for itself
 
 #  method, path                                        who: see COLUMNS, in order
 MATRIX: list[tuple[str, str]] = [
@@ -117,6 +118,12 @@ MATRIX: list[tuple[str, str]] = [
     ("POST /complaints/{id}/confidentiality", "401 403 403 ok  ok  404 403 ok  403"),
     ("POST /cases/{id}/audit-hold", AUDITS),
     ("POST /cases/{id}/audit-hold/release", AUDITS),
+    ("GET /track/{tracking_number}", PUBLIC),
+    ("GET /open311/v2/services.json", PUBLIC),
+    ("GET /open311/v2/services/{service_code}.json", PUBLIC),
+    ("POST /open311/v2/requests.json", ANY_CHANNEL),
+    ("GET /open311/v2/requests.json", ANY_CHANNEL),
+    ("GET /open311/v2/requests/{id}.json", OWN_CHANNEL),
 ]
 
 ALL_MET = dict.fromkeys(("U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"), True)
@@ -174,10 +181,15 @@ BODIES: dict[str, Any] = {
                           "actions": [{"action": "x", "owner": "perizinan",
                                        "due_on": "2026-06-30"}]},
     "POST /evaluations/{evaluation}/actions/{n}/done": {"note": "selesai"},
+    "POST /open311/v2/requests.json": {
+        "service_code": "pengaduan", "first_name": "Siti", "phone": "081234567890",
+        "description": "Dimintai uang di loket.", "attribute[service_received_on]": "2026-03-10",
+        "attribute[subject_matter]": "Biaya Sertifikat Standar"},
 }
 PATH_VALUES = {"{number}": "SS-10510-2026-UNKNOWN", "{month}": "2026-03", "{year}": "2026",
                "{quarter}": "2026-Q1", "{member}": "nobody-registered",
-               "{evaluation}": "00000000-0000-4000-8000-000000000000", "{n}": "1"}
+               "{evaluation}": "00000000-0000-4000-8000-000000000000", "{n}": "1",
+               "{tracking_number}": "PRM-00000-00000", "{service_code}": "pengaduan"}
 INTAKE_ENDPOINTS = ("POST /applications", "POST /complaints", "POST /surveys/responses")
 
 
@@ -208,7 +220,8 @@ def markdown() -> str:
 
 
 def shape(path: str) -> str:
-    return re.sub(r"\{[^}]*\}", "{}", path.rstrip("/") or "/")
+    # Open311's `{id}.json` is served as one path parameter (`{request_file}`).
+    return re.sub(r"\{[^}]*\}(\.json)?", "{}", path.rstrip("/") or "/")
 
 
 # -- the walk -----------------------------------------------------------------------
@@ -248,7 +261,20 @@ Callers = dict[str, dict[str, Headers]]
 
 
 def case_type(endpoint: str) -> str:
-    return "complaint" if endpoint.split()[1].startswith("/complaints") else "application"
+    path = endpoint.split()[1]
+    return "complaint" if path.startswith(("/complaints", "/open311")) else "application"
+
+
+def open311(path: str) -> bool:
+    """Open311 takes a form and answers errors as the standard's `[{code, description}]`."""
+    return path.startswith("/open311/")
+
+
+def error_shape(body: Any) -> Any:
+    """An Open311 error list as the API's error object, so one check reads both."""
+    if isinstance(body, list) and body and isinstance(body[0], dict) and "code" in body[0]:
+        return {"status_code": body[0]["code"], "detail": body[0]["description"], "extra": {}}
+    return body
 
 
 async def new_case(http: httpx.AsyncClient, callers: Callers, kind: str) -> str:
@@ -269,6 +295,8 @@ async def call(http: httpx.AsyncClient, endpoint: str, headers: dict[str, str],
     body = BODIES.get(endpoint)
     if body is not None and intake_channel is not None:
         body = {**body, "channel": intake_channel, "external_id": f"M-{uuid.uuid4().hex[:12]}"}
+    if open311(path) and method == "POST":
+        return await http.request(method, path, headers=headers, data=body)
     return await http.request(method, path, headers=headers,
                               json=body if method == "POST" and body is not None else None)
 
@@ -291,7 +319,7 @@ async def check(http: httpx.AsyncClient, callers: Callers, cell: Cell) -> str | 
         return where if r.status_code in refused else None
     if r.status_code != int(cell.expected):
         return where
-    body = r.json()
+    body = error_shape(r.json())
     if body.get("status_code") != r.status_code or not body.get("detail"):
         return f"{where}: not the error shape"
     if r.status_code == 401 and not r.headers.get("www-authenticate", "").startswith("Bearer"):
@@ -300,7 +328,7 @@ async def check(http: httpx.AsyncClient, callers: Callers, cell: Cell) -> str | 
         # Exactly what an unknown case answers, to the same caller.
         unknown = str(uuid.uuid4())
         u = await call(http, cell.endpoint, headers, unknown, None)
-        expected = u.json()
+        expected = error_shape(u.json())
         expected["detail"] = expected["detail"].replace(unknown, case_id)
         if (u.status_code, expected) != (404, body):
             return f"{where}: differs from an unknown case's {u.status_code} {u.text}"

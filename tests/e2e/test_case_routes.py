@@ -67,7 +67,7 @@ async def test_views_answer_in_the_api_s_field_order(http, token) -> None:
     oss, officer = token("channel", "oss-gw", channel="oss"), token(
         "officer", "budi", unit="perizinan", tier="pelaksana")
     case = (await http.post("/applications", json=intake("ROUTES-1"), headers=oss)).json()
-    assert list(case) == ["id", "tracking_number", "status"]
+    assert list(case) == ["id", "tracking_number", "status", "pin"]
     r = await http.post(f"/applications/{case['id']}/verification", json={"results": ALL_MET},
                         headers=officer)
     assert r.status_code == 200 and list(r.json()) == APPLICATION_FIELDS
@@ -75,7 +75,7 @@ async def test_views_answer_in_the_api_s_field_order(http, token) -> None:
     r = await http.post("/complaints", headers=wa, json={
         "channel": "whatsapp", "external_id": "ROUTES-C1", "complainant": None,
         "subject_matter": None, "description": "saran", "service_received_on": "2026-03-10"})
-    assert list(r.json()) == ["id", "tracking_number", "kind", "reason", "reasons"]
+    assert list(r.json()) == ["id", "tracking_number", "kind", "reason", "reasons", "pin"]
     r = await http.get(f"/complaints/{r.json()['id']}", headers=token("head", "kepala"))
     assert list(r.json()) == COMPLAINT_FIELDS
 

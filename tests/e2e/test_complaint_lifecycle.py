@@ -100,7 +100,7 @@ async def test_internal_track_tier_by_tier_from_intake_to_closure(
     case = created["id"]
     assert created["tracking_number"].startswith("ADU-")
     assert (created["kind"], created["reason"], created["reasons"]) == ("complaint", None, [])
-    assert set(created) == {"id", "tracking_number", "kind", "reason", "reasons"}
+    assert set(created) == {"id", "tracking_number", "kind", "reason", "reasons", "pin"}
 
     view = (await http.get(f"/complaints/{case}", headers=people["officer"])).json()
     assert (view["status"], view["tier"], view["track"], view["unit"]) == (

@@ -72,8 +72,14 @@ class Findings:
             except ValueError:
                 self.problems.append(f"4xx body is not JSON ({content_type}): {where}")
                 return
-            if not (isinstance(body, dict) and body.get("status_code") == status
-                    and isinstance(body.get("detail"), str) and body["detail"].strip()):
+            if " /open311/" in label:  # the standard's own error format
+                if not (isinstance(body, list) and body and all(
+                        isinstance(e, dict) and e.get("code") == status
+                        and isinstance(e.get("description"), str) and e["description"].strip()
+                        for e in body)):
+                    self.problems.append(f"4xx body is not [{{code, description}}]: {where}")
+            elif not (isinstance(body, dict) and body.get("status_code") == status
+                      and isinstance(body.get("detail"), str) and body["detail"].strip()):
                 self.problems.append(f"4xx body is not {{status_code, detail}}: {where}")
 
 
@@ -109,7 +115,7 @@ def fuzz(base_url: str, raw_schema: dict[str, Any], headers_for: dict[str, dict[
         until = time.monotonic() + max(0.0, deadline - time.monotonic()) / (len(runs) - index)
         method, path = operation.method.upper(), operation.path
         who = caller_for(method, path)
-        kind = "complaint" if path.startswith("/complaints") else "application"
+        kind = "complaint" if path.startswith(("/complaints", "/open311")) else "application"
         positive = mode is GenerationMode.POSITIVE
         strategy = operation.as_strategy(
             generation_mode=mode,

@@ -103,6 +103,8 @@ async def test_an_application_is_accepted_with_id_and_tracking_number(
     assert reply["status"] == "awaiting_verification"
     app = await intake_system.applications.get(application_id("oss", "OSS-NATS-1"))
     assert app.channel == "oss" and app.tracking_number == reply["tracking_number"]
+    # The reply carries the PIN as the HTTP answer does (the same intake declaration).
+    assert reply["pin"] == intake_system.applications.tracking.pin(app.id)
 
 
 async def test_the_same_message_again_is_the_same_case(intake_system: System, nc: Client,

@@ -20,6 +20,7 @@ OFFICER = {"id": "dewi", "role": "officer", "channel": None, "tier": "pelaksana"
            "unit": "pengaduan"}
 SUPERVISOR = {"id": "sri", "role": "supervisor", "channel": None, "tier": None, "unit": None}
 HEAD = {"id": "kepala", "role": "head", "channel": None, "tier": None, "unit": None}
+NOTIFIER = {"id": "notifier", "role": "system", "channel": None, "tier": None, "unit": None}
 
 
 def on(day: int, hour: int = 10) -> datetime:
@@ -41,6 +42,7 @@ def every_event() -> list[object]:
     c.escalate("kepala_bidang", "lapor", SUPERVISOR, on(9, 12))
     c.escalate("kepala_dinas", "batas waktu", SUPERVISOR, on(9, 13), automatic=True)
     c.respond("jawaban", SUPERVISOR, on(10))
+    c.record_notification(1, "answered", c.version, "letter", NOTIFIER, on(10, 10))
     c.notify_complainant("letter", SUPERVISOR, on(10, 11))
     c.report_to_superior("laporan", SUPERVISOR, on(10, 12))
     c.close(None, SUPERVISOR, on(11))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+import random
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
 from services.domain.clock import JAKARTA
 from services.domain.sla import Span, sla_of
-from services.domain.workdays import OfficeDay, WorkingCalendar
+from services.domain.workdays import DayKind, OfficeDay, WorkingCalendar
 
 
 def at(text: str) -> datetime:
@@ -103,3 +104,104 @@ def test_every_year_has_its_days_off_listed(year: int) -> None:
     days = CAL.year(year)
     assert any(d["reason"] for d in days)
     assert all(d["kind"] == "holiday" for d in days)
+
+
+# -- counting without stepping: the same answers as the day-by-day definition -------------
+def stepped_nth(cal: WorkingCalendar, day: date, n: int) -> date:
+    """The definition: step through the days after `day`, keep the working ones."""
+    found = 0
+    while True:
+        day += timedelta(days=1)
+        if cal.is_working_day(day):
+            found += 1
+            if found == n:
+                return day
+
+
+def stepped_between(cal: WorkingCalendar, start: datetime, end: datetime) -> int:
+    """The definition: each working day after the start's date up to the end's, the end's
+    date itself not counted when the end is midnight (Asia/Jakarta) of a later date."""
+    first, last = start.astimezone(JAKARTA).date(), end.astimezone(JAKARTA).date()
+    if end.astimezone(JAKARTA).time() == time(0) and last > first:
+        last -= timedelta(days=1)
+    return sum(cal.is_working_day(first + timedelta(days=i))
+               for i in range(1, (last - first).days + 1))
+
+
+KINDS: tuple[DayKind, ...] = ("holiday", "working_day")
+
+
+def random_calendar(rng: random.Random) -> WorkingCalendar:
+    """National days plus corrections both ways: cuti bersama and weekends made working
+    days, working days made holidays, some dates corrected twice (the last wins), some
+    near the ends of the years counted without stepping."""
+    corrections = []
+    for _ in range(rng.randrange(0, 40)):
+        day = date(rng.choice([1999, 2000, 2025, 2026, 2026, 2027, 2060, 2061]), 1, 1) \
+            + timedelta(days=rng.randrange(365))
+        kind: DayKind = rng.choice(KINDS)
+        declared = datetime(2026, 1, 1, tzinfo=JAKARTA) + timedelta(hours=rng.randrange(9000))
+        corrections.append(OfficeDay(day, kind, "koreksi", rng.choice([None, declared])))
+    return WorkingCalendar(corrections)
+
+
+def random_instant(rng: random.Random) -> datetime:
+    """Mostly around now, some at the ends of the years counted without stepping (and
+    beyond them), some at midnight, in Jakarta's time or in UTC."""
+    year = rng.choice([1999, 2000, 2024, 2025, 2026, 2026, 2026, 2027, 2060, 2061])
+    instant = datetime(year, 1, 1, tzinfo=JAKARTA) + timedelta(
+        days=rng.randrange(366), hours=rng.choice([0, 0, rng.randrange(24)]),
+        minutes=rng.choice([0, rng.randrange(60)]))
+    return instant.astimezone(rng.choice([JAKARTA, UTC]))
+
+
+def test_cuti_bersama_and_weekends_in_the_counted_table_match_the_rule() -> None:
+    cal = random_calendar(random.Random(7))
+    day = date(1999, 12, 1)
+    while day < date(2061, 2, 1):
+        through = cal.working_days_between(datetime.combine(day, time(12), JAKARTA),
+                                           datetime.combine(day + timedelta(days=1), time(12),
+                                                            JAKARTA))
+        assert through == int(cal.is_working_day(day + timedelta(days=1))), day
+        day += timedelta(days=1)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_nth_working_day_after_is_the_one_stepping_finds(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(20):
+        cal = random_calendar(rng)
+        for _ in range(60):
+            day = random_instant(rng).astimezone(JAKARTA).date()
+            n = rng.choice([1, 2, 5, 6, 7, 12, 14, rng.randrange(1, 400)])
+            assert cal.nth_working_day_after(day, n) == stepped_nth(cal, day, n), (day, n)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_deadlines_and_days_used_are_the_ones_stepping_finds(seed: int) -> None:
+    rng = random.Random(100 + seed)
+    for _ in range(20):
+        cal = random_calendar(rng)
+        for _ in range(60):
+            start = random_instant(rng)
+            end = start + rng.choice([timedelta(0), timedelta(hours=rng.randrange(48)),
+                                      timedelta(days=rng.randrange(60)),
+                                      timedelta(days=rng.randrange(60), hours=12),
+                                      -timedelta(days=rng.randrange(5))])
+            if rng.random() < 0.3:  # midnight in Jakarta
+                end = datetime.combine(end.astimezone(JAKARTA).date(), time(0), JAKARTA)
+            assert cal.working_days_between(start, end) == stepped_between(cal, start, end)
+            n = rng.randrange(1, 30)
+            last = stepped_nth(cal, start.astimezone(JAKARTA).date(), n)
+            assert cal.deadline(start, n) == datetime.combine(last + timedelta(days=1), time(0),
+                                                              JAKARTA)
+            assert cal.start_of_nth_working_day_after(start, n) == datetime.combine(
+                last, time(0), JAKARTA)
+            # As of any instant: the same answers on the calendar the office knew then.
+            then = cal.as_of(random_instant(rng))
+            assert then.working_days_between(start, end) == stepped_between(then, start, end)
+
+
+def test_the_nth_working_day_must_be_counted_from_one() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        CAL.nth_working_day_after(date(2026, 3, 17), 0)
