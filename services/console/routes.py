@@ -104,12 +104,15 @@ MAX_LIST = 500
 
 # -- rendering ----------------------------------------------------------------------------
 def speaker(request: Request[Any, Any, Any]) -> Speaker:
-    """The language the person chose in the console; for a caller of the API (no such
-    cookie), English when its `Accept-Language` puts English first."""
-    chosen = request.cookies.get(LANGUAGE_COOKIE)
-    if chosen is None:
-        chosen = request.headers.get("accept-language", "")[:2].lower()
-    return Speaker(language_of(chosen))
+    """The language the person chose in the console: Bahasa Indonesia unless they chose
+    English, whatever their browser asks for (API.md)."""
+    return Speaker(language_of(request.cookies.get(LANGUAGE_COOKIE)))
+
+
+def api_speaker(request: Request[Any, Any, Any]) -> Speaker:
+    """For a caller of the API (no console cookie): English when its `Accept-Language`
+    puts English first, else Bahasa Indonesia."""
+    return Speaker(language_of(request.headers.get("accept-language", "")[:2].lower()))
 
 
 def navigation(actor: Actor) -> list[tuple[str, str]]:
@@ -132,9 +135,10 @@ def navigation(actor: Actor) -> list[tuple[str, str]]:
 
 def page(request: Request[Any, Any, Any], template: str, user: StaffUser | None,
          status_code: int = 200, cookies: list[Cookie] | None = None,
-         csrf: str | None = None, **context: Any) -> Template:
-    """A console page with what every page needs: the language, the person, the menu."""
-    say = speaker(request)
+         csrf: str | None = None, say: Speaker | None = None, **context: Any) -> Template:
+    """A console page with what every page needs: the language (the person's choice
+    unless `say` is given), the person, the menu."""
+    say = say or speaker(request)
     system = request.app.state.system
     return Template(template, status_code=status_code, cookies=cookies, context={
         "_": say, "say": say, "lang": say.language, "languages": LANGUAGES,
@@ -452,12 +456,14 @@ async def report_page(state: State, period: reports.Period, key: str,
 async def printed_report(request: Request[Any, Any, Any], state: State,
                          period: reports.Period, key: str, user: StaffUser | None) -> str:
     """The report as a head of office would sign it: the console's page, whole (its
-    style inside, no menu), for the PDF and for `GET /reports/...` asked as HTML."""
-    shown, _ = await report_page(state, period, key, speaker(request))
+    style inside, no menu), for the PDF (`user` signed in) and for `GET /reports/...`
+    asked as HTML (no `user`: the language from `Accept-Language`)."""
+    say = speaker(request) if user is not None else api_speaker(request)
+    shown, _ = await report_page(state, period, key, say)
     engine = request.app.template_engine
     assert engine is not None  # the app is made with the console's template config
     return str(engine.get_template("report.html").render(
-        **page(request, "report.html", user, report=shown, printable=True,
+        **page(request, "report.html", user, say=say, report=shown, printable=True,
                targets=targets(state),
                report_css=(STATIC_DIR / "report.css").read_text()).context))
 

@@ -144,6 +144,14 @@ async def test_suggestions_apart_and_out_of_the_queue(
         **people["supervisor"], "accept": "text/csv"})).text
     assert "complaints,suggestions_answered,,1" in csv_text
     assert "complaints,findings,proven,1" in csv_text
+    # Asked as HTML: the page a head signs, the officer named, in Indonesian unless the
+    # caller's Accept-Language puts English first.
+    html = {**people["supervisor"], "accept": "text/html"}
+    page = (await pipeline_http.get("/reports/monthly/2026-03", headers=html)).text
+    assert 'lang="id"' in page and "Dewi Lestari" in page and "Laporan" in page
+    english = (await pipeline_http.get("/reports/monthly/2026-03", headers={
+        **html, "accept-language": "en-US,en;q=0.9"})).text
+    assert 'lang="en"' in english and "Monthly service report" in english
 
 
 async def test_lists_page_by_cursor(pipeline_http: httpx.AsyncClient, pipeline_system: System,
