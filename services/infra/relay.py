@@ -48,12 +48,13 @@ from collections.abc import Sequence
 
 import asyncpg
 import msgspec
+import nats.errors
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, ServiceUnavailableError
 
 from services.infra.event_signing import POSITION_HEADER, EventSigner
 from services.infra.eventlog import EventLog, LoggedEvent, StoredRow, Stream, connection
@@ -105,18 +106,39 @@ async def install(pool: asyncpg.Pool, streams: Sequence[Stream]) -> None:
             await conn.execute("SELECT pg_advisory_unlock(7074)")
 
 
+NO_SUITABLE_PEERS = 10005
+"""JetStream's "no suitable peers for placement": a cluster still forming (its nodes not
+yet known to each other) cannot place a replicated stream."""
+CLUSTER_FORMING_SECONDS = 60.0
+
+
 async def ensure_streams(js: JetStreamContext, streams: Sequence[Stream],
-                         replicas: int = 1, update: bool = True) -> None:
-    """Each stream made, or (`update`) given this configuration if it exists."""
+                         replicas: int = 1, update: bool = True,
+                         patience: float = CLUSTER_FORMING_SECONDS) -> None:
+    """Each stream made, or (`update`) given this configuration if it exists. A cluster
+    that is still forming (started together with us: no meta leader yet, or too few
+    peers known) is waited for, up to `patience` seconds, then its error is raised."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
     for s in streams:
         config = StreamConfig(name=s.jetstream_name, subjects=[s.subjects],
                               storage=StorageType.FILE, num_replicas=replicas,
                               duplicate_window=DUPLICATE_WINDOW_SECONDS)
-        try:
-            await js.add_stream(config)
-        except BadRequestError:
-            if update:
-                await js.update_stream(config)
+        while True:
+            try:
+                await js.add_stream(config)
+            except BadRequestError as exc:
+                if exc.err_code == NO_SUITABLE_PEERS and loop.time() < deadline:
+                    await asyncio.sleep(0.5)
+                    continue
+                if update:
+                    await js.update_stream(config)
+            except (ServiceUnavailableError, nats.errors.TimeoutError):
+                if loop.time() >= deadline:
+                    raise
+                await asyncio.sleep(0.5)  # no JetStream meta leader yet
+                continue
+            break
 
 
 def encode(event: LoggedEvent) -> bytes:
