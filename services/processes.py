@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import gc
 import json
 import logging
 import os
@@ -280,6 +281,7 @@ async def _pipeline(settings: Settings, db_url: str, nats_url: str | None) -> No
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stopping.set)
     await system.start()
+    settle_heap()
     print("pipeline ready", flush=True)
     try:
         await stopping.wait()
@@ -291,6 +293,7 @@ async def _http(settings: Settings, db_url: str, nats_url: str | None, fd: int |
     import uvicorn
 
     from services.http.app import create_app
+    from services.http.one_write import OneWriteHttpToolsProtocol
     from services.runtime import System
 
     class Server(uvicorn.Server):
@@ -301,7 +304,7 @@ async def _http(settings: Settings, db_url: str, nats_url: str | None, fd: int |
 
     system = System.build(settings, db_url, nats_url, with_pipeline=False)
     config = uvicorn.Config(create_app(system), log_level="warning", access_log=False,
-                            lifespan="on", http="httptools", loop="none",
+                            lifespan="on", http=OneWriteHttpToolsProtocol, loop="none",
                             log_config=None)  # uvicorn's loggers in our format (services/ops/logs)
     server = Server(config)
     loop = asyncio.get_running_loop()
@@ -311,8 +314,19 @@ async def _http(settings: Settings, db_url: str, nats_url: str | None, fd: int |
     while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no started event
         await asyncio.sleep(0.02)
     if server.started:
+        settle_heap()
         print("http ready", flush=True)
     await serving
+
+
+def settle_heap() -> None:
+    """Once a worker has started: what start-up made (modules, the app, its routes and
+    models, the calendar) lives as long as the process, so it is moved out of the
+    collector's reach (`gc.freeze`). Each full collection then walks what requests
+    made, not the whole heap again, and a request that happens to trigger one is not
+    held up by it (measured: bench/intake.py, README "Benchmarks")."""
+    gc.collect()
+    gc.freeze()
 
 
 def inherited_listener(fd: int | None) -> list[socket.socket] | None:

@@ -24,6 +24,7 @@ import pytest_asyncio
 import uvicorn
 
 from services.http.app import create_app
+from services.http.one_write import OneWriteHttpToolsProtocol
 from services.infra.embedded import EmbeddedNats, EmbeddedPostgres, free_port
 from services.runtime import System
 from services.settings import Settings
@@ -128,7 +129,8 @@ class _InTestServer(uvicorn.Server):
 async def _serve(system: System) -> AsyncIterator[httpx.AsyncClient]:
     settings = system.settings
     config = uvicorn.Config(create_app(system, manage_lifecycle=False), host="127.0.0.1",
-                            port=settings.port, log_level="warning", lifespan="on")
+                            port=settings.port, log_level="warning", lifespan="on",
+                            http=OneWriteHttpToolsProtocol)  # as `ptsp up` serves
     server = _InTestServer(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -62,7 +62,7 @@ class EventSigner:
         # Every field but the last is one line (no newline can occur in them), so the
         # encoding is unambiguous.
         head = f"{subject}\n{msg_id}\n{position}\n{prev}\n".encode()
-        return hmac.new(self._key, _DOMAIN + head + body, hashlib.sha256).digest()
+        return hmac.digest(self._key, _DOMAIN + head + body, hashlib.sha256)
 
     def headers(self, subject: str, msg_id: str, position: int, prev: int,
                 body: bytes) -> dict[str, str]:

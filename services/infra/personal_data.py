@@ -152,7 +152,7 @@ class PersonalDataVault:
     def subject_of(self, nik: str | None, case_id: uuid.UUID | str) -> str:
         """Every case of the same NIK shares a subject; without a NIK, the case alone."""
         if nik and nik.strip():
-            digest = hmac.new(self._hmac_key, nik.strip().encode(), hashlib.sha256).hexdigest()
+            digest = hmac.digest(self._hmac_key, nik.strip().encode(), hashlib.sha256).hex()
             return f"nik:{digest[:40]}"
         return f"case:{case_id}"
 

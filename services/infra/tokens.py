@@ -123,7 +123,7 @@ class TokenIssuer:
 
     def _mac(self, body: str) -> str:
         data = body.encode("utf-8", "replace")
-        return b64url(hmac.new(self._secret, data, hashlib.sha256).digest())
+        return b64url(hmac.digest(self._secret, data, hashlib.sha256))
 
 
 def token_hash(token: str) -> str:

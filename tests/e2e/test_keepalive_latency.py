@@ -11,6 +11,11 @@ connections (64 clients split 46/18), and the busier one set the tail latency. N
 worker has a socket of its own on the port (SO_REUSEPORT), so a port someone else
 listens on must still be refused.
 
+And each response goes out in one TCP segment: uvicorn wrote the status line and headers
+as soon as the app started the response, and the body after, so every response took two
+segments (2.3 per response measured, with the client's ACKs) and woke the client twice;
+the workers now join what one turn of their event loop writes (services/http/one_write.py).
+
 The latency check is not a performance assertion: a regression pin on a 40 ms floor,
 with a generous bound (the median of 20 requests under 20 ms, on a busy machine)."""
 
@@ -20,6 +25,7 @@ import json
 import signal
 import socket
 import statistics
+import struct
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -89,6 +95,27 @@ def test_requests_on_a_kept_alive_connection_are_not_delayed(up: Up) -> None:
     # The first request may be slow (a cold worker); the rest ride the same connection.
     median = statistics.median(elapsed[1:])
     assert median < BOUND_MS, f"kept-alive requests took {sorted(elapsed)} ms"
+
+
+def segments_received(conn: socket.socket) -> int:
+    """Linux's count of TCP segments this socket received (`tcpi_segs_in` of
+    `struct tcp_info`, at byte 140 since Linux 4.2)."""
+    info = conn.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    return int(struct.unpack_from("I", info, 140)[0])
+
+
+def test_each_response_is_one_segment(up: Up) -> None:
+    with socket.create_connection(("127.0.0.1", up.port), timeout=10) as conn:
+        conn.sendall(health(up.port))
+        read_response(conn)  # a cold worker's first answer is not counted
+        before = segments_received(conn)
+        for _ in range(REQUESTS):
+            conn.sendall(health(up.port))
+            read_response(conn)
+            time.sleep(0.01)  # whatever the server sends for this response has arrived
+        per_response = (segments_received(conn) - before) / REQUESTS
+    # One data segment each, plus now and then an ACK of its own: two writes made >= 2.
+    assert per_response < 1.5, f"{per_response} segments per response"
 
 
 def test_connections_are_spread_over_the_http_workers(up: Up) -> None:
