@@ -34,7 +34,7 @@ from services.domain.clock import Clock, SimulatedClock
 from services.evaluations.service import CONTRACTS as EVALUATION_CONTRACTS
 from services.evaluations.service import Evaluations, EvaluationService
 from services.http.ratelimit import TokenBuckets
-from services.infra import credentials, shared_clock
+from services.infra import credentials, pg, shared_clock
 from services.infra.event_signing import EventSigner
 from services.infra.eventlog import Stream
 from services.infra.groupcommit import GroupCommitter
@@ -180,7 +180,7 @@ class System:
         )
 
     async def start(self) -> None:
-        self.pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=POOL_MAX)
+        self.pool = await pg.create_pool(self.database_url, min_size=1, max_size=POOL_MAX)
         if self.vault is not None:
             await self.vault.attach(self.pool)  # its keys table, before the first write
         for committer in self.committers:
@@ -263,7 +263,8 @@ class System:
         options = nats_auth(self.settings).options(self.nats_url, PROJECTIONS) \
             if self.nats_url else {}
         return Probe(self.metrics_sources(), self.nats_url, options,
-                     self.settings.ready_max_relay_lag, self.settings.ready_max_projection_lag)
+                     self.settings.ready_max_relay_lag, self.settings.ready_max_projection_lag,
+                     self.settings.ready_max_notification_due_seconds)
 
     def audit_service(self, pool: asyncpg.Pool, keep: bool) -> AuditService:
         return AuditService.of(self.settings, pool, self.streams(), self.office_key,

@@ -88,8 +88,14 @@ class Settings:
     """PTSP_READY_MAX_RELAY_LAG: stored events not yet on JetStream (any stream) above
     which `GET /ready` answers 503."""
     ready_max_projection_lag: int = 20000
-    """PTSP_READY_MAX_PROJECTION_LAG: stored events a read model has not applied yet
-    above which `GET /ready` answers 503."""
+    """PTSP_READY_MAX_PROJECTION_LAG: stored events a read model (or the notifier's step
+    consumer) has not applied yet above which `GET /ready` answers 503."""
+    ready_max_notification_due_seconds: float = 900.0
+    """PTSP_READY_MAX_NOTIFICATION_DUE_SECONDS: how long a notification may be due with
+    no sender taking it before `GET /ready` answers 503 naming the notifier. Above the
+    sender's longest pause of a closed way (5 minutes) and a slow batch (an adapter
+    taking its 10 s for each of 50 messages), so that only a sender that does not run,
+    or cannot keep up, trips it."""
     # -- the staff console (services/console) --
     office_name: str = "DPMPTSP Kabupaten Purwakarta"
     """PTSP_OFFICE_NAME: the office as the console and its reports name it."""
@@ -189,6 +195,7 @@ FROM_ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PTSP_LOG_FORMAT": ("log_format", lambda v: _one_of(v, ("json", "text"))),
     "PTSP_READY_MAX_RELAY_LAG": ("ready_max_relay_lag", int),
     "PTSP_READY_MAX_PROJECTION_LAG": ("ready_max_projection_lag", int),
+    "PTSP_READY_MAX_NOTIFICATION_DUE_SECONDS": ("ready_max_notification_due_seconds", float),
     "PTSP_OFFICE_NAME": ("office_name", str),
     "PTSP_CONSOLE_IDLE_MINUTES": ("console_idle_minutes", float),
     "PTSP_CONSOLE_SESSION_HOURS": ("console_session_hours", float),

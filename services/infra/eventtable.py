@@ -45,6 +45,7 @@ from eventsourcing.application import Application, project_aggregate
 from eventsourcing.persistence import StoredEvent
 
 from services.infra.personal_data import SubjectKey
+from services.infra.pg import fetch_clean
 from services.infra.store import LOCK_TIMEOUT_SECONDS
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
@@ -110,8 +111,8 @@ $$""")
         """Insert the rows (and the keys) in one transaction, one round trip; their
         notification ids. A row already there: asyncpg.UniqueViolationError, nothing
         written."""
-        records = await self.pool.fetch(
-            self._append,
+        records = await fetch_clean(
+            self.pool, self._append,
             [r.originator_id for r in rows], [r.originator_version for r in rows],
             [r.topic for r in rows], [r.state for r in rows],
             [k.key_id for k in keys], [k.subject_id for k in keys],
@@ -121,8 +122,8 @@ $$""")
     async def load(self, aggregate_id: UUID, version: int | None = None) -> Any | None:
         """The aggregate from its events (up to `version`), as eventsourcing's repository
         reconstructs it; None when it has no events."""
-        records = await self.pool.fetch(self._select, aggregate_id,
-                                        version if version is not None else 2**62)
+        records = await fetch_clean(self.pool, self._select, aggregate_id,
+                                    version if version is not None else 2**62)
         to_domain_event = self.app.mapper.to_domain_event
         events = [to_domain_event(StoredEvent(originator_id=aggregate_id,
                                               originator_version=r[0], topic=r[1],

@@ -19,7 +19,10 @@ Statuses:
 - `dead`: refused for good (an SMTP 5xx) or failed `PTSP_NOTIFY_MAX_ATTEMPTS` times: a
   dead letter, until `ptsp notifications resend ID`;
 - `erased`: the person's data was erased (UU 27/2022): never sent;
-- `no_address`: an e-mail for a person who gave no e-mail address: nothing to send.
+- `no_address`: nothing to send it to: an e-mail for a person who gave no e-mail
+  address, or a channel message for a case whose channel no electronic message can reach
+  (`NOT_ELECTRONIC`: the step consumer writes no such row; one written before is settled
+  by the sender, `last_error` saying why).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from uuid import UUID
 
 import asyncpg
 
+from contracts.vocabulary import CHANNELS
 from services.infra.eventlog import LoggedEvent
 from services.infra.pg import Conn
 from services.notifications.steps import Step, step_of
@@ -46,6 +50,32 @@ PENDING, SENDING, SENT, DEAD, ERASED, NO_ADDRESS = (
 STATUSES = (PENDING, SENDING, SENT, DEAD, ERASED, NO_ADDRESS)
 OPEN = (PENDING, SENDING, DEAD)
 """What an operator looks at by default: not yet sent, and given up on."""
+WAITING = "waiting: "
+"""How `last_error` of a pending row begins while its way is closed for every message
+(no SMTP host, the SMTP server unreachable, no adapter answering): it waits for its way,
+not for a sender (the backlog's `due` age leaves it out: services/ops/scrape.py)."""
+
+NOT_ELECTRONIC: tuple[str, ...] = ("officer", "mpp_counter", "phone", "letter", "form",
+                                   "complaint_box")
+"""The intake channels no electronic message can reach: the person came in person (to
+the complaints officer, to the MPP counter), called (the office's line is a voice line),
+or wrote on paper (a letter, the complaint form, the complaint box). No adapter will ever
+answer `ptsp.outbound.<channel>` for them, so a message there would wait for ever and
+hide the messages that really wait. They get no channel message: the person hears by
+e-mail when they gave an address, and sees every step with their tracking number and PIN
+(`GET /track`); the office answers a letter by letter, and staff record that they told
+the complainant (`POST /complaints/{id}/complainant-notification`). The list names what
+cannot be reached, not what can: a channel added to the vocabulary later gets its
+messages, and if nothing answers for it they wait in sight (`ptsp notifications list`,
+`ptsp_notifications_pending`) instead of being dropped unseen."""
+ELECTRONIC_CHANNELS: tuple[str, ...] = tuple(c for c in CHANNELS if c not in NOT_ELECTRONIC)
+"""The channels a message goes to, as a request to their adapter."""
+
+
+def reachable(channel: str | None) -> bool:
+    """Whether the case's channel gets a message (None: not known yet, the sender reads
+    the case and asks again)."""
+    return channel not in NOT_ELECTRONIC
 
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS notification_outbox (
@@ -134,7 +164,9 @@ class OutboxWriter:
              cases[step.case_id][0] if step.case_id in cases else None, at,
              json.dumps(step.facts))
             for step, at in found for destination in DESTINATIONS
-            if destination == CHANNEL or cases.get(step.case_id, ("", True))[1]]
+            if _addressed(destination, cases.get(step.case_id))]
+        if not rows:
+            return
         await conn.execute(
             "INSERT INTO notification_outbox (case_type, case_id, step, about_version, "
             "destination, channel, step_at, facts) "
@@ -143,6 +175,15 @@ class OutboxWriter:
             "ON CONFLICT (case_id, step, about_version, destination) DO NOTHING",
             *(list(column) for column in zip(*rows, strict=True)))
         self.wake()
+
+
+def _addressed(destination: str, case: tuple[str, bool] | None) -> bool:
+    """Whether a step's message goes this way, by what is known of its case (channel,
+    has a person to write to); unknown: written, the sender decides."""
+    if case is None:
+        return True
+    channel, has_person = case
+    return reachable(channel) if destination == CHANNEL else has_person
 
 
 async def _cases(conn: asyncpg.Connection, steps: list[Step],

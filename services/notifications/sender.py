@@ -92,7 +92,11 @@ HOUSEKEEPING_SECONDS = 2.0
 """How often orphaned claims are looked for and unrecorded deliveries recorded."""
 MAX_BACKOFF_SECONDS = 3600.0
 MAX_PAUSE_SECONDS = 300.0
-NO_SMTP_HOST = "waiting: no SMTP host is set (PTSP_SMTP_HOST)"
+NO_SMTP_HOST = f"{outbox.WAITING}no SMTP host is set (PTSP_SMTP_HOST)"
+UNREACHABLE = ("not sent: the channel {channel} cannot receive an electronic message (the "
+               "person is told by e-mail if they gave an address, and by GET /track)")
+"""Why a channel row of a case that came in on a channel no message can reach (a letter,
+the counter: `outbox.NOT_ELECTRONIC`) is settled `no_address`."""
 LOCK_KEYS = (1 << 48, 1 << 62)
 """A sender's advisory-lock key is drawn from here: far above the project's other keys."""
 
@@ -422,8 +426,12 @@ class Sender:
         emails = [c for c in claimed if c.row["destination"] == outbox.EMAIL]
         by_channel: dict[str, list[Claimed]] = {}
         for c in claimed:
-            if c.row["destination"] == outbox.CHANNEL and c.channel is not None:
-                by_channel.setdefault(c.channel, []).append(c)
+            if c.row["destination"] != outbox.CHANNEL or c.channel is None:
+                continue
+            if not outbox.reachable(c.channel):  # written before the list was settled
+                await self._settle(c, outbox.NO_ADDRESS, UNREACHABLE.format(channel=c.channel))
+                continue
+            by_channel.setdefault(c.channel, []).append(c)
         # Every way runs to its end before anything is put back (`_send_due`): a row put
         # back while its way still sends it could go twice.
         outcomes = await asyncio.gather(self._send_emails(emails, cases),
@@ -611,7 +619,7 @@ class Sender:
             f"UPDATE notification_outbox SET status = '{outbox.PENDING}', claimed_by = NULL, "
             "attempts = attempts - 1, next_attempt_at = now(), last_error = $3 "
             "WHERE id = ANY($1::bigint[]) AND claimed_by = $2",
-            [c.id for c in claimed], self.key, f"waiting: {reason}")
+            [c.id for c in claimed], self.key, f"{outbox.WAITING}{reason}")
         log.warning("notifications by %s wait: %s (tried again in %g s)", way, reason, pause)
 
     # -- recording the delivery in the case -----------------------------------------------

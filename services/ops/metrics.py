@@ -13,7 +13,10 @@ Two kinds (this module: the first; `services.ops.scrape`: the second and the exp
 - read from Postgres at scrape time, so they are right whichever process answers and
   need no hook in the relay or the projections: `ptsp_relay_lag_events` (stored events
   not yet published, by stream), `ptsp_projection_lag_events` (stored events a read
-  model has not applied, by read model), `ptsp_cases_sla` (open cases by SLA state) and
+  model, or the notifier's step consumer, has not applied, by read model),
+  `ptsp_cases_sla` (open cases by SLA state), the notifier's outbox backlog
+  (`ptsp_notifications_pending` by way, `ptsp_notifications_oldest_pending_seconds`,
+  `ptsp_notifications_due_seconds`: how long a due message has waited for a sender) and
   `ptsp_audit_chain_alarm` (1 when the chain keeper raised its alarm).
 
 Lags count rows, not notification ids (ids have gaps: a rolled-back insert burns one),

@@ -6,7 +6,14 @@
   open and reconnecting, so a check costs one round trip), when the system uses NATS;
 - no stream has more stored events not yet published than `ready_max_relay_lag`, and no
   read model more not yet applied than `ready_max_projection_lag` (the lags of
-  `services.ops.scrape`).
+  `services.ops.scrape`);
+- the notifier keeps up: its step consumer is no further behind than
+  `ready_max_projection_lag` either, and no notification has been due for longer than
+  `ready_max_notification_due_seconds` without a sender taking it. A message waiting for
+  its way (no SMTP host, the SMTP server down, no adapter answering) does not count: the
+  outside world's outage is shown by `ptsp_notifications_pending` and
+  `ptsp_notifications_oldest_pending_seconds` (and `ptsp notifications list`), not held
+  against this replica, which would only take intake down with it.
 
 Every check has a deadline (`CHECK_SECONDS`): a hung dependency is an answer too. The
 audit chain alarm is shown, not counted against readiness (the record is still served;
@@ -28,7 +35,8 @@ from nats.aio.client import Client
 
 from contracts.operations import Readiness
 from services.infra.nats_auth import servers
-from services.ops.scrape import Lags, Sources, read_lags
+from services.ops.scrape import NOTIFIER, Lags, Sources, read_lags
+from services.settings import Settings
 
 log = logging.getLogger("ptsp.ops")
 
@@ -37,12 +45,15 @@ CHECK_SECONDS = 2.0
 
 class Probe:
     def __init__(self, sources: Sources, nats_url: str | None, nats_options: dict[str, Any],
-                 max_relay_lag: int, max_projection_lag: int) -> None:
+                 max_relay_lag: int, max_projection_lag: int,
+                 max_notification_due_seconds: float = (
+                     Settings.ready_max_notification_due_seconds)) -> None:
         self.sources = sources
         self.nats_url = nats_url
         self.nats_options = nats_options
         self.max_relay_lag = max_relay_lag
         self.max_projection_lag = max_projection_lag
+        self.max_notification_due_seconds = max_notification_due_seconds
         self._nc: Client | None = None
         self._connecting = asyncio.Lock()
 
@@ -70,10 +81,25 @@ class Probe:
                          for s, n in sorted(relay.items()) if n > self.max_relay_lag]
             problems += [f"read model {m}: {n} stored events not yet applied "
                          f"(more than {self.max_projection_lag})"
-                         for m, n in sorted(projections.items()) if n > self.max_projection_lag]
+                         for m, n in sorted(projections.items())
+                         if n > self.max_projection_lag and m != NOTIFIER]
+            problems += self._notifier(lags)
         return Readiness(status="not_ready" if problems else "ready", problems=problems,
                          postgres=postgres, nats=nats_state, relay_lag=relay,
                          projection_lag=projections, audit_alarm=alarm)
+
+    def _notifier(self, lags: Lags | None) -> list[str]:
+        """What holds the notifier back, named as the notifier."""
+        problems = []
+        behind = lags.projections.get(NOTIFIER, 0) if lags else 0
+        if behind > self.max_projection_lag:
+            problems.append(f"notifier: {behind} stored events not yet turned into outbox "
+                            f"messages (more than {self.max_projection_lag})")
+        due = lags.notifications.due_seconds if lags and lags.notifications else 0.0
+        if due > self.max_notification_due_seconds:
+            problems.append(f"notifier: a message due for {due:.0f} s has not been taken by "
+                            f"a sender (more than {self.max_notification_due_seconds:g} s)")
+        return problems
 
     async def _postgres(self, pool: asyncpg.Pool | None, now: datetime
                         ) -> tuple[str, Lags | None]:

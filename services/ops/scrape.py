@@ -1,6 +1,7 @@
 """The `/metrics` exposition: the counted metrics (`services.ops.metrics`) of every
-process, and the values read from Postgres at scrape time (lags, SLA counts, the audit
-chain alarm). See `services.ops.metrics` for what each name means."""
+process, and the values read from Postgres at scrape time (lags, SLA counts, the
+notifier's backlog, the audit chain alarm). See `services.ops.metrics` for what each name
+means."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from prometheus_client.registry import Collector
 from projections.sla_timers import STATE_SQL
 from services.infra.eventlog import Stream
 from services.infra.pg import Conn
+from services.notifications import outbox
 from services.ops.metrics import REGISTRY
 
 log = logging.getLogger("ptsp.ops")
@@ -30,6 +32,11 @@ SCRAPE_SECONDS = 5.0
 """How long a scrape waits for the database before it answers without the lags."""
 SLA_STATES = ("at_risk", "breached")
 """Always reported (0 when none); other states of open cases appear when they occur."""
+NOTIFIER = outbox.NAME
+"""The notifier's step consumer, under its name in `projection_positions`: its lag is
+reported with the read models' (`ptsp_projection_lag_events{read_model="notifications"}`)
+whenever it has a position, though it is not one of the composition root's read models
+(it starts at the store's head: without a position it has nothing to catch up on)."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +55,46 @@ class Lags:
     """Stored events not yet applied, by read model (all its streams together)."""
     sla: dict[str, int] = field(default_factory=dict)
     """Open cases by SLA state."""
+    notifications: Backlog | None = None
+    """The notifier's outbox; None when there is none (no notifier ever ran)."""
+
+
+@dataclass
+class Backlog:
+    """The notifier's outbox, for the operator: what is not yet sent, and for how long."""
+
+    pending: dict[str, int] = field(default_factory=dict)
+    """Messages not yet sent nor given up (pending or being sent), by way: `email` or
+    the channel (`unknown` for a row that does not know its channel yet)."""
+    oldest_seconds: float = 0.0
+    """The age of the oldest of them (since the step consumer wrote it)."""
+    due_seconds: float = 0.0
+    """How long the longest-waiting due message has waited for a sender to take it; a
+    message waiting for its way (`outbox.WAITING`: no SMTP host, no adapter) or backing
+    off after a failure is not due for a sender, and not counted."""
+
+
+async def read_backlog(conn: Conn) -> Backlog | None:
+    """The outbox's backlog, in one statement (ages by the database's clock, which wrote
+    the rows' times: the office clock may be simulated)."""
+    if not await _table_exists(conn, "notification_outbox"):
+        return None
+    rows = await conn.fetch(
+        f"SELECT CASE WHEN destination = '{outbox.EMAIL}' THEN '{outbox.EMAIL}' "
+        "ELSE coalesce(channel, 'unknown') END AS way, count(*) AS n, "
+        "extract(epoch FROM now() - min(created_at))::float8 AS oldest, "
+        "extract(epoch FROM now() - min(next_attempt_at) FILTER ("
+        f"WHERE status = '{outbox.PENDING}' AND next_attempt_at <= now() "
+        "AND (last_error IS NULL OR NOT starts_with(last_error, $1))))::float8 AS due "
+        "FROM notification_outbox "
+        f"WHERE status IN ('{outbox.PENDING}', '{outbox.SENDING}') GROUP BY 1",
+        outbox.WAITING)
+    backlog = Backlog(pending={outbox.EMAIL: 0})  # always a sample, for alert rules
+    for r in rows:
+        backlog.pending[r["way"]] = int(r["n"])
+        backlog.oldest_seconds = max(backlog.oldest_seconds, float(r["oldest"]))
+        backlog.due_seconds = max(backlog.due_seconds, float(r["due"] or 0.0))
+    return backlog
 
 
 async def _table_exists(conn: Conn, name: str) -> bool:
@@ -80,6 +127,11 @@ async def read_lags(conn: Conn, streams: Sequence[Stream],
         lags.projections[model.name] = sum(
             [await _behind(conn, by_name[name], applied.get((model.name, name), 0))
              for name in model.streams if name in by_name])
+    if NOTIFIER not in lags.projections and any(p == NOTIFIER for p, _ in applied):
+        lags.projections[NOTIFIER] = sum(
+            [await _behind(conn, by_name[name], applied[(NOTIFIER, name)])
+             for name in outbox.STREAMS if name in by_name and (NOTIFIER, name) in applied])
+    lags.notifications = await read_backlog(conn)
     lags.sla = dict.fromkeys(SLA_STATES, 0)
     if await _table_exists(conn, "sla_timers"):
         rows = await conn.fetch(
@@ -112,6 +164,21 @@ class _Snapshot(Collector):
                            "read_model", self.lags.projections)
         yield from _gauges("ptsp_cases_sla", "Open cases by SLA state.", "state",
                            self.lags.sla)
+        backlog = self.lags.notifications
+        if backlog is None:
+            return
+        yield from _gauges("ptsp_notifications_pending",
+                           "Notification messages not yet sent nor given up, by way.",
+                           "channel", backlog.pending)
+        oldest = GaugeMetricFamily("ptsp_notifications_oldest_pending_seconds",
+                                   "Age of the oldest notification message not yet sent.")
+        oldest.add_metric([], backlog.oldest_seconds)
+        yield oldest
+        due = GaugeMetricFamily("ptsp_notifications_due_seconds",
+                                "How long a due notification message has waited for a "
+                                "sender (not counting messages whose way is closed).")
+        due.add_metric([], backlog.due_seconds)
+        yield due
 
 
 def _gauges(name: str, help_text: str, label: str, values: dict[str, int]) -> Iterator[Metric]:

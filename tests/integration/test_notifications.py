@@ -40,7 +40,6 @@ from services.cases.requests import WithReason
 from services.cases.service import CaseService
 from services.complaints.commands import COMMANDS as COMPLAINT_COMMANDS
 from services.domain.actors import Actor
-from services.domain.errors import ConcurrencyConflict
 from services.infra import nats_auth
 from services.infra.embedded import EmbeddedNats, free_port
 from services.notifications.notifier import Notifier
@@ -194,15 +193,11 @@ def application(external_id: str, mail: str | None = SITI) -> ApplicationIntake:
 
 async def act(service: CaseService[Any, Any], command: str, case_id: UUID, actor: Actor,
               **fields: Any) -> Any:
-    """A step, as a client takes it: a 409 for a lost race (here: the notifier recording
-    a delivery in the same case at that moment) is read again and retried."""
+    """A step, as a client takes it. No retry here: the notifier recording a delivery in
+    the same case at that moment is the system's write, which the case service runs the
+    step again after (services/cases/service.py), so it never reaches the caller."""
     table = APPLICATION_COMMANDS if service.noun == "application" else COMPLAINT_COMMANDS
-    for _ in range(10):
-        try:
-            return await service.do(table[command], case_id, actor, **fields)
-        except ConcurrencyConflict:
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"{command}: lost every race")
+    return await service.do(table[command], case_id, actor, **fields)
 
 
 ALL_MET = dict.fromkeys(["U1", "U2", "U3", "U4", "K1", "K2", "K3", "K4"], True)
@@ -574,3 +569,49 @@ async def test_a_message_that_keeps_failing_is_a_dead_letter_until_resent(
                                        "999999")
         assert status == 1 and "no such notification" in err
     assert len(mailbox.accepted) == 1
+
+
+# -- channels no electronic message can reach ------------------------------------------------
+async def test_a_letter_gets_no_channel_message_the_e_mail_still_goes(
+        system: System, mailbox: Mailbox, smtp_port: int, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A complaint by letter, its writer gave an e-mail address: told by e-mail; no row for
+    the channel (no adapter can ever answer for a letter, so it would wait for ever). A
+    channel row an earlier release wrote for such a case is settled by the sender, saying
+    why, in `ptsp notifications list`."""
+    letter = Actor(id="surat-masuk", role="channel", channel="letter")
+    with smtp_server(mailbox, smtp_port):
+        case, _ = await system.complaints.submit(msgspec.convert({
+            "channel": "letter", "external_id": "SURAT-2026-001",
+            "complainant": {"name": "Budi Santoso", "email": SITI},
+            "subject_matter": "pungutan di loket", "description": "diminta uang",
+            "service_received_on": str(system.clock.now().date())}, ComplaintIntake), letter)
+
+        async def e_mailed() -> list[dict[str, Any]]:
+            rows = await outbox(system, case_id=case.id)
+            return rows if rows and rows[0]["status"] == "sent" else []
+        rows = await eventually(e_mailed)
+        assert [r["destination"] for r in rows] == ["email"]
+        assert [m["To"] for m in mailbox.accepted] == [SITI]
+
+        # As the step consumer wrote it before the list was settled: a channel row.
+        assert system.pool is not None
+        old = await system.pool.fetchval(
+            "INSERT INTO notification_outbox (case_type, case_id, step, about_version, "
+            "destination, channel, step_at, facts) SELECT case_type, case_id, step, "
+            "about_version, 'channel', 'letter', step_at, facts FROM notification_outbox "
+            "WHERE id = $1 RETURNING id", rows[0]["id"])
+        notifier(system).sender.wake()  # type: ignore[union-attr]
+
+        async def settled() -> dict[str, Any] | None:
+            row = (await outbox(system, id=old))[0]
+            return row if row["status"] == "no_address" else None
+        row = await eventually(settled)
+        assert row["attempts"] == 1 and row["sent_at"] is None
+        status, out, _ = await printed(capsys, monkeypatch, system, "notifications", "list",
+                                       "--status", "no_address", "--json")
+        assert status == 0
+        shown = {r["id"]: r for r in listed(out)}[old]
+        assert shown["channel"] == "letter"
+        assert "letter" in shown["last_error"] and "electronic" in shown["last_error"]
+    assert len(mailbox.accepted) == 1  # the e-mail, once; nothing for the letter

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import httpx
@@ -20,6 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from services.infra.embedded import EmbeddedNats, free_port
+from services.notifications.outbox import WAITING, OutboxWriter
 from services.ops import metrics
 from services.ops.logs import ACCESS, JsonFormatter
 from services.ops.readiness import Probe
@@ -98,8 +99,13 @@ async def test_metrics_need_head_or_auditor_and_count_what_happened(
     assert (value(found, "ptsp_group_commit_batch_size_count") or 0) >= 3
     for stream in ("applications", "complaints", "calendar", "surveys"):
         assert value(found, "ptsp_relay_lag_events", stream=stream) == 0, stream
-    for model in ("case_views", "sla_timers", "survey_responses"):
+    for model in ("case_views", "sla_timers", "survey_responses", "notifications"):
         assert value(found, "ptsp_projection_lag_events", read_model=model) == 0, model
+    # The notifier's outbox: e-mail waits (no SMTP host here), so does the oss channel
+    # (no adapter): both in sight.
+    assert (value(found, "ptsp_notifications_pending", channel="email") or 0) >= 3
+    assert value(found, "ptsp_notifications_oldest_pending_seconds") is not None
+    assert value(found, "ptsp_notifications_due_seconds") is not None
     assert value(found, "ptsp_cases_sla", state="at_risk") == 0
     assert value(found, "ptsp_cases_sla", state="breached") == 0
     # (The submitted applications' clocks start when their file is complete: none runs.)
@@ -196,6 +202,87 @@ async def test_not_ready_names_a_lag_over_its_threshold(system: System,
     assert answer.relay_lag["applications"] == 1
     assert answer.problems == [
         "relay: 1 stored events of stream applications not yet published (more than 0)"]
+
+
+async def notifier_state(system: System) -> asyncpg.Pool:
+    """The notifier's tables and its position at the store's head, as its first start
+    leaves them; no notifier runs (a system without its pipeline)."""
+    assert system.pool is not None
+    async with system.pool.acquire() as conn:
+        await OutboxWriter({s.name: s.table for s in system.streams()}).create(
+            cast(asyncpg.Connection, conn))
+    return system.pool
+
+
+async def outbox_row(pool: asyncpg.Pool, channel: str | None, *, due_ago: float,
+                     created_ago: float, status: str = "pending",
+                     last_error: str | None = None) -> None:
+    """A message as the step consumer writes it (`channel` None: an e-mail), `due_ago`
+    seconds due (negative: due later, a failed attempt's backoff)."""
+    await pool.execute(
+        "INSERT INTO notification_outbox (case_type, case_id, step, about_version, "
+        "destination, channel, step_at, facts, status, created_at, next_attempt_at, "
+        "last_error) VALUES ('application', gen_random_uuid(), 'received', 1, $1, $2, now(), "
+        "'{}', $3, now() - make_interval(secs => $4), now() - make_interval(secs => $5), $6)",
+        "email" if channel is None else "channel", channel, status, created_ago, due_ago,
+        last_error)
+
+
+async def test_the_notifiers_backlog_is_measured(system: System, people: Any,
+                                                 http: httpx.AsyncClient) -> None:
+    pool = await notifier_state(system)
+    r = await http.post("/applications", json={**APPLICATION, "external_id": "NOTE-1"},
+                        headers=people["oss"])
+    assert r.status_code == 201
+    await outbox_row(pool, None, due_ago=5, created_ago=600)
+    await outbox_row(pool, "whatsapp", due_ago=-60, created_ago=30)  # backing off
+    await outbox_row(pool, "whatsapp", due_ago=0, created_ago=20, status="sending")
+    await outbox_row(pool, "oss", due_ago=3000, created_ago=3000,  # a closed way
+                     last_error=f"{WAITING}no adapter answers on ptsp.outbound.oss")
+    await outbox_row(pool, "sms", due_ago=9000, created_ago=9000, status="sent")
+    found = samples((await system.exposition()).decode())
+    # The step consumer has not seen the new application's event yet.
+    assert value(found, "ptsp_projection_lag_events", read_model="notifications") == 1
+    assert value(found, "ptsp_notifications_pending", channel="email") == 1
+    assert value(found, "ptsp_notifications_pending", channel="whatsapp") == 2
+    assert value(found, "ptsp_notifications_pending", channel="oss") == 1
+    assert value(found, "ptsp_notifications_pending", channel="sms") is None  # sent
+    oldest = value(found, "ptsp_notifications_oldest_pending_seconds")
+    assert oldest is not None and 3000 <= oldest < 3100
+    # Due and not taken by a sender: the e-mail, 5 s (the closed way's row waits for its
+    # way, the backing-off one is not due, the one being sent is taken).
+    due = value(found, "ptsp_notifications_due_seconds")
+    assert due is not None and 5 <= due < 100
+
+
+async def test_not_ready_names_the_notifier_when_it_falls_behind(
+        system: System, nats_server: EmbeddedNats, people: Any,
+        http: httpx.AsyncClient) -> None:
+    pool = await notifier_state(system)
+
+    async def problems(**limits: Any) -> list[str]:
+        probe = Probe(system.metrics_sources(), nats_server.url, {},
+                      **{"max_relay_lag": 100, "max_projection_lag": 100, **limits})
+        try:
+            answer = await probe.check(system.pool, system.clock.now(), None)
+        finally:
+            await probe.close()
+        assert answer.status == ("not_ready" if answer.problems else "ready")
+        return [p for p in answer.problems if p.startswith("notifier")]
+
+    assert await problems(max_notification_due_seconds=60) == []
+    r = await http.post("/applications", json={**APPLICATION, "external_id": "NOTE-2"},
+                        headers=people["oss"])
+    assert r.status_code == 201
+    assert await problems(max_projection_lag=0) == [
+        "notifier: 1 stored events not yet turned into outbox messages (more than 0)"]
+    await outbox_row(pool, "oss", due_ago=3000, created_ago=3000,  # waits for its way
+                     last_error=f"{WAITING}no adapter answers on ptsp.outbound.oss")
+    assert await problems(max_notification_due_seconds=60) == []
+    await outbox_row(pool, None, due_ago=120, created_ago=130)
+    found = await problems(max_notification_due_seconds=60)
+    assert len(found) == 1 and found[0].startswith("notifier: a message due for 12"), found
+    assert found[0].endswith("s has not been taken by a sender (more than 60 s)")
 
 
 async def test_not_ready_when_postgres_or_nats_do_not_answer(system: System) -> None:
