@@ -52,6 +52,8 @@ def test_alerts_hold_the_readiness_thresholds() -> None:
     defaults = Settings()
     assert f"(ptsp_relay_lag_events) > {defaults.ready_max_relay_lag}" in alerts
     assert f"(ptsp_projection_lag_events) > {defaults.ready_max_projection_lag}" in alerts
+    due = defaults.ready_max_notification_due_seconds
+    assert f"max(ptsp_notifications_due_seconds) > {due:g}" in alerts
 
 
 def test_the_proxy_terminates_tls() -> None:
