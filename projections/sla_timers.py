@@ -57,33 +57,54 @@ covers a clock paused after its deadline passed, as the state does."""
 
 def evolve(doc: Doc | None, e: Doc) -> Doc | None:
     """Pure: the clock of a case after one event. None while the case has no timer. The
-    clock moves by `services.domain.sla.CLOCK_RULES`, as in the aggregates."""
+    clock moves by `services.domain.sla.CLOCK_RULES`, as in the aggregates (`step`)."""
+    moves = e["type"] in CLOCK_RULES
+    after, clock = step(None if doc is None else {**doc},
+                        clock_of(doc) if moves and doc is not None else NO_CLOCK, e)
+    if moves and after is not None:
+        settle(after, clock)
+    return after
+
+
+NO_CLOCK = SlaClock()
+"""The clock of a timer no event has moved yet."""
+
+
+def step(doc: Doc | None, clock: SlaClock, e: Doc) -> tuple[Doc | None, SlaClock]:
+    """The rule of `evolve`, for a fold that keeps a case's timer doc and its clock
+    between events: both after one event, the doc changed in place (only its top-level
+    keys), the clock's own fields (`spans`, `finished_at`, `withdrawn_at`) left for
+    `settle` to write. A rebuild folds a whole case so and settles it once."""
     tag: str = e["type"]
     if tag == "application.submitted":
         doc = {"id": e["case_id"], "type": "application", "limit": e["sla_working_days"],
                "unit": e.get("unit"), "created_at": e["at"], "spans": [],
                "finished_at": None, "withdrawn_at": None, "assignee": None,
                "tier": FIRST_TIER}
+        clock = NO_CLOCK
     elif tag == "complaint.received":
         doc = {"id": e["case_id"], "type": "complaint", "limit": e["sla_working_days"],
                "unit": e.get("unit"), "created_at": e["received_at"], "spans": [],
                "finished_at": None, "withdrawn_at": None, "assignee": None,
                "tier": FIRST_TIER, "received_at": e["received_at"]}
+        clock = NO_CLOCK
     elif doc is None:
-        return doc
+        return doc, clock
     elif tag.endswith(".assigned"):
-        return {**doc, "assignee": e["officer"]}
+        doc["assignee"] = e["officer"]
+        return doc, clock
     elif tag.endswith(".escalated"):
         # As the case view: the tier above picks it up (the queue is by tier).
-        return {**doc, "assignee": None, "tier": e["to_tier"]}
+        doc["assignee"] = None
+        doc["tier"] = e["to_tier"]
+        return doc, clock
     elif tag == "complaint.closed":
-        return {**doc, "case_closed_at": e["at"]}
+        doc["case_closed_at"] = e["at"]
+        return doc, clock
     if tag not in CLOCK_RULES:
-        return doc
-    before = clock_of(doc)
+        return doc, clock
+    before = clock
     clock = evolve_clock(before, tag, {"received_at": doc.get("received_at"), **e})
-    doc = {**doc, "spans": [[_text(s.start), _text(s.end)] for s in clock.spans],
-           "finished_at": _text(clock.finished_at), "withdrawn_at": _text(clock.withdrawn_at)}
     if clock.started_at is not None and before.started_at is None:
         # When the office recorded the start: a breach is never counted before it (a
         # complaint may be recorded after its channel received it).
@@ -94,7 +115,32 @@ def evolve(doc: Doc | None, e: Doc) -> Doc | None:
             # An application's work ends when its clock stops: issued, rejected, withdrawn
             # (a complaint's at its closure, after the answer stopped the clock).
             doc["case_closed_at"] = e["at"]
-    return doc
+    return doc, clock
+
+
+def settle(doc: Doc, clock: SlaClock) -> None:
+    """Write the clock into its timer doc (`clock_of` reads it back)."""
+    doc["spans"] = [[_text(s.start), _text(s.end)] for s in clock.spans]
+    doc["finished_at"] = _text(clock.finished_at)
+    doc["withdrawn_at"] = _text(clock.withdrawn_at)
+
+
+def fold_cases(data: Sequence[Doc]) -> list[tuple[Doc, SlaClock]]:
+    """Whole cases (their events as plain data, each case's in order) into their timers
+    and clocks, each doc kept and changed in place over its case's events and settled
+    once: what `evolve` event by event ends in."""
+    docs: dict[str, Doc | None] = {}
+    clocks: dict[str, SlaClock] = {}
+    for d in data:
+        case_id = d["case_id"]
+        docs[case_id], clocks[case_id] = step(docs.get(case_id),
+                                              clocks.get(case_id, NO_CLOCK), d)
+    timers = []
+    for case_id, doc in docs.items():
+        if doc is not None:
+            settle(doc, clocks[case_id])
+            timers.append((doc, clocks[case_id]))
+    return timers
 
 
 def clock_of(doc: Doc) -> SlaClock:
@@ -393,9 +439,12 @@ class SlaTimers:
         count_rows(moves, records)
         await write_counts(conn, moves)
 
-    def row(self, doc: Doc, calendar: WorkingCalendar) -> tuple[Any, ...]:
-        """A timer's row, in the columns of `ROWS`."""
-        clock = clock_of(doc)
+    def row(self, doc: Doc, calendar: WorkingCalendar,
+            clock: SlaClock | None = None) -> tuple[Any, ...]:
+        """A timer's row, in the columns of `ROWS` (`clock`: the doc's, if the caller has
+        it already)."""
+        if clock is None:
+            clock = clock_of(doc)
         j = judge(doc, calendar, self.at_risk_ratio, clock)
         return (doc["id"], doc["type"], doc.get("unit"), doc["limit"],
                 datetime.fromisoformat(doc.get("created_at") or doc.get("received_at")
@@ -421,8 +470,8 @@ class SlaTimersFolder:
         self.calendar = calendar
 
     def fold(self, events: Sequence[LoggedEvent]) -> TimerRows:
-        docs = fold_into({}, [e.data for e in events if e.stream != "calendar"], evolve)
-        records = [self.timers.row(d, self.calendar) for d in docs.values() if d is not None]
+        timers = fold_cases([e.data for e in events if e.stream != "calendar"])
+        records = [self.timers.row(doc, self.calendar, clock) for doc, clock in timers]
         moves: Counter[Counted] = Counter()
         count_rows(moves, records)
         return _corrections(events), ROWS.encode(records), moves
