@@ -162,26 +162,26 @@ class ApplicationService(CaseService[LicenceApplication, ApplicationView]):
                 and intake.procedure_classification not in service.procedure_classifications):
             raise InvalidInput("procedure_classification", "must be one of "
                                f"{service.procedure_classifications}")
+        case_id = application_id(intake.channel, intake.external_id)
         return await self.create(LicenceApplication(
             channel=intake.channel, external_id=intake.external_id,
             service_code=service.service_code, requirement_codes=list(service.requirement_codes),
             sla_working_days=service.sla_working_days, unit=service.unit,
-            applicant=await self._sealed_applicant(intake),
+            applicant=await self._sealed_applicant(intake, case_id),
             business=msgspec.to_builtins(intake.business),  # the business: not personal data
             actor=actor.as_record(), at=self.clock.now(),
             procedure_classification=intake.procedure_classification,
-            tracking_number=self.tracking.number(
-                TRACKING_PREFIX, application_id(intake.channel, intake.external_id)),
+            tracking_number=self.tracking.number(TRACKING_PREFIX, case_id),
         ))
 
-    async def _sealed_applicant(self, intake: ApplicationIntake) -> dict[str, Any]:
+    async def _sealed_applicant(self, intake: ApplicationIntake,
+                                case_id: uuid.UUID) -> dict[str, Any]:
         """The applicant's identity, sealed under their subject: their NIK's (shared by
         every case of that NIK), or this case's alone without one."""
         applicant: dict[str, Any] = msgspec.to_builtins(intake.applicant)
         if self.vault is None:
             return applicant
-        subject = self.vault.subject_of(intake.applicant.nik,
-                                        application_id(intake.channel, intake.external_id))
+        subject = self.vault.subject_of(intake.applicant.nik, case_id)
         return await self.vault.seal(subject, applicant)
 
     def sealed(self, case: LicenceApplication) -> tuple[Any]:

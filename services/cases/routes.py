@@ -25,7 +25,7 @@ from services.cases.commands import Command, CommandTable, Intake
 from services.cases.service import CaseService
 from services.domain.actors import Actor
 from services.domain.policy import READS, Policy
-from services.http.errors import intake_quota
+from services.http.errors import intake_gate
 
 Body = Any
 """A row's request Struct (given to Litestar per handler)."""
@@ -160,7 +160,7 @@ def intake_handler(intake: Intake, service: str, path: str = "/") -> HTTPRouteHa
         return Response(answer, status_code=201 if created else 200)
 
     return post(
-        path, status_code=201, guards=[intake_quota], summary=intake.summary,
+        path, status_code=201, before_request=intake_gate, summary=intake.summary,
         description=intake.description or None, operation_id=f"{intake.case_type}_intake",
         responses={
             200: ResponseSpec(data_container=returned(intake.accepted), generate_examples=False,

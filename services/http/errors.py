@@ -182,10 +182,24 @@ async def refuse_nul(request: Request[Any, Any, Any]) -> None:
 
 async def intake_quota(connection: ASGIConnection[Any, Any, Any, Any],
                        _: BaseRouteHandler) -> None:
-    """Guard on the intake routes: one token bucket per channel (per actor for other
-    roles, who are refused anyway), taken before the body is read. A coroutine although
-    it never waits: Litestar runs a plain function guard on a worker thread, a thread
-    hop on every intake request."""
+    """Guard on intake routes that have other guards (Open311): `charge_intake`. A
+    coroutine although it never waits: Litestar runs a plain function guard on a worker
+    thread, a thread hop on every intake request."""
+    charge_intake(connection)
+
+
+async def intake_gate(request: Request[Any, Any, Any]) -> None:
+    """Before the intake handlers: `charge_intake`, then the door's checks (`refuse_nul`,
+    which reads the body). A before-request hook rather than a guard: Litestar hands each
+    guard its own copy of the route handler, made on every request (a twentieth of an
+    HTTP worker's time under intake load, `bench/intake.py --profile`)."""
+    charge_intake(request)
+    await refuse_nul(request)
+
+
+def charge_intake(connection: ASGIConnection[Any, Any, Any, Any]) -> None:
+    """One token bucket per channel (per actor for other roles, who are refused anyway),
+    taken before the body is read; 429 when it is empty."""
     actor = connection.scope.get("user")
     if not isinstance(actor, Actor):
         return
