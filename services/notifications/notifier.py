@@ -16,7 +16,7 @@ from services.applications.application import ApplicationService
 from services.complaints.application import ComplaintService
 from services.infra.event_signing import EventSigner
 from services.infra.eventlog import Stream
-from services.notifications.outbox import STREAMS, OutboxWriter
+from services.notifications.outbox import NO_SMTP_HOST, STREAMS, OutboxWriter
 from services.notifications.sender import Sender
 from services.settings import Settings
 
@@ -41,7 +41,8 @@ class Notifier:
         self.pool = await asyncpg.create_pool(self.database_url, min_size=1, max_size=POOL_MAX)
         ours = [s for s in streams if s.name in STREAMS]
         self.sender = Sender(self.pool, nc, self.applications, self.complaints, self.settings)
-        writer = OutboxWriter({s.name: s.table for s in ours}, wake=self.sender.wake)
+        writer = OutboxWriter({s.name: s.table for s in ours}, wake=self.sender.wake,
+                              email_waits=NO_SMTP_HOST if self.sender.smtp is None else None)
         self.runner = ProjectionRunner(self.pool, nc, ours, [writer], signer=signer)
         await self.runner.start()
         await self.sender.start()

@@ -54,6 +54,8 @@ WAITING = "waiting: "
 """How `last_error` of a pending row begins while its way is closed for every message
 (no SMTP host, the SMTP server unreachable, no adapter answering): it waits for its way,
 not for a sender (the backlog's `due` age leaves it out: services/ops/scrape.py)."""
+NO_SMTP_HOST = f"{WAITING}no SMTP host is set (PTSP_SMTP_HOST)"
+"""Why e-mail waits when the system has no SMTP host: written with each e-mail row."""
 
 NOT_ELECTRONIC: tuple[str, ...] = ("officer", "mpp_counter", "phone", "letter", "form",
                                    "complaint_box")
@@ -100,8 +102,11 @@ CREATE TABLE IF NOT EXISTS notification_outbox (
     recorded_at timestamptz,            -- the delivery recorded as an event in the case
     UNIQUE (case_id, step, about_version, destination)
 );
-CREATE INDEX IF NOT EXISTS notification_outbox_due
-    ON notification_outbox (next_attempt_at, id) WHERE status = '{PENDING}';
+-- Due rows by way: a sender claims each open way's own, in order, without reading past
+-- the rows of a closed one (e-mail without an SMTP host can wait by the thousand).
+DROP INDEX IF EXISTS notification_outbox_due;
+CREATE INDEX IF NOT EXISTS notification_outbox_due_by_way
+    ON notification_outbox (destination, next_attempt_at, id) WHERE status = '{PENDING}';
 CREATE INDEX IF NOT EXISTS notification_outbox_claimed
     ON notification_outbox (claimed_by) WHERE status = '{SENDING}';
 CREATE INDEX IF NOT EXISTS notification_outbox_unrecorded
@@ -134,9 +139,13 @@ class OutboxWriter:
     name = NAME
     streams = STREAMS
 
-    def __init__(self, tables: dict[str, str], wake: Callable[[], None] = lambda: None) -> None:
+    def __init__(self, tables: dict[str, str], wake: Callable[[], None] = lambda: None,
+                 email_waits: str | None = None) -> None:
         self.tables = tables
         """Each stream's events table, for the store's head at the first start."""
+        self.email_waits = email_waits
+        """Why an e-mail cannot go now (`NO_SMTP_HOST`), written with each e-mail row;
+        None: it can."""
         self.wake = wake
         """Called when a batch added rows (the sender need not wait for its next poll)."""
 
@@ -169,11 +178,13 @@ class OutboxWriter:
             return
         await conn.execute(
             "INSERT INTO notification_outbox (case_type, case_id, step, about_version, "
-            "destination, channel, step_at, facts) "
-            "SELECT * FROM unnest($1::text[], $2::uuid[], $3::text[], $4::int[], $5::text[], "
-            "$6::text[], $7::timestamptz[], $8::text[]::jsonb[]) "
-            "ON CONFLICT (case_id, step, about_version, destination) DO NOTHING",
-            *(list(column) for column in zip(*rows, strict=True)))
+            "destination, channel, step_at, facts, last_error) "
+            "SELECT *, CASE WHEN destination = $9::text THEN $10::text END FROM unnest($1::text[], "
+            "$2::uuid[], $3::text[], $4::int[], $5::text[], $6::text[], "
+            "$7::timestamptz[], $8::text[]::jsonb[]) "
+            "AS r(case_type, case_id, step, about_version, destination, channel, step_at, "
+            "facts) ON CONFLICT (case_id, step, about_version, destination) DO NOTHING",
+            *(list(column) for column in zip(*rows, strict=True)), EMAIL, self.email_waits)
         self.wake()
 
 

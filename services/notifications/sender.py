@@ -92,7 +92,17 @@ HOUSEKEEPING_SECONDS = 2.0
 """How often orphaned claims are looked for and unrecorded deliveries recorded."""
 MAX_BACKOFF_SECONDS = 3600.0
 MAX_PAUSE_SECONDS = 300.0
-NO_SMTP_HOST = f"{outbox.WAITING}no SMTP host is set (PTSP_SMTP_HOST)"
+NO_SMTP_HOST = outbox.NO_SMTP_HOST
+CLAIM = (
+    f"UPDATE notification_outbox o SET status = '{outbox.SENDING}', "
+    "attempts = o.attempts + 1, claimed_by = $1, claimed_at = now() "
+    "FROM (SELECT id FROM notification_outbox "
+    f"      WHERE status = '{outbox.PENDING}' AND destination = $3 "
+    "        AND next_attempt_at <= now() {where} "
+    "      ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) due "
+    "WHERE o.id = due.id RETURNING o.*")
+"""Due rows of one way (`$3`), claimed by this sender (`$1`), at most `$2`: an ordered
+scan of `notification_outbox_due_by_way`."""
 UNREACHABLE = ("not sent: the channel {channel} cannot receive an electronic message (the "
                "person is told by e-mail if they gave an address, and by GET /track)")
 """Why a channel row of a case that came in on a channel no message can reach (a letter,
@@ -362,12 +372,12 @@ class Sender:
     async def _serve(self, holder: PoolConnectionProxy[asyncpg.Record]) -> None:
         """Send while the lock on `holder` is held: its rows are orphans once it is not."""
         housekept = 0.0
+        await self._say_why_email_waits()  # rows from before this start; later ones say it
         while not self._stopping:
             try:
                 if time.monotonic() - housekept > HOUSEKEEPING_SECONDS:
                     await self._recover(holder)
                     await self._record_unrecorded()
-                    await self._say_why_email_waits()
                     housekept = time.monotonic()
                 worked = await self._send_due()
             except asyncio.CancelledError:
@@ -389,18 +399,18 @@ class Sender:
         return [way for way, (until, _) in self._paused.items() if until > now]
 
     async def _claim(self) -> list[asyncpg.Record]:
+        """Up to BATCH due rows of each open way (e-mail; the channels but those
+        paused), claimed for this sender. Each way is one ordered scan of its own rows
+        (`notification_outbox_due_by_way`): what waits on a closed way is not read."""
         closed = self._closed_ways()
-        email_open = self.smtp is not None and outbox.EMAIL not in closed
-        return list(await self.pool.fetch(
-            f"UPDATE notification_outbox o SET status = '{outbox.SENDING}', "
-            "attempts = o.attempts + 1, claimed_by = $1, claimed_at = now() "
-            "FROM (SELECT id FROM notification_outbox "
-            f"      WHERE status = '{outbox.PENDING}' AND next_attempt_at <= now() "
-            f"        AND ($3 OR destination <> '{outbox.EMAIL}') "
-            f"        AND (destination = '{outbox.EMAIL}' OR channel IS NULL "
-            "             OR NOT channel = ANY($4::text[])) "
-            "      ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) due "
-            "WHERE o.id = due.id RETURNING o.*", self.key, BATCH, email_open, closed))
+        claimed = []
+        if self.smtp is not None and outbox.EMAIL not in closed:
+            claimed += await self.pool.fetch(CLAIM.format(where=""), self.key, BATCH,
+                                              outbox.EMAIL)
+        claimed += await self.pool.fetch(
+            CLAIM.format(where="AND (channel IS NULL OR NOT channel = ANY($4::text[]))"),
+            self.key, BATCH, outbox.CHANNEL, closed)
+        return claimed
 
     async def _send_due(self) -> bool:
         rows = await self._claim()
@@ -668,6 +678,9 @@ class Sender:
                 await holder.execute("SELECT pg_advisory_unlock($1)", owner)
 
     async def _say_why_email_waits(self) -> None:
+        """Without an SMTP host, each waiting e-mail says so (`ptsp notifications list`).
+        Rows are written saying it (`OutboxWriter.email_waits`); this marks those
+        written before, when the sender starts (once: a pass reads every waiting row)."""
         if self.smtp is None:
             await self.pool.execute(
                 "UPDATE notification_outbox SET last_error = $1 "
