@@ -166,9 +166,26 @@ class Delivered:
     """How to record it should it turn out out of order."""
 
 
+def stream_sequence(msg: Msg) -> int:
+    """A JetStream message's stream sequence, read from its reply subject as nats-py's
+    `msg.metadata` reads it, without the rest (a timestamp and three objects made for
+    every message each consumer takes). Either form of the subject: `$JS.ACK.<stream>.
+    <consumer>.<delivered>.<sseq>...` (9 tokens) or, with a domain and an account hash,
+    `$JS.ACK.<domain>.<hash>.<stream>.<consumer>.<delivered>.<sseq>...` (11 or more)."""
+    tokens = msg.reply.split(".", 8) if msg.reply else []
+    if len(tokens) == 9 and tokens[0] == "$JS" and tokens[1] == "ACK":
+        # The 9th piece holds the rest of a longer subject: one split, either form.
+        rest = tokens[8].count(".")
+        if rest == 0:
+            return int(tokens[5])
+        if rest >= 2:
+            return int(tokens[7])
+    return msg.metadata.sequence.stream  # anything else: nats-py says (or raises)
+
+
 def check(signer: EventSigner, stream: Stream, msg: Msg) -> Delivered | DeadLetter:
     """A delivered message as a signed event, or as the dead letter it is."""
-    letter = DeadLetter(msg.subject, msg.headers, msg.data, "", msg.metadata.sequence.stream)
+    letter = DeadLetter(msg.subject, msg.headers, msg.data, "", stream_sequence(msg))
     try:
         signed = signer.verify(msg.subject, msg.headers, msg.data)
         event = stream.contracts.decode(msg.data)
@@ -359,7 +376,7 @@ class ProjectionRunner:
             if not msgs:
                 continue
             delivered = [check(self.signer, stream, m) for m in msgs]
-            last_seq = msgs[-1].metadata.sequence.stream
+            last_seq = stream_sequence(msgs[-1])
             async with connection(self.pool) as conn, conn.transaction():
                 applied, healed, refused = await apply_delivered(
                     conn, projection, stream.name, delivered, self.eventlog, last_seq,
