@@ -26,7 +26,6 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 from uuid import UUID
 
 import msgspec
-from eventsourcing.persistence import StoredEvent
 
 from services.calendar.application import CalendarService
 from services.cases.commands import Command
@@ -175,16 +174,9 @@ class CaseService(ABC, Generic[C, V]):
 
     async def _written_after(self, case_id: UUID, version: int) -> list[Any]:
         """The case's stored events after `version` (what another write added since it
-        was read), decoded by the store's own mapper, over the committer's pool."""
-        table = self.committer.table
+        was read)."""
         with reaching(DATABASE):
-            rows = await table.pool.fetch(
-                f"SELECT originator_version, topic, state FROM {table.table} "
-                "WHERE originator_id = $1 AND originator_version > $2 "
-                "ORDER BY originator_version", case_id, version)
-        to_domain_event = table.app.mapper.to_domain_event
-        return [to_domain_event(StoredEvent(originator_id=case_id, originator_version=r[0],
-                                            topic=r[1], state=r[2])) for r in rows]
+            return await self.committer.table.events(case_id, after=version)
 
     async def execute(self, command: Command, case_id: UUID, request: msgspec.Struct | None,
                       actor: Actor) -> msgspec.Struct:

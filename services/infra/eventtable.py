@@ -71,8 +71,8 @@ class EventTable:
         self._append = (f"SELECT {self.function}($1::uuid[], $2::bigint[], $3::text[], "
                         "$4::bytea[], $5::uuid[], $6::text[], $7::bytea[])")
         self._select = (f"SELECT originator_version, topic, state FROM {self.table} "
-                        "WHERE originator_id = $1 AND originator_version <= $2 "
-                        "ORDER BY originator_version")
+                        "WHERE originator_id = $1 AND originator_version > $2 "
+                        "AND originator_version <= $3 ORDER BY originator_version")
 
     async def install(self) -> None:
         """(Re)create the append function; the table itself is eventsourcing's."""
@@ -122,11 +122,16 @@ $$""")
     async def load(self, aggregate_id: UUID, version: int | None = None) -> Any | None:
         """The aggregate from its events (up to `version`), as eventsourcing's repository
         reconstructs it; None when it has no events."""
-        records = await fetch_clean(self.pool, self._select, aggregate_id,
-                                    version if version is not None else 2**62)
+        return project_aggregate(None, await self.events(aggregate_id, upto=version))
+
+    async def events(self, aggregate_id: UUID, after: int = 0,
+                     upto: int | None = None) -> list[Any]:
+        """The aggregate's domain events after version `after` up to `upto`, in order,
+        decoded by the store's own mapper."""
+        records = await fetch_clean(self.pool, self._select, aggregate_id, after,
+                                    upto if upto is not None else 2**62)
         to_domain_event = self.app.mapper.to_domain_event
-        events = [to_domain_event(StoredEvent(originator_id=aggregate_id,
-                                              originator_version=r[0], topic=r[1],
-                                              state=r[2]))
-                  for r in records]
-        return project_aggregate(None, events)
+        return [to_domain_event(StoredEvent(originator_id=aggregate_id,
+                                            originator_version=r[0], topic=r[1],
+                                            state=r[2]))
+                for r in records]
