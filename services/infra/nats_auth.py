@@ -141,8 +141,15 @@ class NatsSecret:
         return cls(path.read_bytes()) if path.exists() else None
 
     def password(self, user: str) -> str:
-        return b64url(hmac.new(self._secret, f"nats-user:{user}".encode(),
-                               hashlib.sha256).digest())
+        """The user's password, always beginning with a letter. The deploy's servers read
+        passwords from their environment (`password: $VAR`, unquoted: the config format
+        has no quoted variable), and their parser takes a value beginning with `-` or a
+        digit for a number or a date: `-l…` stopped a server with "Expected a digit",
+        `9-x…` with "All ISO8601 dates must be in full Zulu form" (about one key in four
+        made such a password for one of the users). A letter in front keeps it text; a
+        password that began with a letter is what it was."""
+        mac = b64url(hmac.digest(self._secret, f"nats-user:{user}".encode(), hashlib.sha256))
+        return mac if mac[0].isascii() and mac[0].isalpha() else f"p{mac}"
 
 
 def _entry(user: str, password: str, permissions: Permissions | None) -> str:

@@ -3,12 +3,18 @@ kept equal to the code's, and which credentials each part of the system connects
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import os
 import re
+import subprocess
 from pathlib import Path
 
 from contracts.vocabulary import CHANNELS
 from services.infra import nats_auth
+from services.infra.embedded import nats_server_binary
 from services.infra.nats_auth import NatsAuth, NatsSecret
+from services.infra.signing import b64url
 
 ROOT = Path(__file__).parents[2]
 
@@ -76,3 +82,45 @@ def test_a_url_gets_and_loses_its_credentials() -> None:
     url = nats_auth.with_credentials("nats://127.0.0.1:4222", "channel-oss", "p/w")
     assert url == "nats://channel-oss:p%2Fw@127.0.0.1:4222"
     assert nats_auth.without_credentials(url) == "nats://127.0.0.1:4222"
+
+
+def test_every_password_begins_with_a_letter() -> None:
+    for n in range(300):
+        secret = NatsSecret(hashlib.sha256(f"key {n}".encode()).digest())
+        for user in [*nats_auth.users(), *nats_auth.deploy_users()]:
+            password = secret.password(user)
+            assert password[0].isascii() and password[0].isalpha(), (n, user, password)
+
+
+def test_the_deploy_servers_start_with_passwords_from_their_environment(
+        tmp_path: Path) -> None:
+    """A key whose raw passwords begin with `-` and with a digit and a `-` (the server
+    took them for a number and a date and refused to start): `nats-server -t` reads the
+    deploy's config with the passwords `ptsp nats-credentials --env` gives."""
+    def raw(secret: NatsSecret, user: str) -> str:
+        return b64url(hmac.digest(secret._secret, f"nats-user:{user}".encode(),
+                                  hashlib.sha256))
+
+    users = nats_auth.deploy_users()
+    found: dict[str, NatsSecret] = {}
+    for n in range(5000):
+        secret = NatsSecret(hashlib.sha256(f"key {n}".encode()).digest())
+        for user in users:
+            first = raw(secret, user)[:2]
+            if first[0] == "-":
+                found.setdefault("dash", secret)
+            elif first[0].isdigit() and first[1] == "-":
+                found.setdefault("date", secret)
+        if len(found) == 2:
+            break
+    assert set(found) == {"dash", "date"}
+    for secret in found.values():
+        for name in ("auth.conf", "common.conf"):
+            (tmp_path / name).write_text((ROOT / "deploy/nats" / name).read_text())
+        (tmp_path / "node.conf").write_text("server_name: n1\ninclude ./common.conf\n")
+        env = {**os.environ, **{nats_auth.env_name(u): secret.password(u) for u in users}}
+        checked = subprocess.run([str(nats_server_binary()), "-c", "node.conf", "-t"],
+                                 cwd=tmp_path, env=env, capture_output=True, text=True,
+                                 timeout=30)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "is valid" in checked.stdout + checked.stderr
