@@ -5,7 +5,7 @@ eventsourcing's Postgres recorder writes through psycopg on a worker thread: `BE
 trip (and a thread hop), so the table lock was held across all of them and every
 writer of every process queued behind it. Here the same rows go in through one function
 call, `ptsp_append_<table>(...)`, in autocommit: one statement is one transaction and one
-round trip, and the lock is held only for the insert itself and the commit.
+round trip, and the writers' lock is held only for the insert itself and the commit.
 
 What must stay as eventsourcing has it, because everything else reads this table as
 eventsourcing wrote it (eventsourcing's own repository, the relay, the rebuild, the
@@ -17,10 +17,18 @@ audit chain and its hashes over the stored rows):
 - the rows: made by the application's own mapper (`app.mapper.to_stored_event`, with
   its transcoder, and its compressor and cipher were any configured), so a row written
   here is byte for byte what `Application.save` would have written;
-- notification ids in commit order: the function takes the same EXCLUSIVE lock before
-  its insert, so one transaction gets all its ids from the sequence and commits before
+- notification ids in commit order: the function takes the writers' lock before its
+  insert, so one transaction gets all its ids from the sequence and commits before
   another gets any, and a reader following `notification_id` never passes a gap that a
-  later commit fills (the relay and eventsourcing's notification log rely on it);
+  later commit fills (the relay and eventsourcing's notification log rely on it). It is
+  a transaction-level advisory lock of the table's own (`_writers_lock`), not
+  eventsourcing's `LOCK TABLE ... IN EXCLUSIVE MODE`: that mode conflicts with the SHARE
+  UPDATE EXCLUSIVE that VACUUM and ANALYZE hold while they run, so every writer waited
+  on autovacuum for deadlock_timeout (1 s, all intake stalled) until Postgres cancelled
+  it, and the events table was never vacuumed (nor frozen: the anti-wraparound vacuum,
+  which is not cancelled, would have held up writers for as long as it ran). Every write
+  of these tables goes through this function (the group committer's; nothing calls
+  eventsourcing's `save`), so the writers still take turns;
 - a second write of the same (originator_id, originator_version) fails on the primary
   key: asyncpg's `UniqueViolationError` (the group committer turns it into 409).
 
@@ -36,6 +44,7 @@ own, and a key never outlives a failed write.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
@@ -50,6 +59,13 @@ from services.infra.store import LOCK_TIMEOUT_SECONDS
 
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
 _DDL_LOCK = 0x7074_7370_0004  # "ptsp" event-table functions: one DDL writer at a time
+_WRITERS_LOCK_SPACE = 0x7074_7370  # "ptsp": the (int4, int4) advisory keys of the writers
+
+
+def _writers_lock(table: str) -> int:
+    """The second half of one events table's writers' lock key: the same in every
+    process (the (int4, int4) key space is apart from the project's bigint keys)."""
+    return zlib.crc32(table.encode()) - 2**31
 
 
 class EventTable:
@@ -68,6 +84,7 @@ class EventTable:
         self.table = f'"{schema}"."{table}"'
         self.function = f'"{schema}"."ptsp_append_{table}"'
         self.lock_timeout_seconds = int(lock_timeout_seconds)
+        self._writers_lock = _writers_lock(self.table)
         self._append = (f"SELECT {self.function}($1::uuid[], $2::bigint[], $3::text[], "
                         "$4::bytea[], $5::uuid[], $6::text[], $7::bytea[])")
         self._select = (f"SELECT originator_version, topic, state FROM {self.table} "
@@ -94,7 +111,8 @@ BEGIN
         PERFORM ptsp_store_subject_keys(key_ids, key_subjects, key_material);
     END IF;
     -- Held until this transaction ends: notification ids are handed out in commit order.
-    LOCK TABLE {self.table} IN EXCLUSIVE MODE;
+    -- Not a table lock: VACUUM and ANALYZE would hold up every writer (module doc).
+    PERFORM pg_advisory_xact_lock({_WRITERS_LOCK_SPACE}, {self._writers_lock});
     RETURN QUERY
         INSERT INTO {self.table} (originator_id, originator_version, topic, state)
             SELECT * FROM unnest(ids, versions, topics, states)

@@ -126,6 +126,47 @@ async def test_a_table_lock_not_granted_in_time_is_unavailable(notes, database_u
     await committer.save(Note("kunci lepas"))  # and the writer goes on
 
 
+async def test_vacuum_and_analyze_do_not_hold_up_writers(notes, database_url) -> None:
+    """VACUUM and ANALYZE (autovacuum's, an operator's) hold SHARE UPDATE EXCLUSIVE on
+    the table for as long as they run. A table lock taken by the writers would wait on
+    it: every intake stalled for deadlock_timeout (1 s) until Postgres cancelled the
+    autovacuum, which then never finished on the events table (measured: bench.intake,
+    one 1 s stall of every connection when autovacuum met the load)."""
+    _, committer, pool = notes
+    holder = await asyncpg.connect(database_url)
+    try:
+        async with holder.transaction():
+            await holder.execute("LOCK TABLE notes_events IN SHARE UPDATE EXCLUSIVE MODE")
+            written = Note("selama vakum")
+            await asyncio.wait_for(committer.save(written), 5)  # lock_timeout would be 1 s
+    finally:
+        await holder.close()
+    assert (await committer.load(written.id)).text == "selama vakum"
+    await pool.execute("VACUUM ANALYZE notes_events")  # and it runs to its end
+
+
+async def test_writers_commit_their_notification_ids_in_order(notes) -> None:
+    """Writers still take turns from their first id to their commit: a reader following
+    `notification_id` never passes an id a later commit fills. Two writers: the second
+    waits for the first transaction, which holds the writers' lock, to end."""
+    _, committer, pool = notes
+    await committer.save(Note("pertama"))
+    async with pool.acquire() as first:
+        tx = first.transaction()
+        await tx.start()
+        await first.fetch(committer.table._append, [uuid.uuid4()], [1],
+                          ["tests.integration.test_event_table:Note.Written"],
+                          [b'{"text":"di tengah"}'], [], [], [])
+        second = asyncio.create_task(committer.save(Note("kedua")))
+        await asyncio.sleep(0.3)
+        assert not second.done()  # waits for the first writer's transaction
+        await tx.commit()
+    await asyncio.wait_for(second, 5)
+    ids = [r["notification_id"] for r in await pool.fetch(
+        "SELECT notification_id FROM notes_events ORDER BY notification_id")]
+    assert ids == sorted(ids) and len(ids) == len(set(ids)) == 3
+
+
 async def test_a_lost_database_is_unavailable(database_url: str) -> None:
     app = Notes(env=eventsourcing_env(database_url))
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
