@@ -79,6 +79,17 @@ def reachable(channel: str | None) -> bool:
     the case and asks again)."""
     return channel not in NOT_ELECTRONIC
 
+WAY_SQL = (f"CASE WHEN destination = '{EMAIL}' THEN '{EMAIL}' "
+           "ELSE coalesce(channel, 'unknown') END")
+"""A row's way, as the backlog counts it: e-mail, or the case's channel (`unknown` while
+the sender has not learnt it). Written so in the index and in the queries that use it."""
+OPEN_SQL = f"'{PENDING}', '{SENDING}'"
+"""The statuses of a message not yet sent nor given up."""
+assert "%" not in WAITING and "_" not in WAITING  # a LIKE prefix as it is
+DUE_SQL = (f"status = '{PENDING}' AND (last_error IS NULL "
+           f"OR last_error NOT LIKE '{WAITING}%')")
+"""A message a sender may take when its time comes: not one waiting for its way."""
+
 SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS notification_outbox (
     id bigserial PRIMARY KEY,
@@ -109,6 +120,12 @@ CREATE INDEX IF NOT EXISTS notification_outbox_due_by_way
     ON notification_outbox (destination, next_attempt_at, id) WHERE status = '{PENDING}';
 CREATE INDEX IF NOT EXISTS notification_outbox_claimed
     ON notification_outbox (claimed_by) WHERE status = '{SENDING}';
+-- The backlog as /metrics and /ready read it (services/ops/scrape.py): each way's rows
+-- and their oldest, and the longest-due message, without reading what waits.
+CREATE INDEX IF NOT EXISTS notification_outbox_open_by_way
+    ON notification_outbox (({WAY_SQL}), created_at) WHERE status IN ({OPEN_SQL});
+CREATE INDEX IF NOT EXISTS notification_outbox_due_not_waiting
+    ON notification_outbox (next_attempt_at) WHERE {DUE_SQL};
 CREATE INDEX IF NOT EXISTS notification_outbox_unrecorded
     ON notification_outbox (id) WHERE status = '{SENT}' AND recorded_at IS NULL;
 -- What the step consumer learnt from a case's first event, for its later steps (their

@@ -15,7 +15,8 @@ Two kinds (this module: the first; `services.ops.scrape`: the second and the exp
   not yet published, by stream), `ptsp_projection_lag_events` (stored events a read
   model, or the notifier's step consumer, has not applied, by read model),
   `ptsp_cases_sla` (open cases by SLA state), the notifier's outbox backlog
-  (`ptsp_notifications_pending` by way, `ptsp_notifications_oldest_pending_seconds`,
+  (`ptsp_notifications_pending` by way, up to `scrape.PENDING_CAP`,
+  `ptsp_notifications_oldest_pending_seconds`,
   `ptsp_notifications_due_seconds`: how long a due message has waited for a sender) and
   `ptsp_audit_chain_alarm` (1 when the chain keeper raised its alarm).
 
