@@ -22,7 +22,8 @@ During each wrk phase the CPU of each process is read: every HTTP worker, the pi
 Postgres (the postmaster, its backends, and those that exited), NATS, wrk, and what else
 ran on the box (`others`). wrk (Debian package `wrk`) must be installed
 (`apt-get install wrk`). `--profile` samples one HTTP worker with py-spy during the
-applications phase (`.venv/bin/pip install py-spy`; it slows the run).
+applications phase, or the complaints one with `--profile-kind complaints`
+(`.venv/bin/pip install py-spy`; it slows the run).
 
 A request counts only on 2xx: 201 comes after the event-store transaction has committed
 (synchronous_commit on, fsync on): durable. Targets (issue 11) are reported, never
@@ -450,8 +451,8 @@ def run(args: argparse.Namespace, deadline: Deadline, workdir: Path, results: Re
             print(f"POST /{kind}: {args.connections} connections, {seconds:.0f}s (wrk) ...",
                   flush=True)
             meta, proc = run_wrk(url, script, seconds, args.connections, args.threads)
-            if args.profile and kind == "applications" and "http-1" in parts:
-                out = profile_path("intake", "-http-worker")
+            if args.profile and kind == args.profile_kind and "http-1" in parts:
+                out = profile_path("intake", f"-http-worker-{kind}")
                 profiler = start_profiler(parts["http-1"].pid, seconds - 2, out, rate=250,
                                           options=("--idle",))
                 if profiler is not None:
@@ -552,7 +553,9 @@ def report(results: Results) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     p = arguments("intake", __doc__ or "", 200,
-                  "py-spy (--idle) one HTTP worker during the applications phase")
+                  "py-spy (--idle) one HTTP worker during one phase (--profile-kind)")
+    p.add_argument("--profile-kind", choices=("applications", "complaints"),
+                   default="applications", help="the phase --profile samples (applications)")
     p.add_argument("--seconds", type=float, default=20, help="each measured wrk phase (20)")
     p.add_argument("--warmup-seconds", type=float, default=3, help="wrk warm-up (3)")
     p.add_argument("--connections", type=int, default=64, help="wrk connections (64)")
