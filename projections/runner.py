@@ -32,6 +32,7 @@ import logging
 import multiprocessing
 import os
 import sys
+import threading
 from collections import deque
 from collections.abc import AsyncGenerator, Callable, Coroutine, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -511,6 +512,13 @@ class Folding:
             workers = 0  # forking is Linux's to rely on (macOS has it, but not safely)
         self.executor: Executor
         self._call: Callable[[Any, Sequence[Folder[Any]]], list[Any]]
+        if workers and (others := [t.name for t in threading.enumerate()
+                                   if t is not threading.current_thread()]):
+            # A fork copies one thread: a lock another thread holds at that instant stays
+            # held in the child for ever. The caller should have stopped them (`ptsp
+            # projections rebuild` closes eventsourcing's connection pools first).
+            log.warning("rebuild: forking %d worker processes beside %d other threads (%s)",
+                        workers, len(others), ", ".join(others[:5]))
         if workers:
             self.executor = ProcessPoolExecutor(
                 workers, mp_context=multiprocessing.get_context("fork"),

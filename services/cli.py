@@ -219,13 +219,17 @@ async def _rebuild(settings: Settings, db_url: str, name: str | None) -> dict[st
         if not projections:
             known = ", ".join(p.name for p in system.projections())
             raise SystemExit(f"no read model {name!r}; known: {known}")
+    # The rebuild reads the stores over asyncpg and decodes with their mappers: their
+    # eventsourcing connection pools (and the pools' threads) are closed before it forks
+    # its workers, so that no child starts with a lock another thread held.
+    streams = system.streams()
+    for store in system.stores:
+        store.close()
     pool = await asyncpg.create_pool(db_url, min_size=1, max_size=4)
     try:
-        return await rebuild(pool, EventLog(pool, system.streams()), projections)
+        return await rebuild(pool, EventLog(pool, streams), projections)
     finally:
         await pool.close()
-        for store in system.stores:
-            store.close()
 
 
 # -- ptsp audit ------------------------------------------------------------------------------
