@@ -79,10 +79,16 @@ def reachable(channel: str | None) -> bool:
     the case and asks again)."""
     return channel not in NOT_ELECTRONIC
 
+UNKNOWN_WAY = "unknown"
+"""The way of a channel message whose case's channel the sender has not learnt yet."""
 WAY_SQL = (f"CASE WHEN destination = '{EMAIL}' THEN '{EMAIL}' "
-           "ELSE coalesce(channel, 'unknown') END")
-"""A row's way, as the backlog counts it: e-mail, or the case's channel (`unknown` while
-the sender has not learnt it). Written so in the index and in the queries that use it."""
+           f"ELSE coalesce(channel, '{UNKNOWN_WAY}') END")
+"""A row's way, as the backlog counts it: e-mail, or the case's channel (`UNKNOWN_WAY`
+while the sender has not learnt it). Written so in the index and in the queries that use
+it."""
+WAYS: tuple[str, ...] = tuple(dict.fromkeys([EMAIL, *CHANNELS, UNKNOWN_WAY]))
+"""Every way `WAY_SQL` gives: e-mail, each intake channel, `UNKNOWN_WAY` (a channel
+message to a case that came by e-mail is counted with the e-mails, as it always was)."""
 OPEN_SQL = f"'{PENDING}', '{SENDING}'"
 """The statuses of a message not yet sent nor given up."""
 assert "%" not in WAITING and "_" not in WAITING  # a LIKE prefix as it is

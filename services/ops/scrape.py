@@ -18,7 +18,6 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
-from contracts.vocabulary import CHANNELS
 from projections.sla_timers import STATE_SQL
 from services.infra.eventlog import Stream
 from services.infra.pg import Conn
@@ -99,9 +98,8 @@ has waited: index probes (`outbox.SCHEMA`: `notification_outbox_open_by_way`,
 
 
 def backlog_ways() -> list[str]:
-    """Every way a message can take: e-mail, each intake channel, `unknown` (a channel
-    message to a case that came by e-mail is counted with the e-mails, as it always was)."""
-    return list(dict.fromkeys([outbox.EMAIL, *CHANNELS, "unknown"]))
+    """Every way a message can take (`outbox.WAYS`), as the statement takes them."""
+    return list(outbox.WAYS)
 
 
 async def read_backlog(conn: Conn, cap: int = PENDING_CAP) -> Backlog | None:
