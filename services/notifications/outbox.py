@@ -81,8 +81,12 @@ def reachable(channel: str | None) -> bool:
 
 UNKNOWN_WAY = "unknown"
 """The way of a channel message whose case's channel the sender has not learnt yet."""
-WAY_SQL = (f"CASE WHEN destination = '{EMAIL}' THEN '{EMAIL}' "
-           f"ELSE coalesce(channel, '{UNKNOWN_WAY}') END")
+CHANNEL_WAY_SQL = f"coalesce(channel, '{UNKNOWN_WAY}')"
+"""A channel message's way: its case's channel (`UNKNOWN_WAY` until the sender learns it).
+Written so in `notification_outbox_due_by_channel` and in the sender's claim."""
+CHANNEL_WAYS: tuple[str, ...] = (*CHANNELS, UNKNOWN_WAY)
+"""Every way a channel message is claimed by: a sender claims each open one's own."""
+WAY_SQL = f"CASE WHEN destination = '{EMAIL}' THEN '{EMAIL}' ELSE {CHANNEL_WAY_SQL} END"
 """A row's way, as the backlog counts it: e-mail, or the case's channel (`UNKNOWN_WAY`
 while the sender has not learnt it). Written so in the index and in the queries that use
 it."""
@@ -120,10 +124,17 @@ CREATE TABLE IF NOT EXISTS notification_outbox (
     UNIQUE (case_id, step, about_version, destination)
 );
 -- Due rows by way: a sender claims each open way's own, in order, without reading past
--- the rows of a closed one (e-mail without an SMTP host can wait by the thousand).
+-- the rows of a closed one (e-mail without an SMTP host, or a channel whose adapter does
+-- not answer, can wait by the thousand): e-mail in one index, each channel's rows
+-- together in the other (`CLAIM_CHANNELS`: one ordered scan per open channel).
 DROP INDEX IF EXISTS notification_outbox_due;
-CREATE INDEX IF NOT EXISTS notification_outbox_due_by_way
-    ON notification_outbox (destination, next_attempt_at, id) WHERE status = '{PENDING}';
+DROP INDEX IF EXISTS notification_outbox_due_by_way;
+CREATE INDEX IF NOT EXISTS notification_outbox_due_email
+    ON notification_outbox (next_attempt_at, id)
+    WHERE status = '{PENDING}' AND destination = '{EMAIL}';
+CREATE INDEX IF NOT EXISTS notification_outbox_due_by_channel
+    ON notification_outbox (({CHANNEL_WAY_SQL}), next_attempt_at, id)
+    WHERE status = '{PENDING}' AND destination = '{CHANNEL}';
 CREATE INDEX IF NOT EXISTS notification_outbox_claimed
     ON notification_outbox (claimed_by) WHERE status = '{SENDING}';
 -- The backlog as /metrics and /ready read it (services/ops/scrape.py): each way's rows

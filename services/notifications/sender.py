@@ -93,16 +93,22 @@ HOUSEKEEPING_SECONDS = 2.0
 MAX_BACKOFF_SECONDS = 3600.0
 MAX_PAUSE_SECONDS = 300.0
 NO_SMTP_HOST = outbox.NO_SMTP_HOST
-CLAIM = (
-    f"UPDATE notification_outbox o SET status = '{outbox.SENDING}', "
-    "attempts = o.attempts + 1, claimed_by = $1, claimed_at = now() "
-    "FROM (SELECT id FROM notification_outbox "
-    f"      WHERE status = '{outbox.PENDING}' AND destination = $3 "
-    "        AND next_attempt_at <= now() {where} "
-    "      ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED) due "
-    "WHERE o.id = due.id RETURNING o.*")
-"""Due rows of one way (`$3`), claimed by this sender (`$1`), at most `$2`: an ordered
-scan of `notification_outbox_due_by_way`."""
+_CLAIMED = (f"UPDATE notification_outbox o SET status = '{outbox.SENDING}', "
+            "attempts = o.attempts + 1, claimed_by = $1, claimed_at = now() "
+            "FROM ({due}) due WHERE o.id = due.id RETURNING o.*")
+_DUE = (f"SELECT id FROM notification_outbox WHERE status = '{outbox.PENDING}' "
+        "AND destination = '{destination}' {way} AND next_attempt_at <= now() "
+        "ORDER BY next_attempt_at, id LIMIT $2 FOR UPDATE SKIP LOCKED")
+CLAIM_EMAIL = _CLAIMED.format(due=_DUE.format(destination=outbox.EMAIL, way=""))
+"""Up to `$2` due e-mails, claimed by this sender (`$1`): an ordered scan of
+`notification_outbox_due_email`."""
+CLAIM_CHANNELS = _CLAIMED.format(due=(
+    "SELECT d.id FROM unnest($3::text[]) AS w(way) CROSS JOIN LATERAL ("
+    + _DUE.format(destination=outbox.CHANNEL, way=f"AND {outbox.CHANNEL_WAY_SQL} = w.way")
+    + ") d"))
+"""Up to `$2` due channel messages of each way in `$3` (the open ones), claimed by this
+sender (`$1`): one ordered scan of `notification_outbox_due_by_channel` per way, so the
+messages waiting on a closed channel are never read."""
 UNREACHABLE = ("not sent: the channel {channel} cannot receive an electronic message (the "
                "person is told by e-mail if they gave an address, and by GET /track)")
 """Why a channel row of a case that came in on a channel no message can reach (a letter,
@@ -399,17 +405,16 @@ class Sender:
         return [way for way, (until, _) in self._paused.items() if until > now]
 
     async def _claim(self) -> list[asyncpg.Record]:
-        """Up to BATCH due rows of each open way (e-mail; the channels but those
-        paused), claimed for this sender. Each way is one ordered scan of its own rows
-        (`notification_outbox_due_by_way`): what waits on a closed way is not read."""
+        """Up to BATCH due rows of each open way (e-mail; each channel but those paused),
+        claimed for this sender, each way by an ordered scan of its own rows: what waits
+        on a closed way is not read."""
         closed = self._closed_ways()
         claimed = []
         if self.smtp is not None and outbox.EMAIL not in closed:
-            claimed += await self.pool.fetch(CLAIM.format(where=""), self.key, BATCH,
-                                              outbox.EMAIL)
+            claimed += await self.pool.fetch(CLAIM_EMAIL, self.key, BATCH)
         claimed += await self.pool.fetch(
-            CLAIM.format(where="AND (channel IS NULL OR NOT channel = ANY($4::text[]))"),
-            self.key, BATCH, outbox.CHANNEL, closed)
+            CLAIM_CHANNELS, self.key, BATCH,
+            [way for way in outbox.CHANNEL_WAYS if way not in closed])
         return claimed
 
     async def _send_due(self) -> bool:
