@@ -65,9 +65,9 @@ class RowWriter:
                            *(list(column) for column in zip(*rows, strict=True)))
 
     async def _statement(self, conn: asyncpg.Connection) -> str:
-        types = dict(await conn.fetch(
-            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
-            "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped", self.table))
+        types: dict[str, str] = {r["attname"]: r["type"] for r in await conn.fetch(
+            "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
+            "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped", self.table)}
         arrays = ", ".join(f"${i}::{types[c]}[]" for i, c in enumerate(self.columns, 1))
         self._upsert = (f"INSERT INTO {self.table} ({', '.join(self.columns)}) "
                         f"SELECT * FROM unnest({arrays}) {self._conflict}")
