@@ -162,6 +162,8 @@ class ChainKeeper:
         self._checkpoint_time = time.monotonic()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
+        self._due: set[str] = set()
+        """Streams to read at the next wake (a NOTIFY named their table; all on a poll)."""
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -201,20 +203,28 @@ class ChainKeeper:
             log.warning("could not sign the audit chain's head at shutdown", exc_info=True)
 
     def wake(self) -> None:
+        self._due.update(self.eventlog.streams)
         self._wake.set()
 
-    async def catch_up(self) -> int:
-        """Chain everything stored until now; returns how many links were appended."""
+    async def catch_up(self, streams: Sequence[str] | None = None) -> int:
+        """Chain everything stored until now (in these streams; by default every one);
+        returns how many links were appended. A stream is read again only while its
+        reads come back full: one read that returns less has reached what was stored
+        when it ran (notification ids are handed out in commit order)."""
         total = 0
         async with self._lock:
-            while self.alarm is None:
-                moved = 0
-                for stream in self.eventlog.streams:
-                    moved += await self._pump(stream)
+            pending = list(self.eventlog.streams if streams is None else streams)
+            while self.alarm is None and pending:
+                moved, full = 0, []
+                for stream in pending:
+                    chained = await self._pump(stream)
+                    moved += chained
+                    if chained >= self.batch:
+                        full.append(stream)
                 total += moved
-                if moved == 0:
-                    break
-                await self._maybe_checkpoint()  # a long catch-up still signs as it goes
+                pending = full
+                if moved:
+                    await self._maybe_checkpoint()  # a long catch-up still signs as it goes
             await self._sign_alarm()
         return total
 
@@ -332,7 +342,8 @@ class ChainKeeper:
             await self.checkpoint()
 
     async def _run(self) -> None:
-        def on_notify(*_: object) -> None:
+        def on_notify(_conn: object, _pid: int, _channel: str, table: object) -> None:
+            self._due.update(self.eventlog.notified_streams(table))
             self._wake.set()
 
         while True:
@@ -343,15 +354,22 @@ class ChainKeeper:
                 if self.listen_url:
                     listener = await asyncpg.connect(self.listen_url, timeout=10)
                     await listener.add_listener(NOTIFY_CHANNEL, on_notify)
+                self._due.update(self.eventlog.streams)  # whatever was written meanwhile
                 while True:
+                    # Only the streams a NOTIFY named (each commit names its table): the
+                    # others have nothing new, and reading each of them at every commit
+                    # anywhere was most of what the keeper cost.
                     self._wake.clear()
-                    moved = await self.catch_up()
+                    due, self._due = self._due, set()
+                    await self.catch_up([s for s in self.eventlog.streams if s in due])
                     await self._maybe_checkpoint()
                     if listener is not None and listener.is_closed():
                         raise ConnectionError("the LISTEN connection closed")
-                    if moved == 0:
-                        with contextlib.suppress(asyncio.TimeoutError):
+                    if not self._due:
+                        try:
                             await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                        except TimeoutError:
+                            self._due.update(self.eventlog.streams)  # the fallback: poll
             except asyncio.CancelledError:
                 raise
             except Exception:

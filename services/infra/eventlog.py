@@ -104,6 +104,13 @@ class EventLog:
         self.pool = pool
         self.streams = {s.name: s for s in streams}
         self.decoders = {s.name: StoredDecoder(s.store, s.contracts) for s in streams}
+        self._by_table = {s.table.rsplit(".", 1)[-1].strip('"'): s.name for s in streams}
+
+    def notified_streams(self, payload: object) -> tuple[str, ...]:
+        """The streams a NOTIFY on the events channel names (its payload is the table
+        written: services/infra/relay.py); every stream if it names none of them."""
+        stream = self._by_table.get(str(payload))
+        return (stream,) if stream else tuple(self.streams)
 
     async def read(self, stream: str, after: int, limit: int,
                    conn: Conn | None = None) -> list[LoggedEvent]:

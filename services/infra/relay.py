@@ -216,8 +216,6 @@ class Relay:
         self._wake = asyncio.Event()
         self._due: set[str] = set()
         """Streams to read now (a NOTIFY named their table)."""
-        self._tables = {s.table.rsplit(".", 1)[-1].strip('"'): s.name
-                        for s in eventlog.streams.values()}
         self._positions: dict[str, int] = {}
         self._conn: asyncpg.Connection | None = None
         """While leading: the connection holding the lock."""
@@ -285,8 +283,7 @@ class Relay:
                              update=False)
 
         def on_notify(_conn: object, _pid: int, _channel: str, table: object) -> None:
-            stream = self._tables.get(str(table))
-            self._due.update((stream,) if stream else self.eventlog.streams)
+            self._due.update(self.eventlog.notified_streams(table))
             self._wake.set()
 
         await lock_conn.add_listener(NOTIFY_CHANNEL, on_notify)

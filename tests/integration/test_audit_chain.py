@@ -299,6 +299,37 @@ async def test_checkpoints_are_signed_every_n_events(settings, database_url) -> 
         await system.stop()
 
 
+async def test_the_keeper_reads_only_the_stream_a_commit_names(system) -> None:
+    """Each commit's NOTIFY names its table: the keeper chains that stream and reads no
+    other (it read every stream, twice, at every commit anywhere)."""
+    await register_officer(system, "budi", "perizinan")
+    keeper = audit(system).keeper
+    assert keeper is not None
+    keeper.poll_seconds = 3600.0  # no fallback poll of every stream during the test
+    await asyncio.sleep(1.5)      # the wait begun with the old interval ends (a poll)
+    read: list[str] = []
+    pump = keeper._pump
+
+    async def counted(stream: str) -> int:
+        read.append(stream)
+        return await pump(stream)
+
+    keeper._pump = counted  # type: ignore[method-assign]
+    before = keeper.chained
+    await system.applications.submit(ApplicationIntake(
+        channel="oss", external_id="T-notified", service_code="SS-KBLI-10510",
+        applicant=Applicant(name="Pemohon"),
+        business=Business(name="CV Satu", kbli="10510", scale="kecil",
+                          in_industrial_estate=True, address="Purwakarta")), OSS)
+    for _ in range(100):
+        if keeper.chained > before:
+            break
+        await asyncio.sleep(0.05)
+    assert keeper.chained > before
+    assert read and set(read) == {"applications"}, read
+    assert (await verified(system))["ok"]
+
+
 # -- the recipe, as an outside tool applies it ---------------------------------------
 def reverify(lines: list[dict[str, Any]]) -> list[str]:
     """The README's recipe: nothing but hashlib and json. Returns what does not hold."""
