@@ -371,6 +371,21 @@ async def top_statements(db_url: str, top: int = 20) -> list[dict[str, Any]]:
         await conn.close()
 
 
+async def statement_totals(db_url: str) -> dict[str, Any]:
+    """Every statement Postgres ran for this database's run: how many, and their time."""
+    import asyncpg
+
+    conn = await asyncpg.connect(db_url, timeout=30)
+    try:
+        row = await conn.fetchrow(
+            "SELECT sum(calls)::bigint AS calls, round(sum(total_exec_time)::numeric)::float "
+            "AS exec_ms FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+            "WHERE d.datname = current_database()")
+        return dict(row) if row else {}
+    finally:
+        await conn.close()
+
+
 def run_latency(args: argparse.Namespace, deadline: Deadline, pg: Any, nats: Any,
                 workdir: Path, results: dict[str, Any]) -> None:
     import uvloop
@@ -432,6 +447,7 @@ def run_latency(args: argparse.Namespace, deadline: Deadline, pg: Any, nats: Any
             phase["cpu"] = meter.stop()  # includes the drain: a little diluted
             if args.statements:
                 phase["statements"] = await top_statements(db_url)
+                phase["statement_totals"] = await statement_totals(db_url)
         finally:
             await system.stop()
 
