@@ -46,6 +46,8 @@ class RowWriter:
         """`kept`: columns an upsert leaves as they are (they never change)."""
         self.table = table
         self.columns = list(columns)
+        if key not in self.columns:
+            raise ValueError(f"the key {key!r} is not one of the columns {self.columns}")
         self._key = self.columns.index(key)
         updated = [c for c in self.columns if c != key and c not in kept]
         self._conflict = (f"ON CONFLICT ({key}) DO UPDATE SET "

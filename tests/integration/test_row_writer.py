@@ -68,3 +68,9 @@ async def test_a_batch_is_upserted_with_its_types_and_nulls(conn: asyncpg.Connec
     await ROWS.upsert(conn, [])  # nothing to write, no statement
     assert len(await table(conn)) == 2
     assert await statements(conn) == 2
+
+
+def test_the_key_must_be_one_of_the_columns() -> None:
+    # The upsert's conflict target is a column it inserts.
+    with pytest.raises(ValueError, match="the key 'id' is not one of the columns"):
+        RowWriter("t", "id", ["c"])

@@ -71,4 +71,4 @@ VALUE = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), TEXT,
 @given(st.lists(st.lists(VALUE, min_size=1, max_size=6).map(tuple), max_size=5))
 def test_rows_as_copy_text_are_each_value_escaped(rows: list[tuple[Any, ...]]) -> None:
     expected = "".join("\t".join(escaped(v) for v in row) + "\n" for row in rows).encode()
-    assert RowWriter("t", "id", ["c"]).encode(rows) == expected
+    assert RowWriter("t", "c", ["c"]).encode(rows) == expected
