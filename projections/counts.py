@@ -7,7 +7,11 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from projections.doc_table import column_types, columns_of, unnest
+
 K = TypeVar("K", bound=tuple[Any, ...])
+_statements: dict[str, str] = {}
+"""Each table's statement, made once its columns' types are read."""
 
 
 async def add_counts(conn: asyncpg.Connection, table: str, key: str,
@@ -15,10 +19,15 @@ async def add_counts(conn: asyncpg.Connection, table: str, key: str,
     """Add each move (key values → how many more, or fewer) to `table`, whose primary key
     is `key` (its columns, in order) and whose last column is the count `n`. A count
     back at zero stays as a row with `n = 0`: readers treat it as absent."""
+    # Sorted: concurrent writers lock the rows they share in one order (an INSERT takes
+    # the rows as `unnest` yields them). One statement a batch: each key is there once.
     changed = [(*k, n) for k, n in sorted(moves.items(), key=lambda kv: str(kv[0])) if n]
     if not changed:
         return
-    values = ", ".join(f"${i}" for i in range(1, len(changed[0]) + 1))
-    await conn.executemany(
-        f"INSERT INTO {table} VALUES ({values}) ON CONFLICT ({key}) "
-        f"DO UPDATE SET n = {table}.n + excluded.n", changed)
+    statement = _statements.get(table)
+    if statement is None:
+        types = list((await column_types(conn, table)).values())
+        statement = _statements[table] = (
+            f"INSERT INTO {table} SELECT * FROM {unnest(types)} "
+            f"ON CONFLICT ({key}) DO UPDATE SET n = {table}.n + excluded.n")
+    await conn.execute(statement, *columns_of(changed))

@@ -63,16 +63,13 @@ class RowWriter:
         if not rows:
             return
         rows = list({row[self._key]: row for row in rows}.values())
-        await conn.execute(self._upsert or await self._statement(conn),
-                           *(list(column) for column in zip(*rows, strict=True)))
+        await conn.execute(self._upsert or await self._statement(conn), *columns_of(rows))
 
     async def _statement(self, conn: asyncpg.Connection) -> str:
-        types: dict[str, str] = {r["attname"]: r["type"] for r in await conn.fetch(
-            "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
-            "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped", self.table)}
-        arrays = ", ".join(f"${i}::{types[c]}[]" for i, c in enumerate(self.columns, 1))
+        types = await column_types(conn, self.table)
         self._upsert = (f"INSERT INTO {self.table} ({', '.join(self.columns)}) "
-                        f"SELECT * FROM unnest({arrays}) {self._conflict}")
+                        f"SELECT * FROM {unnest([types[c] for c in self.columns])} "
+                        f"{self._conflict}")
         return self._upsert
 
     def encode(self, rows: Sequence[tuple[Any, ...]]) -> bytes:
@@ -99,6 +96,25 @@ class RowWriter:
         """Rows (`encode`) none of which is in the table yet."""
         if encoded:
             await conn.copy_to_table(self.table, source=_once(encoded), columns=self.columns)
+
+
+def columns_of(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
+    """Rows as the arrays of their columns (what `unnest` takes)."""
+    return [list(column) for column in zip(*rows, strict=True)]
+
+
+async def column_types(conn: asyncpg.Connection, table: str) -> dict[str, str]:
+    """The table's columns, in order, and their SQL types."""
+    return {r["attname"]: r["type"] for r in await conn.fetch(
+        "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
+        "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        table)}
+
+
+def unnest(types: Sequence[str]) -> str:
+    """`unnest($1::t1[], $2::t2[], ...)`: rows sent as one array a column, so that a batch
+    is one statement (one executor run) however many rows it has."""
+    return f"unnest({', '.join(f'${i}::{t}[]' for i, t in enumerate(types, 1))})"
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

@@ -1,6 +1,7 @@
-"""A live batch's read-model rows go in as one statement (each column one array), on real
-Postgres: every type the read models use, NULLs, a row replaced, and a key twice in one
-batch (its last row wins, as upserting the rows in turn would leave it)."""
+"""A live batch's read-model rows, and the counts kept beside them, go in as one statement
+(each column one array), on real Postgres: every type the read models use, NULLs, a row
+replaced, a key twice in one batch (its last row wins, as upserting the rows in turn
+would leave it), counts moved up and down."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from datetime import UTC, datetime
 import asyncpg
 import pytest
 
+from projections.counts import add_counts
 from projections.doc_table import RowWriter, decode_doc, encode_doc
 
 pytestmark = pytest.mark.integration
@@ -32,6 +34,11 @@ async def conn(database_url: str) -> AsyncIterator[asyncpg.Connection]:
             "CREATE FUNCTION pg_temp.count_statement() RETURNS trigger LANGUAGE plpgsql AS "
             "$$BEGIN UPDATE statements SET n = n + 1; RETURN NULL; END$$;"
             "CREATE TRIGGER counted AFTER INSERT ON row_writer_check "
+            "FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.count_statement();"
+            "DROP TABLE IF EXISTS counts_check; CREATE TABLE counts_check ("
+            "month text NOT NULL, fact text NOT NULL, n bigint NOT NULL, "
+            "PRIMARY KEY (month, fact));"
+            "CREATE TRIGGER counted AFTER INSERT ON counts_check "
             "FOR EACH STATEMENT EXECUTE FUNCTION pg_temp.count_statement()")
         yield conn
     finally:
@@ -74,3 +81,16 @@ def test_the_key_must_be_one_of_the_columns() -> None:
     # The upsert's conflict target is a column it inserts.
     with pytest.raises(ValueError, match="the key 'id' is not one of the columns"):
         RowWriter("t", "id", ["c"])
+
+
+async def test_counts_move_in_one_statement(conn: asyncpg.Connection) -> None:
+    await add_counts(conn, "counts_check", "month, fact",
+                     {("2026-11", "received"): 3, ("2026-12", "received"): 1,
+                      ("2026-12", "closed"): 0})  # a move of nothing writes nothing
+    await add_counts(conn, "counts_check", "month, fact",
+                     {("2026-11", "received"): -1, ("2026-12", "closed"): 2})
+    await add_counts(conn, "counts_check", "month, fact", {})
+    rows = await conn.fetch("SELECT month, fact, n FROM counts_check ORDER BY 1, 2")
+    assert [tuple(r) for r in rows] == [("2026-11", "received", 2), ("2026-12", "closed", 2),
+                                        ("2026-12", "received", 1)]
+    assert await statements(conn) == 2
