@@ -299,14 +299,8 @@ async def test_checkpoints_are_signed_every_n_events(settings, database_url) -> 
         await system.stop()
 
 
-async def test_the_keeper_reads_only_the_stream_a_commit_names(system) -> None:
-    """Each commit's NOTIFY names its table: the keeper chains that stream and reads no
-    other (it read every stream, twice, at every commit anywhere)."""
-    await register_officer(system, "budi", "perizinan")
-    keeper = audit(system).keeper
-    assert keeper is not None
-    keeper.poll_seconds = 3600.0  # no fallback poll of every stream during the test
-    await asyncio.sleep(1.5)      # the wait begun with the old interval ends (a poll)
+def counting_reads(keeper: ChainKeeper) -> list[str]:
+    """The streams the keeper reads from now on, one entry a read."""
     read: list[str] = []
     pump = keeper._pump
 
@@ -315,18 +309,61 @@ async def test_the_keeper_reads_only_the_stream_a_commit_names(system) -> None:
         return await pump(stream)
 
     keeper._pump = counted  # type: ignore[method-assign]
-    before = keeper.chained
+    return read
+
+
+async def quiet_keeper(system: System, gather_seconds: float) -> ChainKeeper:
+    """The system's keeper with no fallback poll of every stream during a test."""
+    keeper = audit(system).keeper
+    assert keeper is not None
+    keeper.poll_seconds = 3600.0
+    keeper.gather_seconds = 0.0
+    await asyncio.sleep(1.5)  # the wait begun with the old interval ends (a poll)
+    keeper.gather_seconds = gather_seconds  # for the next wake: it waits on the long poll
+    return keeper
+
+
+async def submit(system: System, n: int) -> None:
     await system.applications.submit(ApplicationIntake(
-        channel="oss", external_id="T-notified", service_code="SS-KBLI-10510",
-        applicant=Applicant(name="Pemohon"),
-        business=Business(name="CV Satu", kbli="10510", scale="kecil",
+        channel="oss", external_id=f"T-keeper-{n}", service_code="SS-KBLI-10510",
+        applicant=Applicant(name=f"Pemohon {n}"),
+        business=Business(name=f"CV {n}", kbli="10510", scale="kecil",
                           in_industrial_estate=True, address="Purwakarta")), OSS)
-    for _ in range(100):
-        if keeper.chained > before:
-            break
+
+
+async def chained(keeper: ChainKeeper, links: int) -> None:
+    for _ in range(300):
+        if keeper.chained >= links:
+            return
         await asyncio.sleep(0.05)
-    assert keeper.chained > before
+    raise AssertionError(f"{keeper.chained} links chained, waited for {links}")
+
+
+async def test_the_keeper_reads_only_the_stream_a_commit_names(system) -> None:
+    """Each commit's NOTIFY names its table: the keeper chains that stream and reads no
+    other (it read every stream, twice, at every commit anywhere)."""
+    await register_officer(system, "budi", "perizinan")
+    keeper = await quiet_keeper(system, gather_seconds=0.0)
+    read = counting_reads(keeper)
+    before = keeper.chained
+    await submit(system, 0)
+    await chained(keeper, before + 1)
     assert read and set(read) == {"applications"}, read
+    assert (await verified(system))["ok"]
+
+
+async def test_the_keeper_chains_the_commits_of_a_moment_together(system) -> None:
+    """Commits in a row, each with its NOTIFY: chained together once they had a moment to
+    gather (the keeper read as they came: 2 to 5 reads for ten in trial runs)."""
+    keeper = await quiet_keeper(system, gather_seconds=5.0)
+    read = counting_reads(keeper)
+    before = keeper.chained
+    for n in range(10):
+        await submit(system, n)
+    await asyncio.sleep(0.5)
+    assert read == [], "the keeper read before the commits had gathered"
+    await chained(keeper, before + 10)
+    assert 1 <= len(read) <= 2, read
     assert (await verified(system))["ok"]
 
 
