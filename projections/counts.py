@@ -7,11 +7,9 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from projections.doc_table import column_types, columns_of, unnest
+from projections.doc_table import batch_insert, columns_of
 
 K = TypeVar("K", bound=tuple[Any, ...])
-_statements: dict[str, str] = {}
-"""Each table's statement, made once its columns' types are read."""
 
 
 async def add_counts(conn: asyncpg.Connection, table: str, key: str,
@@ -24,10 +22,6 @@ async def add_counts(conn: asyncpg.Connection, table: str, key: str,
     changed = [(*k, n) for k, n in sorted(moves.items(), key=lambda kv: str(kv[0])) if n]
     if not changed:
         return
-    statement = _statements.get(table)
-    if statement is None:
-        types = list((await column_types(conn, table)).values())
-        statement = _statements[table] = (
-            f"INSERT INTO {table} SELECT * FROM {unnest(types)} "
-            f"ON CONFLICT ({key}) DO UPDATE SET n = {table}.n + excluded.n")
+    statement = await batch_insert(conn, table, None,
+                                   f"ON CONFLICT ({key}) DO UPDATE SET n = {table}.n + excluded.n")
     await conn.execute(statement, *columns_of(changed))

@@ -52,8 +52,6 @@ class RowWriter:
         updated = [c for c in self.columns if c != key and c not in kept]
         self._conflict = (f"ON CONFLICT ({key}) DO UPDATE SET "
                           + ", ".join(f"{c} = excluded.{c}" for c in updated))
-        self._upsert: str | None = None
-        """The batch's statement, once the columns' types are read (`_statement`)."""
 
     async def upsert(self, conn: asyncpg.Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         """The batch's rows in one statement, each column sent as one array (a row per
@@ -63,14 +61,8 @@ class RowWriter:
         if not rows:
             return
         rows = list({row[self._key]: row for row in rows}.values())
-        await conn.execute(self._upsert or await self._statement(conn), *columns_of(rows))
-
-    async def _statement(self, conn: asyncpg.Connection) -> str:
-        types = await column_types(conn, self.table)
-        self._upsert = (f"INSERT INTO {self.table} ({', '.join(self.columns)}) "
-                        f"SELECT * FROM {unnest([types[c] for c in self.columns])} "
-                        f"{self._conflict}")
-        return self._upsert
+        await conn.execute(await batch_insert(conn, self.table, self.columns, self._conflict),
+                           *columns_of(rows))
 
     def encode(self, rows: Sequence[tuple[Any, ...]]) -> bytes:
         """Rows as `copy` takes them: COPY's text format, made where the rows are folded
@@ -103,18 +95,28 @@ def columns_of(rows: Sequence[tuple[Any, ...]]) -> list[list[Any]]:
     return [list(column) for column in zip(*rows, strict=True)]
 
 
-async def column_types(conn: asyncpg.Connection, table: str) -> dict[str, str]:
-    """The table's columns, in order, and their SQL types."""
-    return {r["attname"]: r["type"] for r in await conn.fetch(
-        "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
-        "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
-        table)}
+_batch_inserts: dict[tuple[str, tuple[str, ...] | None, str], str] = {}
+"""Each batch statement, made once its table's column types are read."""
 
 
-def unnest(types: Sequence[str]) -> str:
-    """`unnest($1::t1[], $2::t2[], ...)`: rows sent as one array a column, so that a batch
-    is one statement (one executor run) however many rows it has."""
-    return f"unnest({', '.join(f'${i}::{t}[]' for i, t in enumerate(types, 1))})"
+async def batch_insert(conn: asyncpg.Connection, table: str, columns: Sequence[str] | None,
+                       then: str) -> str:
+    """`INSERT INTO table (columns) SELECT * FROM unnest($1::t1[], ...) <then>`: rows sent
+    as one array a column (`columns_of`), so that a batch is one statement, one executor
+    run, however many rows it has; each array typed as its column is (None: every column
+    of the table, in order)."""
+    key = (table, None if columns is None else tuple(columns), then)
+    statement = _batch_inserts.get(key)
+    if statement is None:
+        types: dict[str, str] = {r["attname"]: r["type"] for r in await conn.fetch(
+            "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute "
+            "WHERE attrelid = $1::regclass AND attnum > 0 AND NOT attisdropped "
+            "ORDER BY attnum", table)}
+        named = list(types) if columns is None else list(columns)
+        arrays = ", ".join(f"${i}::{types[c]}[]" for i, c in enumerate(named, 1))
+        statement = _batch_inserts[key] = (
+            f"INSERT INTO {table} ({', '.join(named)}) SELECT * FROM unnest({arrays}) {then}")
+    return statement
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:
