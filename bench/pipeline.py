@@ -353,10 +353,14 @@ async def preload_statement_statistics(pg: Any) -> None:
     pg.start()
 
 
-async def top_statements(db_url: str, top: int = 20) -> list[dict[str, Any]]:
-    """The statements Postgres spent most time executing in this database's run."""
+async def statement_statistics(db_url: str, top: int = 20) -> tuple[list[dict[str, Any]],
+                                                                     dict[str, Any]]:
+    """What Postgres ran for this database's run: the `top` statements it spent most time
+    executing, and every statement's count and time together."""
     import asyncpg
 
+    ours = ("FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
+            "WHERE d.datname = current_database()")
     conn = await asyncpg.connect(db_url, timeout=30)
     try:
         await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
@@ -364,24 +368,11 @@ async def top_statements(db_url: str, top: int = 20) -> list[dict[str, Any]]:
             "SELECT calls, rows, round(total_exec_time::numeric, 1)::float AS total_ms, "
             "shared_blks_hit + shared_blks_read AS pages, "
             "left(regexp_replace(query, '\\s+', ' ', 'g'), 200) AS query "
-            "FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-            "WHERE d.datname = current_database() ORDER BY total_exec_time DESC LIMIT $1", top)
-        return [dict(r) for r in rows]
-    finally:
-        await conn.close()
-
-
-async def statement_totals(db_url: str) -> dict[str, Any]:
-    """Every statement Postgres ran for this database's run: how many, and their time."""
-    import asyncpg
-
-    conn = await asyncpg.connect(db_url, timeout=30)
-    try:
-        row = await conn.fetchrow(
+            f"{ours} ORDER BY total_exec_time DESC LIMIT $1", top)
+        totals = await conn.fetchrow(
             "SELECT sum(calls)::bigint AS calls, round(sum(total_exec_time)::numeric)::float "
-            "AS exec_ms FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid "
-            "WHERE d.datname = current_database()")
-        return dict(row) if row else {}
+            f"AS exec_ms {ours}")
+        return [dict(r) for r in rows], dict(totals) if totals else {}
     finally:
         await conn.close()
 
@@ -446,8 +437,8 @@ def run_latency(args: argparse.Namespace, deadline: Deadline, pg: Any, nats: Any
             await starter
             phase["cpu"] = meter.stop()  # includes the drain: a little diluted
             if args.statements:
-                phase["statements"] = await top_statements(db_url)
-                phase["statement_totals"] = await statement_totals(db_url)
+                phase["statements"], phase["statement_totals"] = await statement_statistics(
+                    db_url)
         finally:
             await system.stop()
 
