@@ -97,18 +97,13 @@ has waited: index probes (`outbox.SCHEMA`: `notification_outbox_open_by_way`,
 `notification_outbox_due_not_waiting`), whatever waits."""
 
 
-def backlog_ways() -> list[str]:
-    """Every way a message can take (`outbox.WAYS`), as the statement takes them."""
-    return list(outbox.WAYS)
-
-
 async def read_backlog(conn: Conn, cap: int = PENDING_CAP) -> Backlog | None:
     """The outbox's backlog, in one statement of bounded cost (ages by the database's
     clock, which wrote the rows' times: the office clock may be simulated)."""
     if not await _table_exists(conn, "notification_outbox"):
         return None
     backlog = Backlog(pending={outbox.EMAIL: 0})  # always a sample, for alert rules
-    for r in await conn.fetch(BACKLOG_SQL, backlog_ways(), cap):
+    for r in await conn.fetch(BACKLOG_SQL, list(outbox.WAYS), cap):
         if r["n"]:
             backlog.pending[r["way"]] = int(r["n"])
             backlog.oldest_seconds = max(backlog.oldest_seconds, float(r["oldest"]))

@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 
 from services.notifications import outbox
-from services.ops.scrape import BACKLOG_SQL, backlog_ways, read_backlog
+from services.ops.scrape import BACKLOG_SQL, read_backlog
 
 pytestmark = pytest.mark.integration
 
@@ -84,7 +84,7 @@ def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 async def test_the_waiting_e_mail_is_read_no_further_than_the_cap(conn) -> None:
     cap = 100
-    ways = backlog_ways()
+    ways = list(outbox.WAYS)
     explained = await conn.fetchval(f"EXPLAIN (ANALYZE, FORMAT JSON) {BACKLOG_SQL}", ways, cap)
     plan = (json.loads(explained) if isinstance(explained, str) else explained)[0]["Plan"]
     scans = [n for n in nodes(plan) if n.get("Relation Name") == "notification_outbox"]
