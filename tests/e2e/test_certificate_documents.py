@@ -21,6 +21,7 @@ from services.applications import certificate_document
 from services.applications.views import SignedRecord
 from services.infra.signing import OfficeKey
 from services.runtime import System
+from tests.certificates import forged_signature
 from tests.conftest import People
 from tests.e2e.test_application_lifecycle import issue
 
@@ -29,12 +30,6 @@ pytestmark = pytest.mark.e2e
 HTML = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 PDF = {"Accept": "application/pdf"}
 OFFICE = "DPMPTSP Kabupaten Purwakarta"
-
-
-def forged_signature(sig: str) -> str:
-    """The signature with its first character changed: always a different one (a fixed
-    "A" was the real signature for one signature in 64)."""
-    return ("B" if sig[0] == "A" else "A") + sig[1:]
 
 
 def link_of(issued: dict[str, Any]) -> tuple[str, dict[str, str]]:
