@@ -10,8 +10,11 @@ resume. Each time a consumer task (re)starts it re-creates its durable consumer 
 stream sequence after the last one it applied (or from the start, skipping by position,
 when the stream was re-created since), so redeliveries after a crash can never let a
 later event overtake an earlier one. Within a run, batches are applied one at a time and
-acknowledged (AckPolicy.ALL) only after their transaction committed. One process consumes
-each (read model, stream) at a time: it holds a Postgres advisory lock for it.
+acknowledged (AckPolicy.ALL) only after their transaction committed. A runner's read
+models that take a stream share one consumer of it (`Consumer`): each message is fetched,
+checked and decoded once and applied to them all in one transaction, each read model
+tracking its own position. One process consumes each stream for a runner's read models at
+a time: it holds a Postgres advisory lock for it.
 
 Trust: a message is applied only if the relay signed it (services/infra/event_signing.py)
 and it follows the last event applied: its `Ptsp-Prev-Position` is the tracked position.
@@ -126,6 +129,13 @@ def lock_key(projection: str, stream: str = "") -> int:
     return 0x5054_0000 + int(sum(ord(c) * 31**i for i, c in enumerate(name))) % 0xFFFFFF
 
 
+def rebuild_key(projection: str) -> int:
+    """Advisory lock a rebuild of the read model holds exclusively, and a live batch
+    applying to it shared: a batch that cannot take it shared leaves the read model,
+    being rebuilt, to catch up afterwards, and goes on with the others of its stream."""
+    return lock_key(f"{projection}#rebuild")
+
+
 async def install(pool: asyncpg.Pool, projections: Sequence[Projection]) -> None:
     async with connection(pool) as conn:
         await conn.execute("SELECT pg_advisory_lock(7075)")
@@ -138,23 +148,39 @@ async def install(pool: asyncpg.Pool, projections: Sequence[Projection]) -> None
             await conn.execute("SELECT pg_advisory_unlock(7075)")
 
 
-async def _tracked(conn: asyncpg.Connection, projection: Projection, stream: str) -> int:
-    """Under the read model's lock (to the end of the transaction): its tracked position."""
-    await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(projection.name))
-    return int(await conn.fetchval(
-        "SELECT position FROM projection_positions WHERE projection = $1 AND stream = $2",
-        projection.name, stream) or 0)
+# Taken in lock_key order, as a rebuild takes them: a batch waits on another live batch
+# of the read model (it holds it briefly), never on a rebuild (it skips it).
+_LOCK_UNLESS_REBUILDING = (
+    "SELECT CASE WHEN pg_try_advisory_xact_lock_shared($1) "
+    "THEN pg_advisory_xact_lock($2) IS NOT NULL ELSE false END")
 
 
-async def _track(conn: asyncpg.Connection, projection: Projection, stream: str, position: int,
+async def _tracked(conn: asyncpg.Connection, members: Sequence[Projection],
+                   stream: str) -> dict[str, int]:
+    """Under each read model's lock (to the end of the transaction): the tracked
+    positions of those not being rebuilt."""
+    locked = [p.name for p in sorted(members, key=lambda p: lock_key(p.name))
+              if await conn.fetchval(_LOCK_UNLESS_REBUILDING, rebuild_key(p.name),
+                                     lock_key(p.name))]
+    rows = await conn.fetch(
+        "SELECT projection, position FROM projection_positions "
+        "WHERE stream = $1 AND projection = ANY($2::text[])", stream, locked)
+    tracked = {r["projection"]: int(r["position"]) for r in rows}
+    return {name: tracked.get(name, 0) for name in locked}
+
+
+async def _track(conn: asyncpg.Connection, positions: dict[str, int], stream: str,
                  stream_seq: int | None, stream_created: str | None) -> None:
+    """Each read model's tracked position on `stream`, in one statement."""
     await conn.execute(
         "INSERT INTO projection_positions "
         "(projection, stream, position, stream_seq, stream_created) "
-        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (projection, stream) DO UPDATE SET "
+        "SELECT projection, $2, position, $4, $5 "
+        "FROM unnest($1::text[], $3::bigint[]) AS t(projection, position) "
+        "ON CONFLICT (projection, stream) DO UPDATE SET "
         "position = excluded.position, stream_seq = excluded.stream_seq, "
         "stream_created = excluded.stream_created",
-        projection.name, stream, position, stream_seq, stream_created)
+        list(positions), stream, list(positions.values()), stream_seq, stream_created)
 
 
 @dataclass(frozen=True)
@@ -212,19 +238,53 @@ async def heal(conn: asyncpg.Connection, eventlog: EventLog, stream: str, after:
     return healed
 
 
-async def apply_delivered(conn: asyncpg.Connection, projection: Projection, stream: str,
+@dataclass(frozen=True)
+class Applied:
+    """What one live batch did, summed over the read models it went to."""
+
+    applied: int = 0
+    healed: int = 0
+    refused: int = 0
+    skipped: tuple[str, ...] = ()
+    """The read models left out: being rebuilt."""
+
+
+async def apply_delivered(conn: asyncpg.Connection, members: Sequence[Projection], stream: str,
                           delivered: Sequence[Delivered | DeadLetter], eventlog: EventLog,
                           stream_seq: int | None, stream_created: str | None,
-                          heal_batch: int = 500) -> tuple[int, int, int]:
-    """In the caller's transaction: apply each signed message that follows the last one
-    applied (healing a gap from the event store first), dead-letter the rest, move the
-    tracking position. Returns (applied, healed, dead-lettered)."""
-    last = await _tracked(conn, projection, stream)
+                          heal_batch: int = 500, upto: int = 0) -> Applied:
+    """In the caller's transaction, for each read model of `members` not being rebuilt:
+    apply each signed message that follows the last one applied (healing a gap from the
+    event store first), dead-letter the rest, heal up to position `upto` (what it missed
+    while it was being rebuilt), move the tracking position."""
+    tracked = await _tracked(conn, members, stream)
+    done = Applied(skipped=tuple(p.name for p in members if p.name not in tracked))
+    for projection in members:
+        if projection.name not in tracked:
+            continue
+        unapplied, last, healed, refused = await _follow(
+            conn, projection.name, stream, tracked[projection.name], delivered, eventlog,
+            heal_batch, upto)
+        if unapplied:
+            await projection.apply(conn, unapplied)
+        tracked[projection.name] = last
+        done = replace(done, applied=done.applied + len(unapplied),
+                       healed=done.healed + healed, refused=done.refused + refused)
+    if tracked:
+        await _track(conn, tracked, stream, stream_seq, stream_created)
+    return done
+
+
+async def _follow(conn: asyncpg.Connection, projection: str, stream: str, last: int,
+                  delivered: Sequence[Delivered | DeadLetter], eventlog: EventLog,
+                  heal_batch: int, upto: int) -> tuple[list[LoggedEvent], int, int, int]:
+    """What a read model at position `last` applies of a batch: (events, its new
+    position, events healed, messages dead-lettered)."""
     unapplied: list[LoggedEvent] = []
     healed = refused = 0
     for item in delivered:
         if isinstance(item, DeadLetter):
-            await dead_letters.record(conn, projection.name, stream, item)
+            await dead_letters.record(conn, projection, stream, item)
             refused += 1
             continue
         if item.event.position <= last:
@@ -232,7 +292,7 @@ async def apply_delivered(conn: asyncpg.Connection, projection: Projection, stre
         if item.prev < last:
             reason = (f"out of order: position {item.event.position} follows {item.prev}, "
                       f"but {last} was applied")
-            await dead_letters.record(conn, projection.name, stream,
+            await dead_letters.record(conn, projection, stream,
                                       replace(item.letter, reason=reason))
             refused += 1
             continue
@@ -244,16 +304,41 @@ async def apply_delivered(conn: asyncpg.Connection, projection: Projection, stre
                 last = gap[-1].position
             if last != item.prev:
                 reason = f"gap: position {item.prev} is not in the event store"
-                await dead_letters.record(conn, projection.name, stream,
+                await dead_letters.record(conn, projection, stream,
                                           replace(item.letter, reason=reason))
                 refused += 1
                 continue
         unapplied.append(item.event)
         last = item.event.position
-    if unapplied:
-        await projection.apply(conn, unapplied)
-    await _track(conn, projection, stream, last, stream_seq, stream_created)
-    return len(unapplied), healed, refused
+    if last < upto:
+        gap = await heal(conn, eventlog, stream, last, upto, heal_batch)
+        unapplied += gap
+        healed += len(gap)
+        if gap:
+            last = gap[-1].position
+    return unapplied, last, healed, refused
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """The read models of a runner that take one stream, fed by one durable JetStream
+    consumer: each message is fetched, checked and decoded once, and applied to them all
+    in one transaction (each still tracks its own position)."""
+
+    stream: Stream
+    members: tuple[Projection, ...]
+
+    @property
+    def name(self) -> str:
+        """Of the consumer: its members' names (one read model's alone, as it was)."""
+        return "+".join(p.name for p in self.members)
+
+
+def consumers(streams: dict[str, Stream], projections: Sequence[Projection]) -> list[Consumer]:
+    """One consumer per stream any of `projections` takes."""
+    declared = dict.fromkeys(s for p in projections for s in p.streams)
+    return [Consumer(streams[s], tuple(p for p in projections if s in p.streams))
+            for s in declared]
 
 
 class ProjectionRunner:
@@ -267,6 +352,7 @@ class ProjectionRunner:
         self.eventlog = EventLog(pool, streams)
         self.signer = signer
         self.projections = list(projections)
+        self.consumers = consumers(self.streams, self.projections)
         self.batch = batch
         self.applied = 0
         self.healed = 0
@@ -282,10 +368,9 @@ class ProjectionRunner:
     async def start(self) -> None:
         self._stopping = False
         await install(self.pool, self.projections)
-        for p in self.projections:
-            for stream in p.streams:
-                self._tasks.append(asyncio.create_task(
-                    self._consume(p, self.streams[stream]), name=f"projection-{p.name}-{stream}"))
+        for consumer in self.consumers:
+            self._tasks.append(asyncio.create_task(
+                self._consume(consumer), name=f"projection-{consumer.name}-{consumer.stream.name}"))
 
     async def stop(self) -> None:
         # nats-py's fetch can turn a cancellation into a timeout, so a flag ends the
@@ -302,7 +387,8 @@ class ProjectionRunner:
                 with contextlib.suppress(Exception):
                     await self.pool.release(owner)
 
-    # One process consumes each (read model, stream): it holds a session lock for it.
+    # One process consumes each stream for the read models of a consumer: it holds a
+    # session lock for it.
     # All of a runner's locks are held on one connection (a process's connections are
     # a budget: services/runtime.py); each batch takes a pooled one for its transaction.
     # The locks spare duplicate work only: a second consumer of the same read model
@@ -330,15 +416,15 @@ class ProjectionRunner:
                 with contextlib.suppress(Exception):
                     await self._owner.execute("SELECT pg_advisory_unlock($1)", key)
 
-    async def _consume(self, projection: Projection, stream: Stream) -> None:
-        key = lock_key(projection.name, stream.name)
+    async def _consume(self, consumer: Consumer) -> None:
+        key = lock_key(consumer.name, consumer.stream.name)
         while not self._stopping:
             try:
                 # Others stand by, trying every second.
                 while not (generation := await self._own(key)):  # noqa: ASYNC110 - polls Postgres, no event to wait on
                     await asyncio.sleep(1.0)
                 try:
-                    await self._consume_owned(projection, stream, generation)
+                    await self._consume_owned(consumer, generation)
                 finally:
                     await self._disown(key, generation)
             except asyncio.CancelledError:
@@ -347,51 +433,77 @@ class ProjectionRunner:
                 await asyncio.sleep(0.5)  # the stream is not there yet: the relay makes it
             except Exception:
                 log.warning("projection %s on %s interrupted; resuming from its tracking",
-                            projection.name, stream.name, exc_info=True)
+                            consumer.name, consumer.stream.name, exc_info=True)
                 await asyncio.sleep(1.0)
 
-    async def _consume_owned(self, projection: Projection, stream: Stream,
-                             generation: int) -> None:
+    async def _consume_owned(self, consumer: Consumer, generation: int) -> None:
         """Consume while the lock taken under `generation` is held."""
-        durable = f"{projection.name}-{stream.name}"
+        stream, names = consumer.stream, [p.name for p in consumer.members]
+        durable = f"{consumer.name}-{stream.name}"
         info = await self.js.stream_info(stream.jetstream_name)
         created = info.created.isoformat() if info.created else ""
-        row = await self.pool.fetchrow(
+        rows = await self.pool.fetch(
             "SELECT stream_seq, stream_created FROM projection_positions "
-            "WHERE projection = $1 AND stream = $2", projection.name, stream.name)
+            "WHERE stream = $1 AND projection = ANY($2::text[])", stream.name, names)
         config = ConsumerConfig(durable_name=durable, ack_policy=AckPolicy.ALL, ack_wait=30,
                                 max_ack_pending=self.batch, max_deliver=-1,
                                 deliver_policy=DeliverPolicy.ALL)
-        if row and row["stream_seq"] and row["stream_created"] == created:
+        # From where the read model furthest behind left off, if each has applied this
+        # incarnation of the stream (else from the start, skipping by position).
+        if len(rows) == len(names) and all(
+                r["stream_seq"] and r["stream_created"] == created for r in rows):
             config.deliver_policy = DeliverPolicy.BY_START_SEQUENCE
-            config.opt_start_seq = row["stream_seq"] + 1
-        with contextlib.suppress(NotFoundError):
-            await self.js.delete_consumer(stream.jetstream_name, durable)
+            config.opt_start_seq = min(r["stream_seq"] for r in rows) + 1
+        # Ours is made anew; a read model's consumer of its own, before they shared
+        # one, would hold on to the stream's messages for nothing.
+        alone = [f"{name}-{stream.name}" for name in names] if len(names) > 1 else []
+        for name in (durable, *alone):
+            with contextlib.suppress(NotFoundError):
+                await self.js.delete_consumer(stream.jetstream_name, name)
         sub = await self.js.pull_subscribe(stream.subjects, durable=durable,
                                            stream=stream.jetstream_name, config=config)
+        behind = 0
+        """The last position delivered while a read model was left out (being rebuilt):
+        it catches up to there at the next batch, or when the stream goes quiet."""
+        last_seq: int | None = None
         while not self._stopping and self._owns(generation):
             try:
                 msgs = await sub.fetch(self.batch, timeout=1.0)
             except (TimeoutError, NatsTimeout):
-                continue
-            if not msgs:
+                msgs = []
+            if not msgs and not behind:
                 continue
             delivered = [check(self.signer, stream, m) for m in msgs]
-            last_seq = stream_sequence(msgs[-1])
-            async with connection(self.pool) as conn, conn.transaction():
-                applied, healed, refused = await apply_delivered(
-                    conn, projection, stream.name, delivered, self.eventlog, last_seq,
-                    created, self.batch)
-            self.applied += applied
-            self.healed += healed
-            self.dead_lettered += refused
-            if refused:
+            if msgs:
+                last_seq = stream_sequence(msgs[-1])
+            async with connection(self.pool) as conn:
+                async with conn.transaction():
+                    done = await apply_delivered(
+                        conn, consumer.members, stream.name, delivered, self.eventlog,
+                        last_seq, created, self.batch, behind)
+                _left_clean(conn)
+            self.applied += done.applied
+            self.healed += done.healed
+            self.dead_lettered += done.refused
+            positions = [d.event.position for d in delivered if isinstance(d, Delivered)]
+            behind = max([behind, *positions]) if done.skipped else 0
+            if done.refused:
                 log.warning("projection %s on %s: %d message(s) refused and dead-lettered "
-                            "(`ptsp dead-letters list`)", projection.name, stream.name, refused)
-            if healed:
+                            "(`ptsp dead-letters list`)", consumer.name, stream.name,
+                            done.refused)
+            if done.healed:
                 log.warning("projection %s on %s: %d event(s) missing from JetStream read "
-                            "from the event store", projection.name, stream.name, healed)
-            await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
+                            "from the event store", consumer.name, stream.name, done.healed)
+            if msgs:
+                await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
+
+
+def _left_clean(conn: asyncpg.Connection) -> None:
+    """A committed batch leaves nothing on its connection (its locks were the
+    transaction's): it goes back to the pool without the reset round trip."""
+    left_clean = getattr(conn, "left_clean", None)  # the proxy forwards to its connection
+    if left_clean is not None:
+        left_clean()
 
 
 async def rebuild(pool: asyncpg.Pool, eventlog: EventLog, projections: Sequence[Rebuildable],
@@ -399,7 +511,8 @@ async def rebuild(pool: asyncpg.Pool, eventlog: EventLog, projections: Sequence[
                   workers: int | None = None) -> dict[str, int]:
     """Drop each read model and fold it again from the event store (not from JetStream),
     all in one transaction: readers see the old read models until the new ones are
-    complete, and live consumers wait on each read model's lock meanwhile.
+    complete, and live batches leave them out meanwhile (`rebuild_key`): they catch up
+    from the event store once it commits.
 
     The store is read once, whole cases at a time (`_whole_cases`: each case's events
     together, in order, about `batch` events a read), up to each stream's head when the
@@ -427,8 +540,11 @@ async def rebuild(pool: asyncpg.Pool, eventlog: EventLog, projections: Sequence[
         # models' locks, as live consumers holding pooled connections wait on those.
         reader = await _spare(pool, stack)
         await stack.enter_async_context(conn.transaction())
-        for p in sorted(projections, key=lambda p: lock_key(p.name)):  # one order: no deadlock
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_key(p.name))
+        # Every read model's rebuild lock, then every read model's lock, each in one
+        # order: live batches skip a read model being rebuilt, and wait for none.
+        ordered = sorted(projections, key=lambda p: lock_key(p.name))
+        for key in [rebuild_key(p.name) for p in ordered] + [lock_key(p.name) for p in ordered]:
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", key)
         # The indexes are built by this backend alone: the rebuild's own workers have the
         # other cores (Postgres would start helpers for the larger tables' indexes).
         await conn.execute("SET LOCAL max_parallel_maintenance_workers = 0")
@@ -467,7 +583,7 @@ async def rebuild(pool: asyncpg.Pool, eventlog: EventLog, projections: Sequence[
                     future.cancel()
             for p, model in zip(takers, models, strict=True):
                 await model.finish(conn)
-                await _track(conn, p, stream, heads[stream], None, None)
+                await _track(conn, {p.name: heads[stream]}, stream, None, None)
                 counts[p.name] += done
         for definition in deferred:
             await conn.execute(definition)
