@@ -175,8 +175,12 @@ class EmbeddedPostgres:
         self._run(
             "pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-l", str(log),
             # TCP on loopback only; no unix socket (a long data dir path would not fit one).
+            # Autovacuum looks every 10 s, not every minute: a read model's rows are
+            # rewritten at every step of a case, and until a table is first analyzed the
+            # plans cached for it were made for an empty table (a sequential scan each).
             "-o", f"-h {self.host} -p {self.port} -c unix_socket_directories='' "
-                  "-c max_connections=200 -c password_encryption=scram-sha-256",
+                  "-c max_connections=200 -c password_encryption=scram-sha-256 "
+                  "-c autovacuum_naptime=10s",
             "start", timeout=90,
         )
 
