@@ -10,11 +10,11 @@ resume. Each time a consumer task (re)starts it re-creates its durable consumer 
 stream sequence after the last one it applied (or from the start, skipping by position,
 when the stream was re-created since), so redeliveries after a crash can never let a
 later event overtake an earlier one. Within a run, batches are applied one at a time and
-acknowledged (AckPolicy.ALL) only after their transaction committed. A runner's read
+acknowledged (AckPolicy.ALL) only after their transactions committed. A runner's read
 models that take a stream share one consumer of it (`Consumer`): each message is fetched,
-checked and decoded once and applied to them all in one transaction, each read model
-tracking its own position. One process consumes each stream for a runner's read models at
-a time: it holds a Postgres advisory lock for it.
+checked and decoded once, then applied to each read model in a transaction of its own
+(side by side, each tracking its own position). One process consumes each stream for a
+runner's read models at a time: it holds a Postgres advisory lock for it.
 
 Trust: a message is applied only if the relay signed it (services/infra/event_signing.py)
 and it follows the last event applied: its `Ptsp-Prev-Position` is the tracked position.
@@ -148,39 +148,33 @@ async def install(pool: asyncpg.Pool, projections: Sequence[Projection]) -> None
             await conn.execute("SELECT pg_advisory_unlock(7075)")
 
 
-# Taken in lock_key order, as a rebuild takes them: a batch waits on another live batch
-# of the read model (it holds it briefly), never on a rebuild (it skips it).
+# A batch waits on another live batch of the read model (it holds the lock briefly),
+# never on a rebuild of it (it holds both locks for as long as it takes).
 _LOCK_UNLESS_REBUILDING = (
     "SELECT CASE WHEN pg_try_advisory_xact_lock_shared($1) "
     "THEN pg_advisory_xact_lock($2) IS NOT NULL ELSE false END")
 
 
-async def _tracked(conn: asyncpg.Connection, members: Sequence[Projection],
-                   stream: str) -> dict[str, int]:
-    """Under each read model's lock (to the end of the transaction): the tracked
-    positions of those not being rebuilt."""
-    locked = [p.name for p in sorted(members, key=lambda p: lock_key(p.name))
-              if await conn.fetchval(_LOCK_UNLESS_REBUILDING, rebuild_key(p.name),
-                                     lock_key(p.name))]
-    rows = await conn.fetch(
-        "SELECT projection, position FROM projection_positions "
-        "WHERE stream = $1 AND projection = ANY($2::text[])", stream, locked)
-    tracked = {r["projection"]: int(r["position"]) for r in rows}
-    return {name: tracked.get(name, 0) for name in locked}
+async def _tracked(conn: asyncpg.Connection, projection: Projection, stream: str) -> int | None:
+    """Under the read model's lock (to the end of the transaction): its tracked position;
+    None while it is being rebuilt."""
+    if not await conn.fetchval(_LOCK_UNLESS_REBUILDING, rebuild_key(projection.name),
+                               lock_key(projection.name)):
+        return None
+    return int(await conn.fetchval(
+        "SELECT position FROM projection_positions WHERE projection = $1 AND stream = $2",
+        projection.name, stream) or 0)
 
 
-async def _track(conn: asyncpg.Connection, positions: dict[str, int], stream: str,
+async def _track(conn: asyncpg.Connection, projection: Projection, stream: str, position: int,
                  stream_seq: int | None, stream_created: str | None) -> None:
-    """Each read model's tracked position on `stream`, in one statement."""
     await conn.execute(
         "INSERT INTO projection_positions "
         "(projection, stream, position, stream_seq, stream_created) "
-        "SELECT projection, $2, position, $4, $5 "
-        "FROM unnest($1::text[], $3::bigint[]) AS t(projection, position) "
-        "ON CONFLICT (projection, stream) DO UPDATE SET "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (projection, stream) DO UPDATE SET "
         "position = excluded.position, stream_seq = excluded.stream_seq, "
         "stream_created = excluded.stream_created",
-        list(positions), stream, list(positions.values()), stream_seq, stream_created)
+        projection.name, stream, position, stream_seq, stream_created)
 
 
 @dataclass(frozen=True)
@@ -240,7 +234,7 @@ async def heal(conn: asyncpg.Connection, eventlog: EventLog, stream: str, after:
 
 @dataclass(frozen=True)
 class Applied:
-    """What one live batch did, summed over the read models it went to."""
+    """What one live batch did (to one read model, or summed over a consumer's)."""
 
     applied: int = 0
     healed: int = 0
@@ -249,42 +243,22 @@ class Applied:
     """The read models left out: being rebuilt."""
 
 
-async def apply_delivered(conn: asyncpg.Connection, members: Sequence[Projection], stream: str,
+async def apply_delivered(conn: asyncpg.Connection, projection: Projection, stream: str,
                           delivered: Sequence[Delivered | DeadLetter], eventlog: EventLog,
                           stream_seq: int | None, stream_created: str | None,
                           heal_batch: int = 500, upto: int = 0) -> Applied:
-    """In the caller's transaction, for each read model of `members` not being rebuilt:
-    apply each signed message that follows the last one applied (healing a gap from the
-    event store first), dead-letter the rest, heal up to position `upto` (what it missed
-    while it was being rebuilt), move the tracking position."""
-    tracked = await _tracked(conn, members, stream)
-    done = Applied(skipped=tuple(p.name for p in members if p.name not in tracked))
-    for projection in members:
-        if projection.name not in tracked:
-            continue
-        unapplied, last, healed, refused = await _follow(
-            conn, projection.name, stream, tracked[projection.name], delivered, eventlog,
-            heal_batch, upto)
-        if unapplied:
-            await projection.apply(conn, unapplied)
-        tracked[projection.name] = last
-        done = replace(done, applied=done.applied + len(unapplied),
-                       healed=done.healed + healed, refused=done.refused + refused)
-    if tracked:
-        await _track(conn, tracked, stream, stream_seq, stream_created)
-    return done
-
-
-async def _follow(conn: asyncpg.Connection, projection: str, stream: str, last: int,
-                  delivered: Sequence[Delivered | DeadLetter], eventlog: EventLog,
-                  heal_batch: int, upto: int) -> tuple[list[LoggedEvent], int, int, int]:
-    """What a read model at position `last` applies of a batch: (events, its new
-    position, events healed, messages dead-lettered)."""
+    """In the caller's transaction, unless the read model is being rebuilt: apply each
+    signed message that follows the last one applied (healing a gap from the event store
+    first), dead-letter the rest, heal up to position `upto` (what it missed while it was
+    being rebuilt), move the tracking position."""
+    last = await _tracked(conn, projection, stream)
+    if last is None:
+        return Applied(skipped=(projection.name,))
     unapplied: list[LoggedEvent] = []
     healed = refused = 0
     for item in delivered:
         if isinstance(item, DeadLetter):
-            await dead_letters.record(conn, projection, stream, item)
+            await dead_letters.record(conn, projection.name, stream, item)
             refused += 1
             continue
         if item.event.position <= last:
@@ -292,7 +266,7 @@ async def _follow(conn: asyncpg.Connection, projection: str, stream: str, last: 
         if item.prev < last:
             reason = (f"out of order: position {item.event.position} follows {item.prev}, "
                       f"but {last} was applied")
-            await dead_letters.record(conn, projection, stream,
+            await dead_letters.record(conn, projection.name, stream,
                                       replace(item.letter, reason=reason))
             refused += 1
             continue
@@ -304,7 +278,7 @@ async def _follow(conn: asyncpg.Connection, projection: str, stream: str, last: 
                 last = gap[-1].position
             if last != item.prev:
                 reason = f"gap: position {item.prev} is not in the event store"
-                await dead_letters.record(conn, projection, stream,
+                await dead_letters.record(conn, projection.name, stream,
                                           replace(item.letter, reason=reason))
                 refused += 1
                 continue
@@ -316,14 +290,17 @@ async def _follow(conn: asyncpg.Connection, projection: str, stream: str, last: 
         healed += len(gap)
         if gap:
             last = gap[-1].position
-    return unapplied, last, healed, refused
+    if unapplied:
+        await projection.apply(conn, unapplied)
+    await _track(conn, projection, stream, last, stream_seq, stream_created)
+    return Applied(len(unapplied), healed, refused)
 
 
 @dataclass(frozen=True)
 class Consumer:
     """The read models of a runner that take one stream, fed by one durable JetStream
-    consumer: each message is fetched, checked and decoded once, and applied to them all
-    in one transaction (each still tracks its own position)."""
+    consumer: each message is fetched, checked and decoded once, and applied to each in a
+    transaction of its own (each tracks its own position)."""
 
     stream: Stream
     members: tuple[Projection, ...]
@@ -476,12 +453,7 @@ class ProjectionRunner:
             delivered = [check(self.signer, stream, m) for m in msgs]
             if msgs:
                 last_seq = stream_sequence(msgs[-1])
-            async with connection(self.pool) as conn:
-                async with conn.transaction():
-                    done = await apply_delivered(
-                        conn, consumer.members, stream.name, delivered, self.eventlog,
-                        last_seq, created, self.batch, behind)
-                _left_clean(conn)
+            done = await self._apply(consumer, delivered, last_seq, created, behind)
             self.applied += done.applied
             self.healed += done.healed
             self.dead_lettered += done.refused
@@ -496,6 +468,32 @@ class ProjectionRunner:
                             "from the event store", consumer.name, stream.name, done.healed)
             if msgs:
                 await msgs[-1].ack()  # AckPolicy.ALL: acknowledges the whole batch
+
+
+    async def _apply(self, consumer: Consumer, delivered: Sequence[Delivered | DeadLetter],
+                     last_seq: int | None, created: str, behind: int) -> Applied:
+        """A batch applied to each read model of the consumer in a transaction of its
+        own, side by side: a case view is visible once its own rows are in, without
+        waiting on the SLA timers' (or on another stream's batch of them)."""
+
+        async def apply_to(member: Projection) -> Applied:
+            async with connection(self.pool) as conn:
+                async with conn.transaction():
+                    done = await apply_delivered(
+                        conn, member, consumer.stream.name, delivered, self.eventlog,
+                        last_seq, created, self.batch, behind)
+                _left_clean(conn)
+            return done
+
+        results = await asyncio.gather(*(apply_to(m) for m in consumer.members),
+                                       return_exceptions=True)
+        for result in results:  # raised once every transaction has ended
+            if isinstance(result, BaseException):
+                raise result
+        done = [r for r in results if isinstance(r, Applied)]
+        return Applied(applied=sum(d.applied for d in done), healed=sum(d.healed for d in done),
+                       refused=sum(d.refused for d in done),
+                       skipped=tuple(name for d in done for name in d.skipped))
 
 
 def _left_clean(conn: asyncpg.Connection) -> None:
@@ -583,7 +581,7 @@ async def rebuild(pool: asyncpg.Pool, eventlog: EventLog, projections: Sequence[
                     future.cancel()
             for p, model in zip(takers, models, strict=True):
                 await model.finish(conn)
-                await _track(conn, {p.name: heads[stream]}, stream, None, None)
+                await _track(conn, p, stream, heads[stream], None, None)
                 counts[p.name] += done
         for definition in deferred:
             await conn.execute(definition)
