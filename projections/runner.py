@@ -56,6 +56,7 @@ from projections import dead_letters
 from projections.dead_letters import DeadLetter
 from services.infra.event_signing import EventSigner, Unverified
 from services.infra.eventlog import EventLog, LoggedEvent, StoredRow, Stream, connection
+from services.infra.pg import mark_clean
 from services.infra.tasks import cancel_and_wait
 
 log = logging.getLogger("ptsp.projections")
@@ -482,7 +483,8 @@ class ProjectionRunner:
                     done = await apply_delivered(
                         conn, member, consumer.stream.name, delivered, self.eventlog,
                         last_seq, created, self.batch, behind)
-                _left_clean(conn)
+                # Its locks were the transaction's: nothing left on the connection.
+                mark_clean(conn)
             return done
 
         results = await asyncio.gather(*(apply_to(m) for m in consumer.members),
@@ -494,14 +496,6 @@ class ProjectionRunner:
         return Applied(applied=sum(d.applied for d in done), healed=sum(d.healed for d in done),
                        refused=sum(d.refused for d in done),
                        skipped=tuple(name for d in done for name in d.skipped))
-
-
-def _left_clean(conn: asyncpg.Connection) -> None:
-    """A committed batch leaves nothing on its connection (its locks were the
-    transaction's): it goes back to the pool without the reset round trip."""
-    left_clean = getattr(conn, "left_clean", None)  # the proxy forwards to its connection
-    if left_clean is not None:
-        left_clean()
 
 
 async def rebuild(pool: asyncpg.Pool, eventlog: EventLog, projections: Sequence[Rebuildable],

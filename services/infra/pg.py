@@ -52,13 +52,19 @@ async def create_pool(dsn: str, *, min_size: int, max_size: int) -> asyncpg.Pool
                                      reset=reset_unless_clean)
 
 
+def mark_clean(conn: object) -> None:
+    """A pooled connection (or a pool's proxy of one) whose use left no session state:
+    it goes back to its pool without the reset round trip. Anything else: nothing."""
+    left_clean = getattr(conn, "left_clean", None)  # the proxy forwards to its connection
+    if left_clean is not None:
+        left_clean()
+
+
 async def fetch_clean(pool: asyncpg.Pool, query: str,
                       *args: object) -> list[asyncpg.Record]:
     """`pool.fetch` of one statement that leaves no session state (no lock held past
     it, no LISTEN, no SET): its connection goes back without the reset round trip."""
     async with pool.acquire() as conn:
         records: list[asyncpg.Record] = await conn.fetch(query, *args)
-        left_clean = getattr(conn, "left_clean", None)  # the proxy forwards to its connection
-        if left_clean is not None:
-            left_clean()
+        mark_clean(conn)
         return records
