@@ -16,7 +16,10 @@ One run, everything on loopback, one global deadline (`--budget`, default 200 s)
    each) and a distinct external id, after a short warm-up; then the same for
    `POST /complaints` (a complainant with a NIK: a complaint, not a suggestion);
 4. the baseline again (the ratio is taken against the mean of both: the box is shared);
-5. the relay's lag once the load stops, and whether every 2xx is in the event store.
+5. how long after the load stops the relay and every read model have caught up (the
+   pipeline runs behind the requests: PTSP_PIPELINE_NICE), the CPU each process spent on
+   the phase's requests including that catch-up, and whether every 2xx is in the event
+   store.
 
 During each wrk phase the CPU of each process is read: every HTTP worker, the pipeline,
 Postgres (the postmaster, its backends, and those that exited), NATS, wrk, and what else
@@ -316,6 +319,11 @@ class ProcessCpu:
         self.t0, self.idle0, self.c0 = time.monotonic(), psutil.cpu_times().idle, self._read()
         return self
 
+    def spent(self) -> dict[str, float]:
+        """CPU seconds each part has used since entry (the system's only)."""
+        c1 = self._read()
+        return {k: c1[k] - self.c0[k] for k in c1 if k in self.c0 and k not in ("up", "wrk")}
+
     def stop(self) -> dict[str, float]:
         wall = time.monotonic() - self.t0
         c1 = self._read()
@@ -357,25 +365,35 @@ async def store_figures(url: str) -> dict[str, Any]:
         await conn.close()
 
 
-async def wait_for_relay(url: str, seconds: float) -> float | None:
-    """Seconds until the relay has published everything in both stores (None: not within
-    `seconds`)."""
+_HEADS = ("(VALUES ('applications', (SELECT coalesce(max(notification_id), 0) FROM "
+          "applications_events)), ('complaints', (SELECT coalesce(max(notification_id), 0) "
+          "FROM complaints_events))) AS h(stream, head)")
+_BEHIND = {
+    "relay": f"SELECT count(*) FROM {_HEADS} LEFT JOIN relay_positions r USING (stream) "
+             "WHERE h.head > coalesce(r.position, 0)",
+    # every read model and consumer that follows a case stream (the notifier included)
+    "read_models": f"SELECT count(*) FROM {_HEADS} JOIN projection_positions p USING (stream) "
+                   "WHERE h.head > p.position",
+}
+
+
+async def wait_caught_up(url: str, seconds: float) -> dict[str, float | None]:
+    """Seconds from now until the relay has published everything in both stores, and
+    until every read model following them has applied it all (None: not within
+    `seconds`). The pipeline runs behind the requests (PTSP_PIPELINE_NICE): what it has
+    not done when the load stops is done here, before anything else is measured."""
     import asyncpg
 
     conn = await asyncpg.connect(url, timeout=30)
     t0 = time.monotonic()
+    out: dict[str, float | None] = dict.fromkeys(_BEHIND)
     try:
-        while time.monotonic() - t0 < seconds:
-            behind = await conn.fetchval(
-                "SELECT count(*) FROM (VALUES ('applications', (SELECT coalesce(max("
-                "notification_id), 0) FROM applications_events)), ('complaints', (SELECT "
-                "coalesce(max(notification_id), 0) FROM complaints_events))) AS h(s, head) "
-                "LEFT JOIN relay_positions r ON r.stream = h.s "
-                "WHERE h.head > coalesce(r.position, 0)")
-            if behind == 0:
-                return round(time.monotonic() - t0, 2)
-            await asyncio.sleep(0.1)
-        return None
+        while time.monotonic() - t0 < seconds and None in out.values():
+            for name, sql in _BEHIND.items():
+                if out[name] is None and await conn.fetchval(sql) == 0:
+                    out[name] = round(time.monotonic() - t0, 2)
+            await asyncio.sleep(0.05)
+        return out
     finally:
         await conn.close()
 
@@ -447,9 +465,11 @@ def run(args: argparse.Namespace, deadline: Deadline, workdir: Path, results: Re
             print(f"POST /{kind}: warm-up {args.warmup_seconds:.0f}s ...", flush=True)
             meta, proc = run_wrk(url, warm, args.warmup_seconds, args.connections, args.threads)
             results[f"{kind}_warmup"] = wrk_result(meta, proc)
+            asyncio.run(wait_caught_up(db, 30))  # the measured phase starts with no backlog
             seconds = deadline.allow(args.seconds, 40)
             print(f"POST /{kind}: {args.connections} connections, {seconds:.0f}s (wrk) ...",
                   flush=True)
+            whole = ProcessCpu(ptsp).__enter__()  # the phase and its catch-up after
             meta, proc = run_wrk(url, script, seconds, args.connections, args.threads)
             if args.profile and kind == args.profile_kind and "http-1" in parts:
                 out = profile_path("intake", f"-http-worker-{kind}")
@@ -471,7 +491,13 @@ def run(args: argparse.Namespace, deadline: Deadline, workdir: Path, results: Re
                 with contextlib.suppress(OSError):
                     results["profile_share_pct"] = profile_breakdown(Path(results["profile"]))
                 profiler = None
-            results[f"{kind}_relay_caught_up_s"] = asyncio.run(wait_for_relay(db, 30))
+            caught_up = asyncio.run(wait_caught_up(db, 60))
+            results[f"{kind}_relay_caught_up_s"] = caught_up["relay"]
+            results[f"{kind}_read_models_caught_up_s"] = caught_up["read_models"]
+            if measured.get("ok_2xx"):
+                # the whole cost of the phase's requests, what the pipeline did after included
+                measured["cpu_ms_per_2xx_with_catch_up"] = {
+                    k: round(1000 * v / measured["ok_2xx"], 3) for k, v in whole.spent().items()}
         baseline("baseline_after")
         results["store"] = asyncio.run(store_figures(db))
         results["rss_mb"] = {name: round(p.memory_info().rss / 2**20)
@@ -522,6 +548,9 @@ def report(results: Results) -> str:
         lines.append("  CPU (cores): " + ", ".join(f"{k} {v}" for k, v in cpu.items()))
         cost = m.get("cpu_ms_per_2xx", {})
         lines.append("  CPU ms per 2xx: " + ", ".join(f"{k} {v}" for k, v in cost.items()))
+        if m.get("cpu_ms_per_2xx_with_catch_up"):
+            lines.append("  CPU ms per 2xx, with the catch-up after the load: " + ", ".join(
+                f"{k} {v}" for k, v in m["cpu_ms_per_2xx_with_catch_up"].items()))
         if cost.get("system"):
             # What the box could carry if CPU were the only limit and nothing else ran.
             m["cpu_bound_estimate_per_s"] = round(
@@ -532,8 +561,9 @@ def report(results: Results) -> str:
         s = store.get(f"{kind}_events", {})
         if s:
             lines.append(f"  store: {s['events']} events in {s['write_transactions']} "
-                         f"transactions (mean batch {s['mean_batch']}); relay caught up "
-                         f"{results.get(f'{kind}_relay_caught_up_s')} s after the load")
+                         f"transactions (mean batch {s['mean_batch']}); caught up after "
+                         f"the load: relay {results.get(f'{kind}_relay_caught_up_s')} s, "
+                         f"read models {results.get(f'{kind}_read_models_caught_up_s')} s")
             accepted = sum(results.get(k, {}).get("statuses", {}).get("201", 0)
                            for k in (f"{kind}_warmup", kind))
             lines.append(f"  durable: {accepted} answered 201, {s['events']} events stored")

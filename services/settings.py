@@ -50,6 +50,12 @@ class Settings:
     """Requests over this get 413 (API.md: 1 MiB)."""
     group_commit_max: int = 64
     """PTSP_GROUP_COMMIT_MAX: most commands written in one event-store transaction."""
+    pipeline_nice: int = 10
+    """PTSP_PIPELINE_NICE: the pipeline process's scheduling niceness (0-19; 0: as the
+    HTTP workers). Its work (relay, read models, timers, notifications) can wait a
+    moment, a request cannot: when the CPU is short the HTTP workers run first and the
+    pipeline catches up in larger batches, which cost it far less per event
+    (services/processes.py, `lower_priority`)."""
     stream_replicas: int = 1
     """PTSP_STREAM_REPLICAS: JetStream replicas of each stream the project creates (3 in
     production, on a 3-node cluster)."""
@@ -163,6 +169,12 @@ def _true_or_false(value: str) -> bool:
     return value == "true"
 
 
+def _in_range(value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise ValueError(f"must be from {low} to {high}")
+    return value
+
+
 def _one_of(value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
         raise ValueError(f"must be one of {', '.join(allowed)}")
@@ -183,6 +195,7 @@ FROM_ENVIRONMENT: dict[str, tuple[str, Callable[[str], Any]]] = {
     "PTSP_AT_RISK_RATIO": ("at_risk_ratio", float),
     "PTSP_TOKEN_TTL_HOURS": ("token_ttl_hours", float),
     "PTSP_GROUP_COMMIT_MAX": ("group_commit_max", int),
+    "PTSP_PIPELINE_NICE": ("pipeline_nice", lambda v: _in_range(int(v), 0, 19)),
     "PTSP_STREAM_REPLICAS": ("stream_replicas", int),
     "PTSP_INTAKE_RATE": ("intake_rate_per_second", float),
     "PTSP_INTAKE_BURST": ("intake_burst", int),

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -74,3 +75,17 @@ def test_metrics_count_every_process_and_logs_are_json(up: Up) -> None:
     assert sum(1 for a in access if a["route"] == "/applications") == SUBMISSIONS
     assert all(a["actor"] == "oss-gw" for a in access if a["route"] == "/applications")
     assert not any("Siti" in json.dumps(line) for line in lines)
+
+
+def test_the_pipeline_process_runs_behind_the_http_workers(up: Up) -> None:
+    """PTSP_PIPELINE_NICE (default 10): the relay and the read models give way to the
+    requests when the CPU is short (README, "Benchmarks")."""
+    runtime = json.loads((up.data_dir / "runtime.json").read_text())
+    roles: dict[str, list[int]] = {}
+    for worker in runtime["workers"]:
+        process = psutil.Process(worker["pid"])
+        cmdline = process.cmdline()
+        roles.setdefault(cmdline[cmdline.index("--role") + 1], []).append(process.nice())
+    ours = psutil.Process().nice()
+    assert roles["pipeline"] == [max(10, ours)]
+    assert roles["http"] == [ours, ours]
