@@ -377,6 +377,25 @@ _BEHIND = {
 }
 
 
+async def events_behind(url: str) -> dict[str, int]:
+    """How many stored events of the case streams the relay, and the read model furthest
+    behind, have not handled yet."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url, timeout=30)
+    try:
+        relay = await conn.fetchval(
+            f"SELECT coalesce(sum(greatest(h.head - coalesce(r.position, 0), 0)), 0) "
+            f"FROM {_HEADS} LEFT JOIN relay_positions r USING (stream)")
+        read_models = await conn.fetchval(
+            f"SELECT coalesce(max(behind), 0) FROM (SELECT p.projection, "
+            f"sum(greatest(h.head - p.position, 0)) AS behind FROM {_HEADS} "
+            f"JOIN projection_positions p USING (stream) GROUP BY p.projection) AS b")
+        return {"relay": int(relay), "read_models": int(read_models)}
+    finally:
+        await conn.close()
+
+
 async def wait_caught_up(url: str, seconds: float) -> dict[str, float | None]:
     """Seconds from now until the relay has published everything in both stores, and
     until every read model following them has applied it all (None: not within
