@@ -60,3 +60,16 @@ def test_lowering_the_priority_reaches_threads_started_after_it() -> None:
 def test_a_process_already_running_lower_stays_as_low() -> None:
     assert niceness_after(7, started_at=12) == expected(7, 12)
     assert niceness_after(0) == expected(0)
+
+
+def test_a_process_that_may_not_change_its_priority_still_runs(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    from services import processes
+
+    def refused(*_: int) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(processes.os, "getpriority", lambda *_: 0)
+    monkeypatch.setattr(processes.os, "setpriority", refused)
+    processes.lower_priority(10)
+    assert "could not lower its priority to nice 10" in caplog.text
