@@ -368,13 +368,18 @@ async def store_figures(url: str) -> dict[str, Any]:
 _HEADS = ("(VALUES ('applications', (SELECT coalesce(max(notification_id), 0) FROM "
           "applications_events)), ('complaints', (SELECT coalesce(max(notification_id), 0) "
           "FROM complaints_events))) AS h(stream, head)")
-_BEHIND = {
-    "relay": f"SELECT count(*) FROM {_HEADS} LEFT JOIN relay_positions r USING (stream) "
-             "WHERE h.head > coalesce(r.position, 0)",
+_BEHIND = (
+    f"SELECT (SELECT coalesce(sum(greatest(h.head - coalesce(r.position, 0), 0)), 0) "
+    f"        FROM {_HEADS} LEFT JOIN relay_positions r USING (stream)), "
     # every read model and consumer that follows a case stream (the notifier included)
-    "read_models": f"SELECT count(*) FROM {_HEADS} JOIN projection_positions p USING (stream) "
-                   "WHERE h.head > p.position",
-}
+    f"       (SELECT coalesce(max(behind), 0) FROM (SELECT sum(greatest(h.head - p.position, "
+    f"        0)) AS behind FROM {_HEADS} JOIN projection_positions p USING (stream) "
+    f"        GROUP BY p.projection) AS b)")
+
+
+async def _behind(conn: Any) -> dict[str, int]:
+    relay, read_models = await conn.fetchrow(_BEHIND)
+    return {"relay": int(relay), "read_models": int(read_models)}
 
 
 async def events_behind(url: str) -> dict[str, int]:
@@ -384,14 +389,7 @@ async def events_behind(url: str) -> dict[str, int]:
 
     conn = await asyncpg.connect(url, timeout=30)
     try:
-        relay = await conn.fetchval(
-            f"SELECT coalesce(sum(greatest(h.head - coalesce(r.position, 0), 0)), 0) "
-            f"FROM {_HEADS} LEFT JOIN relay_positions r USING (stream)")
-        read_models = await conn.fetchval(
-            f"SELECT coalesce(max(behind), 0) FROM (SELECT p.projection, "
-            f"sum(greatest(h.head - p.position, 0)) AS behind FROM {_HEADS} "
-            f"JOIN projection_positions p USING (stream) GROUP BY p.projection) AS b")
-        return {"relay": int(relay), "read_models": int(read_models)}
+        return await _behind(conn)
     finally:
         await conn.close()
 
@@ -405,11 +403,11 @@ async def wait_caught_up(url: str, seconds: float) -> dict[str, float | None]:
 
     conn = await asyncpg.connect(url, timeout=30)
     t0 = time.monotonic()
-    out: dict[str, float | None] = dict.fromkeys(_BEHIND)
+    out: dict[str, float | None] = {"relay": None, "read_models": None}
     try:
         while time.monotonic() - t0 < seconds and None in out.values():
-            for name, sql in _BEHIND.items():
-                if out[name] is None and await conn.fetchval(sql) == 0:
+            for name, n in (await _behind(conn)).items():
+                if out[name] is None and n == 0:
                     out[name] = round(time.monotonic() - t0, 2)
             await asyncio.sleep(0.05)
         return out
